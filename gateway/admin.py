@@ -1,0 +1,126 @@
+"""Admin for providers, routes, keys and usage.
+
+A new key's plaintext is shown once, in the message after saving; only its keyed hash is stored.
+"""
+
+from __future__ import annotations
+
+from django import forms
+from django.conf import settings
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils import timezone
+
+from gateway.models import ApiKey, ModelRoute, Provider, UsageRecord
+
+if settings.GATEWAY_UPSTREAM_EMULATED:
+    admin.site.site_header = "AI Gateway — EMULATED upstream (not Cloudflare)"
+    admin.site.site_title = "AI Gateway (emulated)"
+else:
+    admin.site.site_header = "AI Gateway"
+    admin.site.site_title = "AI Gateway"
+
+
+class ProviderForm(forms.ModelForm):
+    class Meta:
+        model = Provider
+        fields = "__all__"
+        widgets = {"api_token": forms.PasswordInput(render_value=True)}
+
+
+@admin.register(Provider)
+class ProviderAdmin(admin.ModelAdmin):
+    form = ProviderForm
+    list_display = ("name", "kind", "base_url", "enabled", "updated_at")
+    list_filter = ("kind", "enabled")
+
+
+@admin.register(ModelRoute)
+class ModelRouteAdmin(admin.ModelAdmin):
+    list_display = (
+        "public_name",
+        "task",
+        "upstream_model",
+        "provider",
+        "priority",
+        "context_window",
+        "supports_tools",
+        "supports_vision",
+        "enabled",
+    )
+    list_editable = ("upstream_model", "priority", "enabled")
+    list_filter = ("task", "enabled", "provider", "supports_tools", "supports_vision", "reasoning")
+    search_fields = ("public_name", "upstream_model")
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    list_display = ("name", "prefix", "owner", "created_at", "last_used_at", "expires_at", "revoked_at", "is_active")
+    list_filter = ("revoked_at", "expires_at")
+    search_fields = ("name", "prefix", "owner__username")
+    readonly_fields = ("prefix", "created_at", "last_used_at")
+    fields = (
+        "name",
+        "owner",
+        "prefix",
+        "allowed_models",
+        "rpm_limit",
+        "tpm_limit",
+        "expires_at",
+        "revoked_at",
+        "created_at",
+        "last_used_at",
+    )
+    actions = ["revoke"]
+
+    @admin.display(boolean=True)
+    def is_active(self, obj: ApiKey) -> bool:
+        return obj.is_active
+
+    def save_model(self, request: HttpRequest, obj: ApiKey, form: forms.ModelForm, change: bool) -> None:
+        plaintext = None if change else obj.issue()
+        super().save_model(request, obj, form, change)
+        if plaintext:
+            messages.warning(
+                request,
+                f"New API key for '{obj.name}': {plaintext} — copy it now, it will not be shown again.",
+            )
+
+    @admin.action(description="Revoke the selected keys")
+    def revoke(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
+        now = timezone.now()
+        revoked = 0
+        for key in queryset.filter(revoked_at__isnull=True):
+            key.revoked_at = now
+            key.save(update_fields=["revoked_at"])  # save(), not update(): signals drop the cache
+            revoked += 1
+        self.message_user(request, f"Revoked {revoked} key(s).")
+
+
+@admin.register(UsageRecord)
+class UsageRecordAdmin(admin.ModelAdmin):
+    list_display = (
+        "created_at",
+        "key_prefix",
+        "endpoint",
+        "public_model",
+        "upstream_model",
+        "status",
+        "error_code",
+        "prompt_tokens",
+        "completion_tokens",
+        "latency_ms",
+        "ttft_ms",
+        "streamed",
+    )
+    list_filter = ("status", "endpoint", "streamed", "public_model", "api_key", ("created_at", admin.DateFieldListFilter))
+    search_fields = ("request_id", "key_prefix", "public_model", "upstream_model")
+    date_hierarchy = "created_at"
+    list_select_related = ("api_key",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: UsageRecord | None = None) -> bool:
+        return False

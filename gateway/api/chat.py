@@ -1,0 +1,44 @@
+"""POST /v1/chat/completions."""
+
+from __future__ import annotations
+
+import time
+
+from django.http import StreamingHttpResponse
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from gateway.api.chat_request import parse_chat_request
+from gateway.chat_completion import complete, open_stream
+from gateway.errors import GatewayError
+from gateway.models import Task
+from gateway.routing import resolve_routes
+from gateway.usage import UsageEntry, settle
+
+
+class ChatCompletionsView(APIView):
+    def post(self, request: Request) -> Response | StreamingHttpResponse:
+        started = time.monotonic()
+        principal = request.user
+        entry = UsageEntry(request_id=request._request.request_id, endpoint="chat.completions", principal=principal)
+        try:
+            body = parse_chat_request(request.data)
+            entry.public_model, entry.streamed = body.model, body.stream
+            targets = resolve_routes(body.model, Task.CHAT, principal.allows(body.model))
+            if body.stream:
+                response = StreamingHttpResponse(
+                    open_stream(body, targets, entry, started), content_type="text/event-stream; charset=utf-8"
+                )
+                response["Cache-Control"] = "no-cache"
+                response["X-Accel-Buffering"] = "no"  # nginx must not buffer a stream
+                return response
+            result = complete(body, targets, entry)
+        except GatewayError as error:
+            entry.status, entry.error_code = error.status, error.code or ""
+            entry.latency_ms = int((time.monotonic() - started) * 1000)
+            settle(entry)
+            raise
+        entry.latency_ms = int((time.monotonic() - started) * 1000)
+        settle(entry)
+        return Response(result)

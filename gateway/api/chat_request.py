@@ -1,0 +1,175 @@
+"""The body of POST /v1/chat/completions, validated into a typed request.
+
+Field rules follow shared/reference/openai-contract.md. Fields the gateway accepts but cannot
+honour upstream (user, metadata, store, logit_bias, parallel_tool_calls, …) are accepted and
+ignored, as OpenAI-compatible servers commonly do; unknown fields are ignored too, so newer SDKs
+keep working. Fields whose silent loss would change the answer are refused with a 400.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+
+from gateway.errors import invalid
+from gateway.providers.base import ChatMessage
+
+_ROLES = {"system", "developer", "user", "assistant", "tool", "function"}
+
+
+@dataclass(frozen=True)
+class ChatCompletionRequest:
+    model: str
+    messages: tuple[ChatMessage, ...]
+    stream: bool = False
+    include_usage: bool = False
+    max_tokens: int | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    seed: int | None = None
+    frequency_penalty: float | None = None
+    presence_penalty: float | None = None
+    stop: tuple[str, ...] = ()
+    n: int = 1
+
+
+def _number(data: dict[str, Any], name: str, low: float, high: float) -> float | None:
+    value = data.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise invalid(f"'{name}' must be a number.", param=name)
+    if not low <= value <= high:
+        raise invalid(f"'{name}' must be between {low:g} and {high:g}; got {value}.", param=name)
+    return float(value)
+
+
+def _integer(data: dict[str, Any], name: str, low: int, high: int | None = None) -> int | None:
+    value = data.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise invalid(f"'{name}' must be an integer.", param=name)
+    if value < low or (high is not None and value > high):
+        bound = f"between {low} and {high}" if high is not None else f"at least {low}"
+        raise invalid(f"'{name}' must be {bound}; got {value}.", param=name)
+    return value
+
+
+def _text_of(content: Any, param: str) -> str:
+    """Flatten string or text-part content to a string (Workers AI text models take strings only)."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if not isinstance(content, list):
+        raise invalid("Message content must be a string or an array of content parts.", param=param)
+    texts = []
+    for index, part in enumerate(content):
+        part_param = f"{param}[{index}]"
+        if not isinstance(part, dict) or not isinstance(part.get("type"), str):
+            raise invalid("Each content part must be an object with a 'type'.", param=part_param)
+        if part["type"] != "text":
+            raise invalid(
+                f"Content parts of type '{part['type']}' are not supported on this endpoint yet.",
+                param=f"{part_param}.type",
+            )
+        if not isinstance(part.get("text"), str):
+            raise invalid("A text content part needs a string 'text'.", param=f"{part_param}.text")
+        texts.append(part["text"])
+    return "\n".join(texts)
+
+
+def _message(raw: Any, index: int) -> ChatMessage:
+    param = f"messages[{index}]"
+    if not isinstance(raw, dict):
+        raise invalid("Each message must be an object.", param=param)
+    role = raw.get("role")
+    if role not in _ROLES:
+        raise invalid(
+            f"'{role}' is not a valid role: use system, developer, user, assistant or tool.",
+            param=f"{param}.role",
+        )
+    content = raw.get("content")
+    if content is None and role not in {"assistant", "function"}:
+        raise invalid(f"A {role} message needs 'content'.", param=f"{param}.content")
+    if raw.get("tool_calls"):
+        raise invalid("Assistant tool_calls in the history are not supported yet.", param=f"{param}.tool_calls")
+    if role == "tool" and not isinstance(raw.get("tool_call_id"), str):
+        raise invalid("A tool message needs 'tool_call_id'.", param=f"{param}.tool_call_id")
+    name = raw.get("name")
+    return ChatMessage(
+        role="system" if role == "developer" else ("tool" if role == "function" else role),
+        content=_text_of(content, f"{param}.content"),
+        name=name if isinstance(name, str) else None,
+        tool_call_id=raw.get("tool_call_id") if role == "tool" else None,
+    )
+
+
+def _stop(data: dict[str, Any]) -> tuple[str, ...]:
+    stop = data.get("stop")
+    if stop is None:
+        return ()
+    if isinstance(stop, str):
+        return (stop,) if stop else ()
+    if isinstance(stop, list) and len(stop) <= 4 and all(isinstance(item, str) for item in stop):
+        return tuple(item for item in stop if item)
+    raise invalid("'stop' must be a string or an array of at most 4 strings.", param="stop")
+
+
+def _refuse_unsupported(data: dict[str, Any]) -> None:
+    if data.get("tools") or data.get("functions"):
+        raise invalid("Tool calling is not supported by this gateway yet.", param="tools")
+    response_format = data.get("response_format")
+    if response_format is not None:
+        kind = response_format.get("type") if isinstance(response_format, dict) else None
+        if kind not in {"text", "json_object", "json_schema"}:
+            raise invalid("'response_format.type' must be text, json_object or json_schema.", param="response_format")
+        if kind != "text":
+            raise invalid("JSON mode is not supported by this gateway yet.", param="response_format")
+    if data.get("logprobs"):
+        raise invalid("logprobs are not available from this gateway's upstream.", param="logprobs")
+
+
+def parse_chat_request(data: Any) -> ChatCompletionRequest:
+    if not isinstance(data, dict):
+        raise invalid("The request body must be a JSON object.")
+    model = data.get("model")
+    if not isinstance(model, str) or not model:
+        raise invalid("You must provide a model parameter.", param="model")
+    raw_messages = data.get("messages")
+    if not isinstance(raw_messages, list) or not raw_messages:
+        raise invalid("'messages' must be a non-empty array.", param="messages")
+    _refuse_unsupported(data)
+
+    stream = data.get("stream") or False
+    if not isinstance(stream, bool):
+        raise invalid("'stream' must be a boolean.", param="stream")
+    options = data.get("stream_options")
+    if options is not None and not isinstance(options, dict):
+        raise invalid("'stream_options' must be an object.", param="stream_options")
+    n = _integer(data, "n", 1, 128) or 1
+    if n > settings.GATEWAY_MAX_N:
+        raise invalid(f"'n' may be at most {settings.GATEWAY_MAX_N} on this gateway.", param="n")
+    if n > 1 and stream:
+        raise invalid("'n' greater than 1 is not supported with stream=true.", param="n")
+    max_tokens = _integer(data, "max_completion_tokens", 1)
+    if max_tokens is None:
+        max_tokens = _integer(data, "max_tokens", 1)
+
+    return ChatCompletionRequest(
+        model=model,
+        messages=tuple(_message(raw, index) for index, raw in enumerate(raw_messages)),
+        stream=stream,
+        include_usage=bool(options and options.get("include_usage")),
+        max_tokens=max_tokens,
+        temperature=_number(data, "temperature", 0, 2),
+        top_p=_number(data, "top_p", 0, 1),
+        seed=_integer(data, "seed", -(2**63), 2**63 - 1),
+        frequency_penalty=_number(data, "frequency_penalty", -2, 2),
+        presence_penalty=_number(data, "presence_penalty", -2, 2),
+        stop=_stop(data),
+        n=n,
+    )

@@ -1,0 +1,11 @@
+from __future__ import annotations
+
+from django.apps import AppConfig
+
+
+class GatewayConfig(AppConfig):
+    name = "gateway"
+    verbose_name = "Gateway"
+
+    def ready(self) -> None:
+        from gateway import signals  # noqa: F401  (cache invalidation on admin edits)

@@ -1,0 +1,43 @@
+"""create_api_key NAME [--owner USERNAME] [--rpm N] [--tpm N] [--models a,b] [--expires-days N]
+
+Prints the plaintext key alone on the last line of stdout; it is not stored and not shown again.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandParser
+from django.utils import timezone
+
+from gateway.models import ApiKey
+
+
+class Command(BaseCommand):
+    help = "Issue an API key. The owner (a Django user, created if absent) defaults to NAME."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("name")
+        parser.add_argument("--owner", help="Username owning the key (default: NAME).")
+        parser.add_argument("--rpm", type=int, help="Requests per minute.")
+        parser.add_argument("--tpm", type=int, help="Tokens per minute.")
+        parser.add_argument("--models", help="Comma-separated public model names (default: all).")
+        parser.add_argument("--expires-days", type=int, help="Expire after N days.")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        owner, _ = get_user_model().objects.get_or_create(username=options["owner"] or options["name"])
+        models = [name.strip() for name in (options["models"] or "").split(",") if name.strip()]
+        key = ApiKey(
+            name=options["name"],
+            owner=owner,
+            rpm_limit=options["rpm"],
+            tpm_limit=options["tpm"],
+            allowed_models=models,
+            expires_at=timezone.now() + timedelta(days=options["expires_days"]) if options["expires_days"] else None,
+        )
+        plaintext = key.issue()
+        key.save()
+        self.stdout.write(f"Created key '{key.name}' ({key.prefix}…) for user '{owner.username}'.")
+        self.stdout.write(plaintext)

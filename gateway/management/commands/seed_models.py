@@ -1,0 +1,54 @@
+"""Install the default provider and model mappings; idempotent, and never undoes an admin edit.
+
+A (public name, task) that already has any route is left alone, so an operator's remap of gpt-4
+survives re-seeding.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from gateway.models import ModelRoute, Provider
+from gateway.seed_catalog import MAPPINGS, UPSTREAM_MODELS, WHISPER_TURBO, UpstreamModel
+
+DEFAULT_PROVIDER = "workers-ai"
+
+
+def default_provider() -> Provider:
+    provider, _ = Provider.objects.get_or_create(
+        name=DEFAULT_PROVIDER, defaults={"kind": Provider.Kind.WORKERS_AI}
+    )
+    return provider
+
+
+def ensure_route(provider: Provider, public_name: str, task: str, model: UpstreamModel) -> bool:
+    if ModelRoute.objects.filter(public_name=public_name, task=task).exists():
+        return False
+    ModelRoute.objects.create(
+        public_name=public_name,
+        task=task,
+        upstream_model=model.name,
+        provider=provider,
+        context_window=model.context_window,
+        supports_tools=model.tools,
+        supports_vision=model.vision,
+        supports_json_mode=model.json_mode,
+        reasoning=model.reasoning,
+    )
+    return True
+
+
+class Command(BaseCommand):
+    help = "Create the default Workers AI provider and the OpenAI → Workers AI model mappings."
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        with transaction.atomic():
+            provider = default_provider()
+            created = sum(ensure_route(provider, name, task, model) for name, task, model in MAPPINGS)
+            created += sum(ensure_route(provider, model.name, model.task, model) for model in UPSTREAM_MODELS)
+            created += ensure_route(provider, WHISPER_TURBO.name, "translation", WHISPER_TURBO)
+        total = ModelRoute.objects.count()
+        self.stdout.write(f"seed_models: {created} route(s) created, {total} in total.")

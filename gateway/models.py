@@ -1,0 +1,182 @@
+"""Providers, model routes, API keys and the usage ledger."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from gateway.providers.base import ProviderConfig
+
+
+class Provider(models.Model):
+    class Kind(models.TextChoices):
+        WORKERS_AI = "workers_ai", "Cloudflare Workers AI"
+        OPENAI_COMPATIBLE = "openai_compatible", "OpenAI-compatible"
+
+    name = models.SlugField(max_length=64, unique=True)
+    kind = models.CharField(max_length=32, choices=Kind.choices, default=Kind.WORKERS_AI)
+    base_url = models.URLField(
+        blank=True, help_text="Blank: CLOUDFLARE_API_BASE_URL from the environment."
+    )
+    account_id = models.CharField(
+        max_length=64, blank=True, help_text="Blank: CLOUDFLARE_ACCOUNT_ID from the environment."
+    )
+    api_token_env = models.CharField(
+        max_length=64,
+        blank=True,
+        default="CLOUDFLARE_API_TOKEN",
+        help_text="Name of the environment variable holding the token (preferred).",
+    )
+    api_token = models.CharField(
+        max_length=512, blank=True, help_text="Stored token, used when the variable above is unset."
+    )
+    connect_timeout = models.FloatField(default=5.0)
+    read_timeout = models.FloatField(default=120.0)
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+    def config(self) -> ProviderConfig:
+        token = (os.environ.get(self.api_token_env, "") if self.api_token_env else "") or (
+            self.api_token
+        )
+        if not token and self.api_token_env == "CLOUDFLARE_API_TOKEN":
+            token = settings.CLOUDFLARE_API_TOKEN  # may come from CLOUDFLARE_API_TOKEN_FILE
+        return ProviderConfig(
+            kind=self.kind,
+            base_url=(self.base_url or settings.CLOUDFLARE_API_BASE_URL).rstrip("/"),
+            account_id=self.account_id or settings.CLOUDFLARE_ACCOUNT_ID,
+            api_token=token,
+            connect_timeout=self.connect_timeout,
+            read_timeout=self.read_timeout,
+        )
+
+
+class Task(models.TextChoices):
+    CHAT = "chat", "Chat"
+    COMPLETION = "completion", "Completion"
+    EMBEDDING = "embedding", "Embedding"
+    TRANSCRIPTION = "transcription", "Transcription"
+    TRANSLATION = "translation", "Translation"
+    SPEECH = "speech", "Speech"
+    IMAGE = "image", "Image"
+    MODERATION = "moderation", "Moderation"
+
+
+class ModelRoute(models.Model):
+    """A public model name served by an upstream model; several rows per name are fallbacks."""
+
+    public_name = models.CharField(max_length=200, db_index=True)
+    task = models.CharField(max_length=32, choices=Task.choices)
+    upstream_model = models.CharField(max_length=200)
+    provider = models.ForeignKey(Provider, on_delete=models.PROTECT, related_name="routes")
+    context_window = models.PositiveIntegerField(null=True, blank=True)
+    max_output_tokens = models.PositiveIntegerField(null=True, blank=True)
+    supports_tools = models.BooleanField(default=False)
+    supports_vision = models.BooleanField(default=False)
+    supports_json_mode = models.BooleanField(default=False)
+    reasoning = models.BooleanField(
+        default=False, help_text="Output opens inside a <think> block (reasoning models)."
+    )
+    priority = models.PositiveSmallIntegerField(default=0, help_text="Lower is tried first.")
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["public_name", "priority", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["public_name", "task", "provider", "upstream_model"], name="unique_route"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.public_name} → {self.upstream_model}"
+
+
+def _hash_key(plaintext: str) -> str:
+    return hmac.new(settings.SECRET_KEY.encode(), plaintext.encode(), hashlib.sha256).hexdigest()
+
+
+class ApiKey(models.Model):
+    PREFIX = "sk-gw-"
+
+    name = models.CharField(max_length=100)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_keys"
+    )
+    prefix = models.CharField(max_length=16, db_index=True, editable=False)
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    allowed_models = models.JSONField(
+        default=list, blank=True, help_text="Public model names; empty allows every model."
+    )
+    rpm_limit = models.PositiveIntegerField(null=True, blank=True, help_text="Requests/minute.")
+    tpm_limit = models.PositiveIntegerField(null=True, blank=True, help_text="Tokens/minute.")
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @classmethod
+    def hash_key(cls, plaintext: str) -> str:
+        """Keyed hash (HMAC-SHA256 under SECRET_KEY): a leaked table alone yields no keys."""
+        return _hash_key(plaintext)
+
+    def issue(self) -> str:
+        """Give this (unsaved) key a fresh secret; the plaintext is returned once and not stored."""
+        plaintext = self.PREFIX + secrets.token_urlsafe(32)
+        self.prefix = plaintext[:14]
+        self.key_hash = self.hash_key(plaintext)
+        return plaintext
+
+    @property
+    def is_active(self) -> bool:
+        now = timezone.now()
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
+
+
+class UsageRecord(models.Model):
+    """One row per request: the ledger behind usage, cost and the dashboard."""
+
+    api_key = models.ForeignKey(
+        ApiKey, null=True, blank=True, on_delete=models.SET_NULL, related_name="usage"
+    )
+    key_prefix = models.CharField(max_length=16, blank=True)
+    endpoint = models.CharField(max_length=64)
+    public_model = models.CharField(max_length=200, blank=True)
+    upstream_model = models.CharField(max_length=200, blank=True)
+    provider = models.CharField(max_length=64, blank=True)
+    status = models.PositiveSmallIntegerField()
+    error_code = models.CharField(max_length=64, blank=True)
+    prompt_tokens = models.PositiveIntegerField(default=0)
+    completion_tokens = models.PositiveIntegerField(default=0)
+    total_tokens = models.PositiveIntegerField(default=0)
+    latency_ms = models.PositiveIntegerField(default=0)
+    ttft_ms = models.PositiveIntegerField(null=True, blank=True)
+    streamed = models.BooleanField(default=False)
+    client_disconnected = models.BooleanField(default=False)
+    request_id = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["api_key", "created_at"], name="usage_key_time"),
+            models.Index(fields=["public_model", "created_at"], name="usage_model_time"),
+            models.Index(fields=["status", "created_at"], name="usage_status_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.request_id} {self.endpoint} {self.status}"

@@ -1,0 +1,18 @@
+"""ProviderConfig → the adapter that speaks that upstream."""
+
+from __future__ import annotations
+
+from gateway.providers.base import ChatProvider, ProviderConfig, ProviderError
+from gateway.providers.workers_ai import WorkersAIProvider
+
+
+def provider_for(config: ProviderConfig) -> ChatProvider:
+    if not config.account_id or not config.api_token:
+        raise ProviderError(
+            "auth",
+            "The gateway has no upstream credentials configured (CLOUDFLARE_ACCOUNT_ID and "
+            "CLOUDFLARE_API_TOKEN, or the provider's settings in the admin).",
+        )
+    if config.kind == "workers_ai":
+        return WorkersAIProvider(config)
+    raise ProviderError("upstream", f"Provider kind '{config.kind}' is not supported yet.")

@@ -1,0 +1,119 @@
+"""Public model name → ordered upstream targets, served from a Redis snapshot of the route table.
+
+The snapshot is rebuilt from the database on a miss and dropped by gateway/signals.py whenever a
+route or provider is saved or deleted, so an operator's remap takes effect on the next request
+of every worker, and the hot path makes no database round trip.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.cache import cache
+
+from gateway.errors import GatewayError
+from gateway.models import ModelRoute
+from gateway.providers.base import ProviderConfig
+
+SNAPSHOT_KEY = "routes:snapshot"
+_RAW_PREFIXES = ("@cf/", "@hf/")
+
+
+@dataclass(frozen=True)
+class RouteTarget:
+    public_name: str
+    task: str
+    upstream_model: str
+    provider_name: str
+    provider: ProviderConfig
+    context_window: int | None
+    max_output_tokens: int | None
+    supports_tools: bool
+    supports_vision: bool
+    supports_json_mode: bool
+    reasoning: bool
+    created: int  # unix seconds
+
+
+@dataclass(frozen=True)
+class RouteTable:
+    by_name: dict[str, tuple[RouteTarget, ...]]
+
+    def names(self) -> list[str]:
+        return sorted(self.by_name)
+
+
+def is_raw_name(name: str) -> bool:
+    return name.startswith(_RAW_PREFIXES)
+
+
+def _build_table() -> RouteTable:
+    rows = (
+        ModelRoute.objects.filter(enabled=True, provider__enabled=True)
+        .select_related("provider")
+        .order_by("public_name", "priority", "id")
+    )
+    configs: dict[int, ProviderConfig] = {}
+    by_name: dict[str, list[RouteTarget]] = {}
+    for row in rows:
+        if is_raw_name(row.public_name) and not settings.GATEWAY_EXPOSE_RAW_MODELS:
+            continue
+        config = configs.get(row.provider_id) or configs.setdefault(row.provider_id, row.provider.config())
+        by_name.setdefault(row.public_name, []).append(
+            RouteTarget(
+                public_name=row.public_name,
+                task=row.task,
+                upstream_model=row.upstream_model,
+                provider_name=row.provider.name,
+                provider=config,
+                context_window=row.context_window,
+                max_output_tokens=row.max_output_tokens,
+                supports_tools=row.supports_tools,
+                supports_vision=row.supports_vision,
+                supports_json_mode=row.supports_json_mode,
+                reasoning=row.reasoning,
+                created=int(row.created_at.timestamp()),
+            )
+        )
+    return RouteTable({name: tuple(targets) for name, targets in by_name.items()})
+
+
+def route_table() -> RouteTable:
+    table = cache.get(SNAPSHOT_KEY)
+    if table is None:
+        table = _build_table()
+        cache.set(SNAPSHOT_KEY, table, timeout=None)
+    return table
+
+
+def invalidate() -> None:
+    cache.delete(SNAPSHOT_KEY)
+
+
+def resolve_routes(public_name: str, task: str, principal_allows: bool) -> tuple[RouteTarget, ...]:
+    """The enabled targets for a name on an endpoint's task, best first; errors as the envelope."""
+    targets = route_table().by_name.get(public_name, ())
+    if not targets:
+        raise GatewayError(
+            404,
+            f"The model `{public_name}` does not exist or you do not have access to it.",
+            param="model",
+            code="model_not_found",
+        )
+    if not principal_allows:
+        raise GatewayError(
+            403,
+            f"This API key is not allowed to use the model `{public_name}`.",
+            param="model",
+            code="model_not_allowed",
+        )
+    matching = tuple(target for target in targets if target.task == task)
+    if not matching:
+        raise GatewayError(
+            400,
+            f"The model `{public_name}` does not serve this endpoint (it is a {targets[0].task} model).",
+            param="model",
+            code="model_not_supported",
+        )
+    return matching

@@ -1,0 +1,24 @@
+"""Cache invalidation: admin edits to keys, routes and providers reach every worker at once."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.cache import cache
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
+
+from gateway import routing
+from gateway.auth import cache_key
+from gateway.models import ApiKey, ModelRoute, Provider
+
+
+@receiver([post_save, post_delete], sender=ApiKey)
+def _forget_key(sender: type[ApiKey], instance: ApiKey, **kwargs: Any) -> None:
+    cache.delete(cache_key(instance.key_hash))
+
+
+@receiver([post_save, post_delete], sender=ModelRoute)
+@receiver([post_save, post_delete], sender=Provider)
+def _forget_routes(sender: type, instance: Any, **kwargs: Any) -> None:
+    routing.invalidate()

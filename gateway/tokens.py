@@ -1,0 +1,53 @@
+"""Prompt-size estimates and the max_tokens rule (README: "Context windows and max_tokens").
+
+The upstream tokenizers are not available to the gateway, so prompts are estimated: one token per
+4 bytes of UTF-8 (an over-estimate for English, close for code and CJK), plus 4 per message for
+role markup and 3 for the reply primer. Workers AI defaults max_tokens to 256
+(shared/reference/workers-ai-api.md), which would silently cut most answers short, so the gateway
+always sends one:
+
+- requested: min(requested, context_window - estimate)
+- absent:    min(route.max_output_tokens or context_window, context_window - estimate)
+
+An estimate at or above the context window is refused with 400 context_length_exceeded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from gateway.errors import invalid
+from gateway.providers.base import ChatMessage
+
+_PER_MESSAGE = 4
+_PRIMER = 3
+
+
+def estimate_text_tokens(text: str) -> int:
+    return -(-len(text.encode("utf-8")) // 4)
+
+
+def estimate_prompt_tokens(messages: Iterable[ChatMessage]) -> int:
+    return _PRIMER + sum(estimate_text_tokens(message.content) + _PER_MESSAGE for message in messages)
+
+
+def max_tokens_for(
+    *,
+    requested: int | None,
+    prompt_estimate: int,
+    context_window: int | None,
+    max_output_tokens: int | None,
+) -> int | None:
+    if context_window is None:
+        return requested if requested is not None else max_output_tokens
+    available = context_window - prompt_estimate
+    if available <= 0:
+        raise invalid(
+            f"This model's maximum context length is {context_window} tokens; your messages come to "
+            f"about {prompt_estimate} tokens. Please shorten the messages.",
+            param="messages",
+            code="context_length_exceeded",
+        )
+    if requested is not None:
+        return min(requested, available)
+    return min(max_output_tokens or context_window, available)

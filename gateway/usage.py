@@ -1,0 +1,65 @@
+"""The usage ledger: exactly one UsageRecord per request, written once its outcome is known."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from django.core.cache import cache
+from django.utils import timezone
+
+from gateway.auth import KeyPrincipal
+from gateway.models import ApiKey, UsageRecord
+
+log = logging.getLogger(__name__)
+
+_LAST_USED_EVERY = 60  # seconds: last_used_at is a hint, not worth a write per request
+
+
+@dataclass
+class UsageEntry:
+    """Filled in as a request proceeds; `settle` writes it."""
+
+    request_id: str
+    endpoint: str
+    principal: KeyPrincipal | None
+    public_model: str = ""
+    upstream_model: str = ""
+    provider: str = ""
+    status: int = 200
+    error_code: str = ""
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    latency_ms: int = 0
+    ttft_ms: int | None = None
+    streamed: bool = False
+    client_disconnected: bool = False
+
+
+def settle(entry: UsageEntry) -> None:
+    """Write the record. Called exactly once per request, streams included."""
+    principal = entry.principal
+    try:
+        UsageRecord.objects.create(
+            api_key_id=principal.key_id if principal else None,
+            key_prefix=principal.prefix if principal else "",
+            endpoint=entry.endpoint,
+            public_model=entry.public_model,
+            upstream_model=entry.upstream_model,
+            provider=entry.provider,
+            status=entry.status,
+            error_code=entry.error_code,
+            prompt_tokens=entry.prompt_tokens,
+            completion_tokens=entry.completion_tokens,
+            total_tokens=entry.prompt_tokens + entry.completion_tokens,
+            latency_ms=entry.latency_ms,
+            ttft_ms=entry.ttft_ms,
+            streamed=entry.streamed,
+            client_disconnected=entry.client_disconnected,
+            request_id=entry.request_id,
+        )
+        if principal and principal.key_id and cache.add(f"lastused:{principal.key_id}", 1, _LAST_USED_EVERY):
+            ApiKey.objects.filter(pk=principal.key_id).update(last_used_at=timezone.now())
+    except Exception:
+        # The client already has its answer; a ledger failure is logged, never turned into a 500.
+        log.exception("usage record for %s could not be written", entry.request_id)

@@ -1,0 +1,8 @@
+from __future__ import annotations
+
+from django.apps import AppConfig
+
+
+class RagConfig(AppConfig):
+    name = "rag"
+    verbose_name = "Retrieval-augmented generation"
