@@ -70,7 +70,7 @@ def _finish_reason(upstream: str | None, usage: Usage | None, max_tokens: int | 
 
 def _note_target(entry: UsageEntry, target: RouteTarget) -> None:
     entry.upstream_model = target.upstream_model
-    entry.provider = target.provider_name
+    entry.provider = target.provider.name
 
 
 def _with_fallbacks(targets: tuple[RouteTarget, ...], entry: UsageEntry, call):  # type: ignore[no-untyped-def]
@@ -91,7 +91,7 @@ def complete(body: ChatCompletionRequest, targets: tuple[RouteTarget, ...], entr
 
     def call(target: RouteTarget) -> tuple[_Attempt, list[ChatResult]]:
         attempt = _attempt(body, target)
-        provider = provider_for(target.provider)
+        provider = provider_for(target.provider.config())
         return attempt, [provider.chat(attempt.request) for _ in range(body.n)]
 
     attempt, results = _with_fallbacks(targets, entry, call)
@@ -119,7 +119,7 @@ def open_stream(
 
     def call(target: RouteTarget) -> tuple[_Attempt, ChatDelta | None, Iterator[ChatDelta]]:
         attempt = _attempt(body, target)
-        deltas = provider_for(target.provider).chat_stream(attempt.request)
+        deltas = provider_for(target.provider.config()).chat_stream(attempt.request)
         return attempt, next(deltas, None), deltas
 
     attempt, first, rest = _with_fallbacks(targets, entry, call)

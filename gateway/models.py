@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import os
 import secrets
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import models
@@ -45,10 +46,41 @@ class Provider(models.Model):
     def __str__(self) -> str:
         return self.name
 
-    def config(self) -> ProviderConfig:
-        token = (os.environ.get(self.api_token_env, "") if self.api_token_env else "") or (
-            self.api_token
+    def record(self) -> ProviderRecord:
+        return ProviderRecord(
+            name=self.name,
+            kind=self.kind,
+            base_url=self.base_url,
+            account_id=self.account_id,
+            api_token_env=self.api_token_env,
+            api_token=self.api_token,
+            connect_timeout=self.connect_timeout,
+            read_timeout=self.read_timeout,
         )
+
+    def config(self) -> ProviderConfig:
+        return self.record().config()
+
+
+@dataclass(frozen=True)
+class ProviderRecord:
+    """A provider row as cached data; `config()` resolves its blanks from this process's settings.
+
+    Resolution happens per process, not in the cache, because processes may differ in environment
+    (a demo's emulator URL, a rotated token) and must never pick up each other's.
+    """
+
+    name: str
+    kind: str
+    base_url: str
+    account_id: str
+    api_token_env: str
+    api_token: str
+    connect_timeout: float
+    read_timeout: float
+
+    def config(self) -> ProviderConfig:
+        token = (os.environ.get(self.api_token_env, "") if self.api_token_env else "") or self.api_token
         if not token and self.api_token_env == "CLOUDFLARE_API_TOKEN":
             token = settings.CLOUDFLARE_API_TOKEN  # may come from CLOUDFLARE_API_TOKEN_FILE
         return ProviderConfig(

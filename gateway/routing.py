@@ -13,8 +13,7 @@ from django.conf import settings
 from django.core.cache import cache
 
 from gateway.errors import GatewayError
-from gateway.models import ModelRoute
-from gateway.providers.base import ProviderConfig
+from gateway.models import ModelRoute, ProviderRecord
 
 SNAPSHOT_KEY = "routes:snapshot"
 _RAW_PREFIXES = ("@cf/", "@hf/")
@@ -25,8 +24,7 @@ class RouteTarget:
     public_name: str
     task: str
     upstream_model: str
-    provider_name: str
-    provider: ProviderConfig
+    provider: ProviderRecord
     context_window: int | None
     max_output_tokens: int | None
     supports_tools: bool
@@ -54,19 +52,18 @@ def _build_table() -> RouteTable:
         .select_related("provider")
         .order_by("public_name", "priority", "id")
     )
-    configs: dict[int, ProviderConfig] = {}
+    records: dict[int, ProviderRecord] = {}
     by_name: dict[str, list[RouteTarget]] = {}
     for row in rows:
         if is_raw_name(row.public_name) and not settings.GATEWAY_EXPOSE_RAW_MODELS:
             continue
-        config = configs.get(row.provider_id) or configs.setdefault(row.provider_id, row.provider.config())
+        record = records.get(row.provider_id) or records.setdefault(row.provider_id, row.provider.record())
         by_name.setdefault(row.public_name, []).append(
             RouteTarget(
                 public_name=row.public_name,
                 task=row.task,
                 upstream_model=row.upstream_model,
-                provider_name=row.provider.name,
-                provider=config,
+                provider=record,
                 context_window=row.context_window,
                 max_output_tokens=row.max_output_tokens,
                 supports_tools=row.supports_tools,

@@ -17,7 +17,7 @@ def _model_body(name: str, targets: tuple[RouteTarget, ...]) -> dict[str, Any]:
         "id": name,
         "object": "model",
         "created": min(target.created for target in targets),
-        "owned_by": targets[0].provider_name,
+        "owned_by": targets[0].provider.name,
     }
 
 

@@ -1,0 +1,79 @@
+"""Shared fixtures: the Workers AI emulator, seeded routes pointing at it, keys, a live gateway.
+
+Tests talk to the gateway over real HTTP (pytest-django's live_server) and to the upstream only
+through the emulator; nothing of the gateway's own is mocked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+
+from gateway.testing.emulator import WorkersAIEmulator
+
+EMULATOR_ACCOUNT = "test-account"
+EMULATOR_TOKEN = "test-token"
+
+
+@pytest.fixture(scope="session")
+def emulator() -> Iterator[WorkersAIEmulator]:
+    emu = WorkersAIEmulator(account_id=EMULATOR_ACCOUNT, token=EMULATOR_TOKEN, port=0)
+    emu.start()
+    yield emu
+    emu.stop()
+
+
+@pytest.fixture
+def upstream(emulator: WorkersAIEmulator) -> Iterator[WorkersAIEmulator]:
+    """The emulator, clean for this test."""
+    emulator.reset()
+    yield emulator
+    emulator.reset()
+
+
+@pytest.fixture
+def routes(transactional_db: None, upstream: WorkersAIEmulator) -> WorkersAIEmulator:
+    """Seeded model routes whose provider points at the emulator, as an operator would set it."""
+    from gateway.models import Provider
+
+    call_command("seed_models", verbosity=0)
+    provider = Provider.objects.get(name="workers-ai")
+    provider.base_url = upstream.base_url
+    provider.account_id = EMULATOR_ACCOUNT
+    provider.api_token_env = ""
+    provider.api_token = EMULATOR_TOKEN
+    provider.read_timeout = 10
+    provider.save()  # post_save drops the cached route table
+    return upstream
+
+
+def make_key(name: str = "test", **fields: object) -> str:
+    from gateway.models import ApiKey
+
+    owner, _ = get_user_model().objects.get_or_create(username=f"owner-{name}")
+    key = ApiKey(name=name, owner=owner, **fields)
+    plaintext = key.issue()
+    key.save()
+    return plaintext
+
+
+@pytest.fixture
+def api_key(routes: WorkersAIEmulator) -> str:
+    return make_key()
+
+
+@pytest.fixture
+def gateway_url(live_server) -> str:  # type: ignore[no-untyped-def]
+    return live_server.url
+
+
+@pytest.fixture
+def openai_client(gateway_url: str, api_key: str):  # type: ignore[no-untyped-def]
+    from openai import OpenAI
+
+    client = OpenAI(base_url=f"{gateway_url}/v1", api_key=api_key, max_retries=0, timeout=30)
+    yield client
+    client.close()
