@@ -1,0 +1,18 @@
+"""A Cloudflare Workers AI emulator: a real local HTTP server faithful to
+shared/reference/workers-ai-api.md, for tests, the demo and benchmarks.
+
+    with WorkersAIEmulator(account_id="test-account", token="test-token") as emu:
+        requests.post(f"{emu.base_url}/accounts/test-account/ai/run/@cf/meta/llama-3.1-8b-instruct-fp8",
+                      headers={"Authorization": "Bearer test-token"}, json={"prompt": "hi"})
+        emu.last_request.json  # what reached the "upstream"
+
+Control: reset(), inject_error(status, code, message, model=None, times=1),
+set_latency(first_byte, per_chunk); the same over HTTP under /__emulator/ (requests, reset,
+error, latency). The deterministic reply rule and trigger phrases are documented in replies.py.
+"""
+
+from __future__ import annotations
+
+from .server import CapturedRequest, WorkersAIEmulator
+
+__all__ = ["CapturedRequest", "WorkersAIEmulator"]

@@ -1,0 +1,308 @@
+"""The emulator's HTTP handler: routing, auth, the Cloudflare envelope, request capture, error
+injection and SSE writing. Facts come from shared/reference/workers-ai-api.md.
+
+The handler keeps no state of its own: it reads and updates the WorkersAIEmulator behind
+`self.server.emulator` (server.py).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler
+from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import parse_qsl, urlsplit
+
+from .catalogue import DEFAULT_PER_PAGE, find_model, search_models
+from .replies import ModelReply, StreamEvent, licence_agreed, run_model
+from .validation import BadInput, validate_input
+
+if TYPE_CHECKING:
+    from .server import WorkersAIEmulator
+
+BASE_PATH = "/client/v4"
+CONTROL_PATH = "/__emulator/"
+_RUN = re.compile(r"^/accounts/(?P<account>[^/]+)/ai/run/(?P<model>.+)$")
+_SEARCH = re.compile(r"^/accounts/(?P<account>[^/]+)/ai/models/search$")
+_V1_MODELS = re.compile(r"^/accounts/[^/]+/ai/v1/models$")
+# Errors raised before any model sees the input carry `result: null`; model-layer ones `{}`
+# (reference, Errors).
+_GATEWAY_CODES = frozenset({7000, 7001, 7003, 9106, 10000})
+LICENCE_MESSAGE = (
+    "AiError: Prior to using this model, you must agree to the Meta Llama 3.2 Community License "
+    "and Acceptable Use Policy: submit the prompt 'agree' to this model once to accept them."
+)
+
+
+@dataclass(frozen=True)
+class CapturedRequest:
+    method: str
+    path: str  # after the base, e.g. "/accounts/test-account/ai/run/@cf/meta/llama-3.1-8b-instruct-fp8"
+    model: str | None  # for /ai/run
+    headers: dict[str, str]  # lower-case keys
+    body: bytes
+    json: Any  # the parsed body, or None when it is not JSON
+    query: dict[str, str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "method": self.method,
+            "path": self.path,
+            "model": self.model,
+            "headers": self.headers,
+            "query": self.query,
+            "body": self.json,
+            "body_size": len(self.body),
+        }
+
+
+class _ApiError(Exception):
+    def __init__(self, status: int, code: int, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+def error_envelope(code: int, message: str) -> dict[str, Any]:
+    return {
+        "result": None if code in _GATEWAY_CODES else {},
+        "success": False,
+        "errors": [{"code": code, "message": message}],
+        "messages": [],
+    }
+
+
+def success_envelope(result: Any) -> dict[str, Any]:
+    return {"result": result, "success": True, "errors": [], "messages": []}
+
+
+def parse_json(body: bytes) -> Any:
+    try:
+        return json.loads(body) if body else None
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+def split_points(data: bytes) -> list[int]:
+    """Where to cut one SSE event into separate writes: inside every multibyte UTF-8 character
+    (after its lead byte) so a client decoding each read on its own corrupts it, as it would
+    against the real API (reference, Streaming); otherwise in the middle of the event."""
+    cuts = [i for i in range(1, len(data)) if data[i - 1] >= 0xC0 and 0x80 <= data[i] < 0xC0]
+    return cuts or [len(data) // 2]
+
+
+class _HasEmulator(Protocol):
+    emulator: WorkersAIEmulator
+
+
+class EmulatorHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _HasEmulator
+
+    def setup(self) -> None:
+        super().setup()
+        # Stream writes must leave as separate segments (reference: chunks split multibyte chars).
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.server.emulator._track(self.connection, True)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            self.server.emulator._track(self.connection, False)
+
+    def handle(self) -> None:
+        try:
+            super().handle()
+        except OSError:
+            pass  # the client, or stop(), closed the connection: nothing left to answer
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # tests and benchmarks want a quiet server; the capture list is the log
+
+    def do_GET(self) -> None:
+        self._handle()
+
+    do_POST = do_PUT = do_PATCH = do_DELETE = do_GET
+
+    # --- request plumbing --------------------------------------------------------------------------
+
+    def _read_body(self) -> bytes:
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            parts = []
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass  # trailers
+                    return b"".join(parts)
+                parts.append(self.rfile.read(size))
+                self.rfile.readline()
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length > 0 else b""
+
+    def _send_json(self, status: int, payload: Any) -> None:
+        # Compact and raw UTF-8, as Cloudflare sends it.
+        data = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _handle(self) -> None:
+        emulator = self.server.emulator
+        body = self._read_body()
+        url = urlsplit(self.path)
+        if url.path.startswith(CONTROL_PATH):
+            self._send_json(*self._control(url.path, body))
+            return
+        under_base = url.path.startswith(BASE_PATH + "/")
+        path = url.path[len(BASE_PATH) :] if under_base else url.path
+        run = _RUN.match(path) if under_base else None
+        search = _SEARCH.match(path) if under_base else None
+        query = dict(parse_qsl(url.query, keep_blank_values=True))
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        emulator._capture(
+            CapturedRequest(
+                self.command, path, run.group("model") if run else None, headers, body, parse_json(body), query
+            )
+        )
+        emulator._sleep(emulator._latency()[0])
+        try:
+            if run is None and search is None:
+                if _V1_MODELS.match(path):
+                    # GET /ai/v1/models does not exist upstream (reference, OpenAI-compatible).
+                    raise _ApiError(405, 7001, "Method not allowed")
+                raise _ApiError(404, 7000, "No route for that URI")
+            if self.command != ("POST" if run else "GET"):
+                raise _ApiError(405, 7001, "Method not allowed")
+            self._authenticate((run or search).group("account"), url.path)  # type: ignore[union-attr]
+            if run is None:
+                self._send_json(200, self._search(query))
+                return
+            reply = self._run(run.group("model"), body)
+        except _ApiError as exc:
+            self._send_json(exc.status, error_envelope(exc.code, exc.message))
+            return
+        if reply.events is not None:
+            self._write_stream(reply.events)
+            return
+        emulator._sleep(reply.delay)
+        self._send_json(200, success_envelope(reply.result))
+
+    def _control(self, path: str, body: bytes) -> tuple[int, Any]:
+        """The HTTP twin of the Python control API, for an emulator run as a separate process."""
+        emulator = self.server.emulator
+        name, data = path[len(CONTROL_PATH) :], parse_json(body) or {}
+        try:
+            if name == "requests" and self.command == "GET":
+                return 200, [r.to_dict() for r in emulator.requests]
+            if self.command != "POST" or not isinstance(data, dict):
+                raise ValueError(f"unknown control request {self.command} {path}")
+            if name == "reset":
+                emulator.reset()
+            elif name == "error":
+                emulator.inject_error(
+                    status=int(data["status"]),
+                    code=int(data["code"]),
+                    message=str(data["message"]),
+                    model=data.get("model"),
+                    times=int(data.get("times", 1)),
+                )
+            elif name == "latency":
+                emulator.set_latency(
+                    first_byte=float(data.get("first_byte", 0.0)), per_chunk=float(data.get("per_chunk", 0.0))
+                )
+            else:
+                raise ValueError(f"unknown control request {self.command} {path}")
+        except (KeyError, TypeError, ValueError) as exc:
+            return 400, {"ok": False, "error": str(exc)}
+        return 200, {"ok": True}
+
+    def _authenticate(self, account: str, full_path: str) -> None:
+        emulator = self.server.emulator
+        authorization = self.headers.get("Authorization")
+        if authorization is None:
+            raise _ApiError(400, 9106, "Missing X-Auth-Key, X-Auth-Email or Authorization headers")
+        if authorization != f"Bearer {emulator.token}":
+            raise _ApiError(401, 10000, "Authentication error")
+        if account != emulator.account_id:
+            raise _ApiError(404, 7003, f"Could not route to {full_path}, perhaps your object identifier is invalid?")
+
+    def _search(self, query: dict[str, str]) -> dict[str, Any]:
+        try:
+            page, per_page = int(query.get("page", 1)), int(query.get("per_page", DEFAULT_PER_PAGE))
+        except ValueError:
+            raise _ApiError(400, 5006, "AiError: Bad input: page and per_page must be integers") from None
+        items, info = search_models(
+            page=page,
+            per_page=per_page,
+            search=query.get("search"),
+            task=query.get("task"),
+            author=query.get("author"),
+            hide_experimental=query.get("hide_experimental", "").lower() == "true",
+        )
+        return {**success_envelope(items), "result_info": info}
+
+    def _run(self, model_name: str, raw: bytes) -> ModelReply:
+        emulator = self.server.emulator
+        injected = emulator._take_error(model_name)
+        if injected is not None:
+            raise _ApiError(injected.status, injected.code, injected.message)
+        model = find_model(model_name)
+        if model is None:
+            raise _ApiError(400, 5007, f"No such model {model_name} or task")
+        body = parse_json(raw)
+        # whisper and whisper-tiny-en also take the audio file itself as the body (reference).
+        binary_audio = model.family == "whisper" and bool(raw) and not isinstance(body, dict)
+        if body is None and not binary_audio:
+            raise _ApiError(400, 5006, "AiError: Bad input: the request body is not valid JSON")
+        if model.family == "vision":
+            gate = emulator._licence(body)
+            if gate == "agreeing":
+                return licence_agreed()
+            if gate == "closed":
+                raise _ApiError(403, 5016, LICENCE_MESSAGE)
+        try:
+            if not binary_audio:
+                validate_input(model, body)
+        except BadInput as exc:
+            raise _ApiError(400, 5006, f"AiError: Bad input: {exc}") from None
+        return run_model(model, None if binary_audio else body, raw)
+
+    # --- streaming ---------------------------------------------------------------------------------
+
+    def _write_chunk(self, data: bytes) -> None:
+        self.wfile.write(b"%X\r\n%s\r\n" % (len(data), data))
+        self.wfile.flush()
+
+    def _write_stream(self, events: tuple[StreamEvent, ...]) -> None:
+        emulator = self.server.emulator
+        per_chunk = emulator._latency()[1]
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        try:
+            for i, event in enumerate(events):
+                emulator._sleep(event.pause_before + (per_chunk if i else 0.0))
+                text = (
+                    event.data
+                    if isinstance(event.data, str)
+                    else json.dumps(event.data, ensure_ascii=False, separators=(",", ":"))
+                )
+                data = f"data: {text}\n\n".encode()
+                start = 0
+                for cut in split_points(data):
+                    self._write_chunk(data[start:cut])
+                    if data[cut - 1] >= 0xC0:
+                        emulator._sleep(0.002)  # let the half character leave on its own
+                    start = cut
+                self._write_chunk(data[start:])
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+        except OSError:
+            self.close_connection = True  # the client left mid-stream

@@ -1,0 +1,194 @@
+"""The emulator's lifecycle and state: start/stop, captured requests, injected errors and
+latency, the vision licence flag. The HTTP side (routing, auth, envelope, SSE) is handler.py.
+
+Stdlib only, so tests, the demo and benchmarks can start it anywhere; one daemon thread serves,
+one thread per connection answers (HTTP/1.1 keep-alive, so a requests.Session reuses sockets).
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from .handler import BASE_PATH, CapturedRequest, EmulatorHandler
+
+__all__ = ["CapturedRequest", "WorkersAIEmulator"]
+
+_STOP_JOIN_SECONDS = 5.0
+_POLL_SECONDS = 0.01
+
+
+@dataclass
+class _InjectedError:
+    status: int
+    code: int
+    message: str
+    model: str | None
+    remaining: int
+
+
+class WorkersAIEmulator:
+    """A Workers AI REST API on a local port; see the package docstring for the public API."""
+
+    def __init__(
+        self,
+        account_id: str = "test-account",
+        token: str = "test-token",
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        vision_licence_agreed: bool = False,
+    ) -> None:
+        self.account_id = account_id
+        self.token = token
+        self.host = host
+        self.port = port
+        self._lock = threading.Lock()
+        self._captured: list[CapturedRequest] = []
+        self._errors: list[_InjectedError] = []
+        self._first_byte = 0.0
+        self._per_chunk = 0.0
+        self._vision_agreed = vision_licence_agreed
+        self._stopping = threading.Event()
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+        self._connections: dict[socket.socket, threading.Thread] = {}
+
+    # --- lifecycle ---------------------------------------------------------------------------------
+
+    def start(self) -> WorkersAIEmulator:
+        if self._server is not None:
+            return self
+        self._stopping.clear()
+        self._server = _Server((self.host, self.port), EmulatorHandler, self)
+        self.port = self._server.server_address[1]
+        # A short poll interval makes stop() (and so every test's teardown) quick.
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            args=(_POLL_SECONDS,),
+            name=f"workers-ai-emulator:{self.port}",
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is None:
+            return
+        self._stopping.set()  # wakes handlers sleeping on latency or [[slow]]
+        self._server.shutdown()
+        self._server.server_close()
+        with self._lock:
+            connections = list(self._connections.items())
+        for conn, _ in connections:
+            # Idle keep-alive connections block their handler thread in recv(); shutting the
+            # socket down ends them so no thread outlives stop().
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        for _, thread in connections:
+            thread.join(_STOP_JOIN_SECONDS)
+        if self._thread is not None:
+            self._thread.join(_STOP_JOIN_SECONDS)
+        self._server = self._thread = None
+
+    def __enter__(self) -> WorkersAIEmulator:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def base_url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("the emulator is not running: call start() first")
+        return f"http://{self.host}:{self.port}{BASE_PATH}"
+
+    # --- inspection and control --------------------------------------------------------------------
+
+    @property
+    def requests(self) -> list[CapturedRequest]:
+        with self._lock:
+            return list(self._captured)
+
+    @property
+    def last_request(self) -> CapturedRequest | None:
+        with self._lock:
+            return self._captured[-1] if self._captured else None
+
+    def reset(self) -> None:
+        with self._lock:
+            self._captured.clear()
+            self._errors.clear()
+            self._first_byte = self._per_chunk = 0.0
+
+    def inject_error(
+        self,
+        status: int = 429,
+        code: int = 3040,
+        message: str = "Capacity temporarily exceeded",
+        model: str | None = None,
+        times: int = 1,
+    ) -> None:
+        with self._lock:
+            self._errors.append(_InjectedError(status, code, message, model, times))
+
+    def set_latency(self, first_byte: float = 0.0, per_chunk: float = 0.0) -> None:
+        with self._lock:
+            self._first_byte, self._per_chunk = first_byte, per_chunk
+
+    # --- used by the handler -----------------------------------------------------------------------
+
+    def _capture(self, request: CapturedRequest) -> None:
+        with self._lock:
+            self._captured.append(request)
+
+    def _take_error(self, model: str) -> _InjectedError | None:
+        with self._lock:
+            for injected in self._errors:
+                if injected.model is None or injected.model == model:
+                    injected.remaining -= 1
+                    if injected.remaining <= 0:
+                        self._errors.remove(injected)
+                    return injected
+        return None
+
+    def _latency(self) -> tuple[float, float]:
+        with self._lock:
+            return self._first_byte, self._per_chunk
+
+    def _licence(self, body: Any) -> str:
+        """The vision licence gate (reference, Vision): "open" once agreed, "agreeing" for the
+        request that agrees ({"prompt": "agree"}), "closed" otherwise (the handler answers 5016)."""
+        with self._lock:
+            if self._vision_agreed:
+                return "open"
+            if body == {"prompt": "agree"}:
+                self._vision_agreed = True
+                return "agreeing"
+            return "closed"
+
+    def _sleep(self, seconds: float) -> None:
+        if seconds > 0:
+            self._stopping.wait(seconds)
+
+    def _track(self, conn: socket.socket, alive: bool) -> None:
+        with self._lock:
+            if alive:
+                self._connections[conn] = threading.current_thread()
+            else:
+                self._connections.pop(conn, None)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(
+        self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], emulator: WorkersAIEmulator
+    ) -> None:
+        self.emulator = emulator
+        super().__init__(address, handler)
