@@ -82,7 +82,7 @@ class ChatRequest:
     frequency_penalty: float | None = None
     presence_penalty: float | None = None
     # "<think>" handling: True when the route is a reasoning model whose output opens inside a
-    # reasoning block (the chat template already emitted "<think>"), see gateway/reasoning.py.
+    # reasoning block (the chat template already emitted "<think>"), see gateway/providers/reasoning.py.
     reasoning: bool = False
 
 

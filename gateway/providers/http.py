@@ -1,0 +1,77 @@
+"""Pooled HTTP sessions for upstream calls, and what their transport failures mean.
+
+One `requests.Session` per upstream base URL, shared by every thread of the process, so
+keep-alive connections are reused instead of paying a TCP/TLS handshake per request. urllib3's
+pool is thread-safe; the session holds no other per-request state because cookies are refused
+(the upstream sets none the gateway needs, and a shared jar would leak between callers).
+
+No automatic retries: whether to retry, fall back to another route or give up is the gateway's
+decision (routing and limits), and a retry hidden here would double upstream spend unseen.
+"""
+
+from __future__ import annotations
+
+import threading
+from http.cookiejar import DefaultCookiePolicy
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.exceptions import ReadTimeoutError
+
+from gateway.providers.base import ProviderError
+
+# Connections kept open per upstream host. A streaming response holds one for its whole length,
+# so this bounds concurrent streams per worker process before new connections are opened and
+# dropped after use (pool_block=False: never wait for a free slot).
+POOL_MAXSIZE = 64
+
+_sessions: dict[str, requests.Session] = {}
+_sessions_lock = threading.Lock()
+
+
+def session_for(base_url: str) -> requests.Session:
+    """The process-wide session for one upstream base URL, created on first use."""
+    key = base_url.rstrip("/")
+    session = _sessions.get(key)
+    if session is not None:
+        return session
+    with _sessions_lock:
+        session = _sessions.get(key)
+        if session is None:
+            session = new_session()
+            _sessions[key] = session
+        return session
+
+
+def new_session() -> requests.Session:
+    session = requests.Session()
+    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=POOL_MAXSIZE, max_retries=0)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
+    return session
+
+
+def transport_error(exc: requests.RequestException, upstream: str) -> ProviderError:
+    """Map a `requests` failure to the gateway's error kinds.
+
+    `upstream` names the service in the message ("Workers AI"); the URL is left out because it
+    carries the account id.
+    """
+    if isinstance(exc, requests.ConnectTimeout):
+        return ProviderError("unavailable", f"Could not connect to {upstream} in time.")
+    if isinstance(exc, requests.ReadTimeout) or _is_read_timeout_mid_body(exc):
+        return ProviderError("timeout", f"{upstream} did not answer in time.")
+    if isinstance(exc, requests.exceptions.ChunkedEncodingError):
+        return ProviderError("upstream", f"{upstream} broke off its response.")
+    if isinstance(exc, requests.ConnectionError):
+        return ProviderError("unavailable", f"Could not connect to {upstream}.")
+    return ProviderError("upstream", f"Request to {upstream} failed: {type(exc).__name__}.")
+
+
+def _is_read_timeout_mid_body(exc: requests.RequestException) -> bool:
+    # While a streamed body is read, requests re-raises urllib3's ReadTimeoutError as a plain
+    # ConnectionError (requests.models.Response.iter_content); the cause is in its args.
+    return isinstance(exc, requests.ConnectionError) and any(
+        isinstance(arg, ReadTimeoutError) for arg in exc.args
+    )
