@@ -133,6 +133,21 @@ def test_chat_sends_only_documented_fields(emu: WorkersAIEmulator) -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    ("seed", "sent"),
+    [(0, 9999999999), (-5, 9999999994), (7, 7), (9999999999, 9999999999), (10**10, 1)],
+)
+def test_chat_folds_a_seed_into_the_schemas_range(
+    emu: WorkersAIEmulator, seed: int, sent: int
+) -> None:
+    # Workers AI takes `seed` only as an integer in 1..9999999999 (the emulator rejects anything
+    # else with 5006); OpenAI clients may send 0, negatives or larger values.
+    assert provider_for(emu).chat(ask("hi", seed=seed)).content == "Hello! You said: hi"
+    arrived = emu.last_request.json["seed"]
+    assert isinstance(arrived, int) and 1 <= arrived <= 9999999999
+    assert arrived == sent
+
+
 def test_chat_leaves_unset_fields_out(emu: WorkersAIEmulator) -> None:
     provider_for(emu).chat(ask("hi"))
     assert emu.last_request.json == {"messages": [{"role": "user", "content": "hi"}]}

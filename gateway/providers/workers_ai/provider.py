@@ -1,0 +1,131 @@
+"""WorkersAIProvider: the HTTP calls to one account's /ai/run and /ai/models/search, and their envelope.
+
+Payloads, answers, stream events, errors and catalogue items are each read or written by their own
+module in this package; this one sends, checks the `{success, errors, result}` envelope and
+chooses between them.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import requests
+
+from gateway.providers import http
+from gateway.providers.base import (
+    CatalogueModel,
+    ChatRequest,
+    ChatResult,
+    ProviderConfig,
+    ProviderError,
+)
+from gateway.providers.event_stream import iter_event_data
+from gateway.providers.workers_ai.catalogue import catalogue_model
+from gateway.providers.workers_ai.errors import UPSTREAM, error_from_response
+from gateway.providers.workers_ai.payload import build_payload, uses_responses_form
+from gateway.providers.workers_ai.results import parse_result
+from gateway.providers.workers_ai.stream import DeltaStream, deltas_of, translate_stream
+
+CATALOGUE_PAGE_SIZE = 100  # few round trips for the whole catalogue
+CATALOGUE_MAX_PAGES = 50  # a guard against an upstream whose paging never ends
+
+
+class WorkersAIProvider:
+    catalogue_page_size = CATALOGUE_PAGE_SIZE
+
+    def __init__(self, config: ProviderConfig, session: requests.Session | None = None) -> None:
+        self._session = session if session is not None else http.session_for(config.base_url)
+        self._account_url = f"{config.base_url.rstrip('/')}/accounts/{config.account_id}"
+        self._headers = {"Authorization": f"Bearer {config.api_token}"}
+        self._timeout = (config.connect_timeout, config.read_timeout)
+        self._secrets = (config.api_token, config.account_id)
+
+    def chat(self, request: ChatRequest) -> ChatResult:
+        response = self._post(request.model, build_payload(request, stream=False), stream=False)
+        return parse_result(self._result_of(response), request.reasoning)
+
+    def chat_stream(self, request: ChatRequest) -> DeltaStream:
+        """Start a stream: upstream errors before the first event raise here, not on iteration.
+
+        gpt-oss: the Responses form does not stream (workers-ai-api.md lists /ai/v1/responses as
+        non-streaming, and the emulator answers 5006 to stream:true), so its answer is fetched
+        whole and replayed as deltas: reasoning, then content and tool calls, then usage.
+        """
+        if uses_responses_form(request.model):
+            return DeltaStream(iter(deltas_of(self.chat(request))), None)
+        response = self._post(request.model, build_payload(request, stream=True), stream=True)
+        if "text/event-stream" not in response.headers.get("Content-Type", ""):
+            # A model that ignores `stream` (JSON mode does not stream) answers with an envelope.
+            try:
+                result = parse_result(self._result_of(response), request.reasoning)
+            finally:
+                response.close()
+            return DeltaStream(iter(deltas_of(result)), None)
+        events = iter_event_data(response.iter_content(chunk_size=None))
+        return DeltaStream(translate_stream(events, request.reasoning, self._secrets), response)
+
+    def list_models(self) -> list[CatalogueModel]:
+        models: list[CatalogueModel] = []
+        fetched = 0
+        for page in range(1, CATALOGUE_MAX_PAGES + 1):
+            params = {"page": page, "per_page": self.catalogue_page_size}
+            body = self._envelope(self._get("/ai/models/search", params))
+            items = body.get("result") or []
+            models.extend(catalogue_model(i) for i in items
+                          if isinstance(i, dict) and i.get("name"))
+            fetched += len(items)
+            info = body.get("result_info") or {}
+            total = info.get("total_count")
+            per_page = info.get("per_page") or self.catalogue_page_size
+            if not items or (fetched >= total if isinstance(total, int) else len(items) < per_page):
+                break
+        return models
+
+    # --- transport -----------------------------------------------------------------------------
+
+    def _post(self, model: str, body: dict[str, Any], *, stream: bool) -> requests.Response:
+        # The model id goes into the path as it is, slashes and "@" included (reference, Endpoint).
+        url = f"{self._account_url}/ai/run/{model}"
+        return self._send("POST", url, json=body, stream=stream)
+
+    def _get(self, path: str, params: dict[str, Any]) -> requests.Response:
+        return self._send("GET", self._account_url + path, params=params, stream=False)
+
+    def _send(self, method: str, url: str, **kwargs: Any) -> requests.Response:
+        try:
+            response = self._session.request(
+                method, url, headers=self._headers, timeout=self._timeout, **kwargs
+            )
+        except requests.RequestException as exc:
+            raise http.transport_error(exc, UPSTREAM) from exc
+        if not response.ok:
+            try:
+                raise error_from_response(response.status_code, response.headers,
+                                          self._body_of(response), self._secrets)
+            finally:
+                response.close()
+        return response
+
+    def _body_of(self, response: requests.Response) -> bytes:
+        try:
+            return response.content
+        except requests.RequestException as exc:
+            raise http.transport_error(exc, UPSTREAM) from exc
+
+    def _envelope(self, response: requests.Response) -> dict[str, Any]:
+        raw = self._body_of(response)
+        try:
+            body = json.loads(raw)
+        except ValueError as exc:
+            raise ProviderError("upstream", f"{UPSTREAM} answered with a body that is not JSON.",
+                                upstream_status=response.status_code) from exc
+        if not isinstance(body, dict):
+            raise ProviderError("upstream", f"{UPSTREAM} answered with an unexpected body.",
+                                upstream_status=response.status_code)
+        if body.get("success") is False or body.get("errors"):
+            raise error_from_response(response.status_code, response.headers, raw, self._secrets)
+        return body
+
+    def _result_of(self, response: requests.Response) -> Any:
+        return self._envelope(response).get("result")

@@ -1,0 +1,115 @@
+"""A non-streamed answer's `result` as a ChatResult, whichever of the three shapes it has.
+
+The classic `{response, tool_calls, usage}`, an OpenAI chat.completion inside `result`, and a
+Responses object are told apart by their keys, not by the model name. tool_calls_of and usage_of
+also read the matching fields of stream events.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from typing import Any
+
+from gateway.providers.base import ChatResult, ProviderError, ToolCall, Usage
+from gateway.providers.reasoning import split_reasoning
+
+
+def parse_result(result: Any, starts_in_reasoning: bool) -> ChatResult:
+    """Parse `result` of whichever of the three answer shapes it is."""
+    if not isinstance(result, dict):
+        raise ProviderError("upstream", "Upstream error: the answer has no result object.")
+    if result.get("object") == "response" or isinstance(result.get("output"), list):
+        return _parse_responses(result)
+    if isinstance(result.get("choices"), list):
+        return _parse_chat_completion(result)
+    response = result.get("response")
+    if isinstance(response, str):
+        reasoning, content = split_reasoning(response, starts_in_reasoning)
+    else:
+        # JSON mode hands back the parsed object; OpenAI clients expect the JSON text.
+        reasoning, content = "", "" if response is None else json.dumps(response)
+    return ChatResult(content=content, reasoning=reasoning,
+                      tool_calls=tool_calls_of(result.get("tool_calls")),
+                      usage=usage_of(result.get("usage")))
+
+
+def _parse_chat_completion(result: dict[str, Any]) -> ChatResult:
+    choice = result["choices"][0] if result["choices"] else {}
+    message = choice.get("message") or {}
+    # This shape carries reasoning in its own field, so "starts in reasoning" does not apply to
+    # its content; only a literal leading <think> block is split off.
+    tagged, content = split_reasoning(message.get("content") or "", False)
+    reasoning = "\n".join(t for t in (message.get("reasoning_content") or "", tagged) if t)
+    finish = choice.get("finish_reason")
+    return ChatResult(content=content, reasoning=reasoning,
+                      tool_calls=tool_calls_of(message.get("tool_calls")),
+                      usage=usage_of(result.get("usage")),
+                      finish_reason=finish if isinstance(finish, str) else None)
+
+
+def _parse_responses(result: dict[str, Any]) -> ChatResult:
+    reasoning: list[str] = []
+    content: list[str] = []
+    calls: list[ToolCall] = []
+    for item in result.get("output") or []:
+        if not isinstance(item, dict):
+            continue
+        parts = [p for p in item.get("content") or [] if isinstance(p, dict)]
+        if item.get("type") == "reasoning":
+            reasoning.extend(str(p.get("text") or "") for p in parts)
+        elif item.get("type") == "message":
+            texts = (p.get("text") for p in parts if p.get("type") == "output_text")
+            content.extend(str(t or "") for t in texts)
+        elif item.get("type") == "function_call":
+            # call_id, not the item's own id, is what a later function_call_output names.
+            calls.extend(tool_calls_of([{**item, "id": item.get("call_id")}]))
+    finish = None
+    incomplete = result.get("incomplete_details") or {}
+    if result.get("status") == "incomplete" and incomplete.get("reason") == "max_output_tokens":
+        finish = "length"
+    elif calls:
+        finish = "tool_calls"
+    return ChatResult(content="".join(content), reasoning="".join(reasoning),
+                      tool_calls=tuple(calls), usage=usage_of(result.get("usage")),
+                      finish_reason=finish)
+
+
+def tool_calls_of(raw: Any) -> tuple[ToolCall, ...]:
+    """Legacy `{name, arguments:{…}}` or OpenAI `{id, type, function:{name, arguments}}` calls."""
+    calls: list[ToolCall] = []
+    for item in raw if isinstance(raw, list) else []:
+        if not isinstance(item, dict):
+            continue
+        function = item.get("function") if isinstance(item.get("function"), dict) else item
+        name = function.get("name")
+        if not isinstance(name, str) or not name:
+            continue
+        arguments = function.get("arguments")
+        if not isinstance(arguments, str):
+            arguments = json.dumps(arguments if arguments is not None else {})
+        call_id = item.get("id")
+        calls.append(ToolCall(id=call_id if isinstance(call_id, str) and call_id else new_call_id(),
+                              name=name, arguments=arguments))
+    return tuple(calls)
+
+
+def new_call_id() -> str:
+    return "call_" + secrets.token_hex(12)
+
+
+def usage_of(raw: Any) -> Usage | None:
+    """Token counts from a chat (`prompt_tokens`) or Responses (`input_tokens`) usage object."""
+    if not isinstance(raw, dict):
+        return None
+    prompt = _count(raw.get("prompt_tokens", raw.get("input_tokens")))
+    completion = _count(raw.get("completion_tokens", raw.get("output_tokens")))
+    if prompt is None and completion is None:
+        return None
+    return Usage(prompt_tokens=prompt or 0, completion_tokens=completion or 0)
+
+
+def _count(value: Any) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return int(value)

@@ -1,0 +1,143 @@
+"""Streamed answers as ChatDeltas: the upstream's event payloads translated, or a whole answer replayed.
+
+Both event shapes are handled: classic `{"response": …}` events and OpenAI chat.completion.chunk
+events (shared/reference/workers-ai-api.md, Streaming). DeltaStream owns the upstream response so
+a client that goes away gives the pooled connection back.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import requests
+
+from gateway.providers import http
+from gateway.providers.base import ChatDelta, ChatResult, ProviderError, ToolCall
+from gateway.providers.reasoning import ThinkSplitter
+from gateway.providers.workers_ai.errors import UPSTREAM, error_from_event
+from gateway.providers.workers_ai.results import new_call_id, tool_calls_of, usage_of
+
+
+class DeltaStream(Iterator[ChatDelta]):
+    """The deltas of one upstream stream; `close()` releases the pooled connection.
+
+    When a client disconnects, Django closes the streaming content, which lands here and closes
+    the upstream response, even if iteration never started (a generator's finally would not run).
+    """
+
+    def __init__(self, deltas: Iterator[ChatDelta], response: requests.Response | None) -> None:
+        self._deltas = deltas
+        self._response = response
+
+    def __next__(self) -> ChatDelta:
+        try:
+            return next(self._deltas)
+        except requests.RequestException as exc:
+            self.close()
+            raise http.transport_error(exc, UPSTREAM) from exc
+        except BaseException:  # StopIteration included: the stream is over either way
+            self.close()
+            raise
+
+    def close(self) -> None:
+        close = getattr(self._deltas, "close", None)
+        if close is not None:
+            close()
+        if self._response is not None:
+            self._response.close()
+            self._response = None
+
+
+def translate_stream(
+    events: Iterator[str], starts_in_reasoning: bool, secrets_: tuple[str, ...] = ()
+) -> Iterator[ChatDelta]:
+    """Deltas from an upstream stream's event payloads (`secrets_` are redacted from errors)."""
+    return _StreamTranslator(starts_in_reasoning, secrets_).deltas(events)
+
+
+class _StreamTranslator:
+    """Turns one stream's event payloads into deltas; both upstream event shapes are handled."""
+
+    def __init__(self, starts_in_reasoning: bool, secrets_: tuple[str, ...]) -> None:
+        self._text_splitter = ThinkSplitter(starts_in_reasoning)
+        # OpenAI-shaped chunks carry reasoning in its own field: their content is only split off
+        # a literal leading <think> block, as in results._parse_chat_completion.
+        self._chunk_splitter = ThinkSplitter(starts_in_reasoning=False)
+        self._secrets = secrets_
+        self._tool_parts: dict[int, list[str]] = {}  # OpenAI chunk call fragments by index
+
+    def deltas(self, events: Iterator[str]) -> Iterator[ChatDelta]:
+        for data in events:
+            delta = self._delta_of(data)
+            if delta != _EMPTY:
+                yield delta
+        text_reasoning, text_content = self._text_splitter.finish()
+        chunk_reasoning, chunk_content = self._chunk_splitter.finish()
+        calls = tuple(
+            ToolCall(id=call_id or new_call_id(), name=name, arguments=arguments)
+            for call_id, name, arguments in (self._tool_parts[i] for i in sorted(self._tool_parts))
+            if name
+        )
+        tail = ChatDelta(content=text_content + chunk_content,
+                         reasoning=text_reasoning + chunk_reasoning, tool_calls=calls)
+        if tail != _EMPTY:
+            yield tail
+
+    def _delta_of(self, data: str) -> ChatDelta:
+        try:
+            event = json.loads(data)
+        except ValueError as exc:
+            raise ProviderError("upstream", "Upstream error: an unreadable stream event.") from exc
+        if not isinstance(event, dict):
+            return _EMPTY
+        if event.get("error") or event.get("errors"):
+            raise error_from_event(event, self._secrets)
+        if isinstance(event.get("choices"), list):
+            return self._chunk_delta(event)
+        # Classic event: {"response": "…", "p": padding, "tool_calls": [] noise, "usage"?}.
+        text = event.get("response")
+        reasoning, content = self._text_splitter.feed(text) if isinstance(text, str) else ("", "")
+        return ChatDelta(content=content, reasoning=reasoning,
+                         tool_calls=tool_calls_of(event.get("tool_calls")),
+                         usage=usage_of(event.get("usage")))
+
+    def _chunk_delta(self, event: dict[str, Any]) -> ChatDelta:
+        choice = event["choices"][0] if event["choices"] else {}
+        delta = choice.get("delta") or {}
+        text = delta.get("content")
+        reasoning, content = self._chunk_splitter.feed(text) if isinstance(text, str) else ("", "")
+        separate = delta.get("reasoning_content")
+        if isinstance(separate, str):
+            reasoning = separate + reasoning
+        for part in delta.get("tool_calls") or []:
+            self._add_tool_part(part)
+        finish = choice.get("finish_reason")
+        return ChatDelta(content=content, reasoning=reasoning, usage=usage_of(event.get("usage")),
+                         finish_reason=finish if isinstance(finish, str) else None)
+
+    def _add_tool_part(self, part: Any) -> None:
+        # OpenAI chunks send a call's id and name first, then argument fragments under the same
+        # index; ChatDelta carries whole calls, so they are assembled and sent when the stream ends.
+        if not isinstance(part, dict):
+            return
+        index = part.get("index")
+        slot = self._tool_parts.setdefault(index if isinstance(index, int) else 0, ["", "", ""])
+        function = part.get("function") if isinstance(part.get("function"), dict) else {}
+        slot[0] = slot[0] or str(part.get("id") or "")
+        slot[1] = slot[1] or str(function.get("name") or "")
+        slot[2] += str(function.get("arguments") or "")
+
+
+_EMPTY = ChatDelta()
+
+
+def deltas_of(result: ChatResult) -> list[ChatDelta]:
+    """A whole answer as a stream would have told it: reasoning, content and calls, the end."""
+    deltas = [
+        ChatDelta(reasoning=result.reasoning),
+        ChatDelta(content=result.content, tool_calls=result.tool_calls),
+        ChatDelta(usage=result.usage, finish_reason=result.finish_reason),
+    ]
+    return [d for d in deltas if d != _EMPTY]
