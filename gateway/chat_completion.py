@@ -112,26 +112,25 @@ def complete(body: ChatCompletionRequest, targets: tuple[RouteTarget, ...], entr
 def open_stream(
     body: ChatCompletionRequest, targets: tuple[RouteTarget, ...], entry: UsageEntry, started: float
 ) -> Iterator[bytes]:
-    """Start the upstream stream now (so a failure is still a real HTTP error), then frame it.
+    """Open the upstream stream now, so a refusal is still a real HTTP error, then frame it.
 
+    The adapter returns once the upstream's headers are in; waiting for the first event happens
+    inside the stream, behind keep-alives, because a reasoning model may think for a long time.
     The returned iterator writes the usage record when it ends, however it ends.
     """
 
-    def call(target: RouteTarget) -> tuple[_Attempt, ChatDelta | None, Iterator[ChatDelta]]:
+    def call(target: RouteTarget) -> tuple[_Attempt, Iterator[ChatDelta]]:
         attempt = _attempt(body, target)
-        deltas = provider_for(target.provider.config()).chat_stream(attempt.request)
-        return attempt, next(deltas, None), deltas
+        return attempt, provider_for(target.provider.config()).chat_stream(attempt.request)
 
-    attempt, first, rest = _with_fallbacks(targets, entry, call)
-    entry.ttft_ms = int((time.monotonic() - started) * 1000)
-    return _frame(body, attempt, first, rest, entry, started)
+    attempt, deltas = _with_fallbacks(targets, entry, call)
+    return _frame(body, attempt, deltas, entry, started)
 
 
 def _frame(
     body: ChatCompletionRequest,
     attempt: _Attempt,
-    first: ChatDelta | None,
-    rest: Iterator[ChatDelta],
+    deltas: Iterator[ChatDelta],
     entry: UsageEntry,
     started: float,
 ) -> Iterator[bytes]:
@@ -143,11 +142,12 @@ def _frame(
     finished = False
     try:
         yield sse.event(writer.delta({"role": "assistant", "content": ""}))
-        items = rest if first is None else _prepend(first, rest)
-        for item in with_keepalive(items, settings.GATEWAY_SSE_KEEPALIVE_SECONDS):
+        for item in with_keepalive(deltas, settings.GATEWAY_SSE_KEEPALIVE_SECONDS):
             if item is KEEPALIVE:
                 yield sse.PING
                 continue
+            if entry.ttft_ms is None and (item.content or item.reasoning):
+                entry.ttft_ms = int((time.monotonic() - started) * 1000)
             usage = item.usage or usage
             upstream_finish = item.finish_reason or upstream_finish
             if item.reasoning:
@@ -184,9 +184,3 @@ def _frame(
         entry.client_disconnected = not finished
         entry.latency_ms = int((time.monotonic() - started) * 1000)
         settle(entry)
-
-
-def _prepend(first: ChatDelta, rest: Iterator[ChatDelta]) -> Iterator[ChatDelta]:
-    yield first
-    yield from rest
-
