@@ -5,6 +5,8 @@ A new key's plaintext is shown once, in the message after saving; only its keyed
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
@@ -23,10 +25,28 @@ else:
 
 
 class ProviderForm(forms.ModelForm):
+    base_url = forms.URLField(required=False, assume_scheme="https", help_text=Provider._meta.get_field("base_url").help_text)
+
+    # The stored token never goes back to the browser: a blank field keeps it, the box clears it.
+    clear_api_token = forms.BooleanField(required=False, label="Clear the stored API token")
+
     class Meta:
         model = Provider
         fields = "__all__"
-        widgets = {"api_token": forms.PasswordInput(render_value=True)}
+        widgets = {"api_token": forms.PasswordInput(render_value=False)}
+        help_texts = {"api_token": "Used when the variable above is unset. Leave blank to keep the stored one."}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.initial["api_token"] = ""  # a blank field then counts as unchanged, in the form and its history
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        if cleaned.get("clear_api_token"):
+            cleaned["api_token"] = ""
+        elif not cleaned.get("api_token"):
+            cleaned["api_token"] = self.instance.api_token
+        return cleaned
 
 
 @admin.register(Provider)

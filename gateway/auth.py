@@ -65,7 +65,9 @@ def _principal_from_row(row: ApiKey) -> KeyPrincipal:
 
 def resolve_key(plaintext: str) -> KeyPrincipal | None:
     """The principal for a presented key, or None when no such key exists."""
-    if settings.ACCESS_TOKEN and hmac.compare_digest(plaintext, settings.ACCESS_TOKEN):
+    # Bytes, not str: compare_digest raises TypeError on non-ASCII str, and a header can carry any
+    # latin-1 character, which would turn a bad key into a 500.
+    if settings.ACCESS_TOKEN and hmac.compare_digest(plaintext.encode(), settings.ACCESS_TOKEN.encode()):
         return _ACCESS_TOKEN_PRINCIPAL
     key_hash = ApiKey.hash_key(plaintext)
     cached = cache.get(cache_key(key_hash))

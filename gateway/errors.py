@@ -93,6 +93,10 @@ def body_too_large() -> GatewayError:
 
 def error_response(error: GatewayError) -> JsonResponse:
     response = JsonResponse(error.body(), status=error.status)
+    # Set here, not left to CommonMiddleware: the 413 leaves before that middleware runs, with the
+    # request body unread, and without a length the client could only wait for the connection to
+    # close, which a server draining the declared body never does.
+    response["Content-Length"] = str(len(response.content))
     for name, value in error.headers.items():
         response[name] = value
     return response

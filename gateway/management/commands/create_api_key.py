@@ -5,6 +5,7 @@ Prints the plaintext key alone on the last line of stdout; it is not stored and 
 
 from __future__ import annotations
 
+from argparse import ArgumentTypeError
 from datetime import timedelta
 from typing import Any
 
@@ -15,16 +16,24 @@ from django.utils import timezone
 from gateway.models import ApiKey
 
 
+def positive_int(value: str) -> int:
+    # 0 would read as "unset" below (a key that never expires), a negative value as a database error.
+    number = int(value)
+    if number < 1:
+        raise ArgumentTypeError(f"must be a positive integer, not {value}")
+    return number
+
+
 class Command(BaseCommand):
     help = "Issue an API key. The owner (a Django user, created if absent) defaults to NAME."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("name")
         parser.add_argument("--owner", help="Username owning the key (default: NAME).")
-        parser.add_argument("--rpm", type=int, help="Requests per minute.")
-        parser.add_argument("--tpm", type=int, help="Tokens per minute.")
+        parser.add_argument("--rpm", type=positive_int, help="Requests per minute.")
+        parser.add_argument("--tpm", type=positive_int, help="Tokens per minute.")
         parser.add_argument("--models", help="Comma-separated public model names (default: all).")
-        parser.add_argument("--expires-days", type=int, help="Expire after N days.")
+        parser.add_argument("--expires-days", type=positive_int, help="Expire after N days.")
 
     def handle(self, *args: Any, **options: Any) -> None:
         owner, _ = get_user_model().objects.get_or_create(username=options["owner"] or options["name"])

@@ -1,0 +1,156 @@
+"""Bearer keys: who gets in, what they may use, and that only a keyed hash is ever stored."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+import requests
+from conftest import make_key
+from django.db import connection
+from django.utils import timezone
+
+from gateway.models import ApiKey, UsageRecord
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+CHAT_URL = "/v1/chat/completions"
+HI = [{"role": "user", "content": "hi"}]
+
+
+def call(gateway_url: str, key: str | None, model: str = "gpt-4", **headers: str) -> requests.Response:
+    if key is not None:
+        headers.setdefault("Authorization", f"Bearer {key}")
+    return requests.post(f"{gateway_url}{CHAT_URL}", json={"model": model, "messages": HI}, headers=headers)
+
+
+def error_of(response: requests.Response, status: int) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["Content-Type"].startswith("application/json")
+    assert response.headers["x-request-id"].startswith("req_")
+    body = response.json()
+    assert list(body) == ["error"] and set(body["error"]) == {"message", "type", "param", "code"}
+    return body["error"]
+
+
+def model_ids(gateway_url: str, key: str) -> list[str]:
+    response = requests.get(f"{gateway_url}/v1/models", headers={"Authorization": f"Bearer {key}"})
+    assert response.status_code == 200, response.text
+    return [model["id"] for model in response.json()["data"]]
+
+
+def test_a_request_without_a_key_is_401(gateway_url, routes) -> None:  # type: ignore[no-untyped-def]
+    error = error_of(call(gateway_url, None), 401)
+
+    assert error["type"] == "invalid_request_error"
+    assert "API key" in error["message"]
+    assert routes.requests == []
+
+
+@pytest.mark.parametrize("authorization", ["Basic dXNlcjpwYXNz", "Bearer", "Bearer    ", "sk-gw-no-scheme"])
+def test_a_malformed_authorization_header_is_401(gateway_url, api_key, routes, authorization) -> None:  # type: ignore[no-untyped-def]
+    error = error_of(call(gateway_url, None, Authorization=authorization), 401)
+
+    assert error["code"] == "invalid_api_key"
+    assert routes.requests == []
+
+
+def test_an_unknown_key_is_401(gateway_url, api_key, routes) -> None:  # type: ignore[no-untyped-def]
+    for _ in range(2):  # the second answer comes from the cached negative lookup
+        error = error_of(call(gateway_url, api_key + "x"), 401)
+        assert error["code"] == "invalid_api_key"
+    assert routes.requests == []
+
+
+def test_a_revoked_key_is_refused_at_once_even_after_a_cached_success(gateway_url, api_key, routes) -> None:  # type: ignore[no-untyped-def]
+    assert call(gateway_url, api_key).status_code == 200  # the principal is now cached
+
+    key = ApiKey.objects.get()
+    key.revoked_at = timezone.now()
+    key.save()
+
+    error = error_of(call(gateway_url, api_key), 401)
+    assert "revoked" in error["message"]
+    error_of(requests.get(f"{gateway_url}/v1/models", headers={"Authorization": f"Bearer {api_key}"}), 401)
+    assert len(routes.requests) == 1
+
+
+def test_an_expired_key_is_401(gateway_url, routes) -> None:  # type: ignore[no-untyped-def]
+    expired = make_key("expired", expires_at=timezone.now() - timedelta(seconds=1))
+
+    error = error_of(call(gateway_url, expired), 401)
+
+    assert "expired" in error["message"]
+    assert routes.requests == []
+
+
+def test_shortening_a_keys_expiry_takes_effect_at_once(gateway_url, api_key, routes) -> None:  # type: ignore[no-untyped-def]
+    key = ApiKey.objects.get()
+    key.expires_at = timezone.now() + timedelta(days=1)
+    key.save()
+    assert call(gateway_url, api_key).status_code == 200
+
+    key.expires_at = timezone.now() - timedelta(minutes=1)
+    key.save()
+
+    assert "expired" in error_of(call(gateway_url, api_key), 401)["message"]
+
+
+def test_a_model_outside_allowed_models_is_403(gateway_url, routes) -> None:  # type: ignore[no-untyped-def]
+    key = make_key("narrow", allowed_models=["gpt-3.5-turbo", "@cf/openai/gpt-oss-20b"])
+
+    error = error_of(call(gateway_url, key, model="gpt-4"), 403)
+    assert error["type"] == "permission_error"
+    assert error["code"] == "model_not_allowed"
+    assert error["param"] == "model"
+    assert routes.requests == []
+
+    assert call(gateway_url, key, model="gpt-3.5-turbo").status_code == 200
+    assert routes.last_request.model == "@cf/meta/llama-3.1-8b-instruct-fp8"
+    # The raw name of an allowed public name's upstream is a different model name: not allowed.
+    error_of(call(gateway_url, key, model="@cf/meta/llama-3.1-8b-instruct-fp8"), 403)
+
+
+def test_models_lists_only_a_keys_allowed_models(gateway_url, routes) -> None:  # type: ignore[no-untyped-def]
+    key = make_key("narrow", allowed_models=["gpt-3.5-turbo", "@cf/openai/gpt-oss-20b"])
+
+    assert model_ids(gateway_url, key) == ["@cf/openai/gpt-oss-20b", "gpt-3.5-turbo"]
+    response = requests.get(f"{gateway_url}/v1/models/gpt-4", headers={"Authorization": f"Bearer {key}"})
+    assert error_of(response, 404)["code"] == "model_not_found"
+
+
+def test_the_access_token_is_an_unrestricted_key(gateway_url, routes, settings) -> None:  # type: ignore[no-untyped-def]
+    settings.ACCESS_TOKEN = "static-access-token-0123456789"
+    everything = model_ids(gateway_url, make_key("everything"))
+
+    assert call(gateway_url, "static-access-token-0123456789", model="gpt-4").status_code == 200
+    assert call(gateway_url, "static-access-token-0123456789", model="@cf/openai/gpt-oss-20b").status_code == 200
+    assert model_ids(gateway_url, "static-access-token-0123456789") == everything
+    error_of(call(gateway_url, "static-access-token-012345678"), 401)
+    assert [(r.api_key_id, r.status) for r in UsageRecord.objects.all()] == [(None, 200), (None, 200)]
+
+
+def test_a_non_ascii_key_is_401_when_an_access_token_is_set(gateway_url, routes, settings) -> None:  # type: ignore[no-untyped-def]
+    settings.ACCESS_TOKEN = "static-access-token-0123456789"
+
+    # A UTF-8 "é" arrives in the WSGI environ as two latin-1 characters.
+    error = error_of(call(gateway_url, None, Authorization="Bearer cl\u00e9".encode()), 401)  # type: ignore[arg-type]
+
+    assert error["code"] == "invalid_api_key"
+
+
+def test_only_a_keyed_hash_of_the_key_is_stored(gateway_url, routes) -> None:  # type: ignore[no-untyped-def]
+    plaintext = make_key("stored")
+    assert call(gateway_url, plaintext).status_code == 200
+
+    key = ApiKey.objects.get()
+    assert key.key_hash == ApiKey.hash_key(plaintext) != plaintext
+    assert plaintext.startswith(key.prefix) and len(key.prefix) < len(plaintext) // 2
+    secret = plaintext[len(key.prefix) :]
+    with connection.cursor() as cursor:
+        for table in (ApiKey._meta.db_table, UsageRecord._meta.db_table):
+            cursor.execute(f"SELECT row_to_json(t)::text FROM {table} t")  # noqa: S608 (our own names)
+            rows = [row[0] for row in cursor.fetchall()]
+            assert rows
+            assert all(plaintext not in row and secret not in row for row in rows)
