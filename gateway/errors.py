@@ -102,7 +102,7 @@ def error_response(error: GatewayError) -> JsonResponse:
     return response
 
 
-def _from_drf(exc: drf.APIException) -> GatewayError:
+def from_drf(exc: drf.APIException) -> GatewayError:
     status = exc.status_code
     detail = exc.detail
     if isinstance(exc, drf.ParseError):
@@ -131,7 +131,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     elif isinstance(exc, Http404):
         exc = GatewayError(404, "Not found.", code="not_found")
     elif isinstance(exc, drf.APIException):
-        exc = _from_drf(exc)
+        exc = from_drf(exc)
     if not isinstance(exc, GatewayError):
         return None  # a bug: let Django's 500 handler (handler500 below) answer
     return Response(exc.body(), status=exc.status, headers=exc.headers)

@@ -15,7 +15,9 @@ from django.core.cache import cache
 from gateway.errors import GatewayError
 from gateway.models import ModelRoute, ProviderRecord
 
-SNAPSHOT_KEY = "routes:snapshot"
+# The snapshot depends on GATEWAY_EXPOSE_RAW_MODELS, so the setting is part of its key: processes
+# started with different values never serve each other's table.
+_SNAPSHOT_KEYS = {True: "routes:snapshot:raw", False: "routes:snapshot:public"}
 _RAW_PREFIXES = ("@cf/", "@hf/")
 
 
@@ -77,15 +79,16 @@ def _build_table() -> RouteTable:
 
 
 def route_table() -> RouteTable:
-    table = cache.get(SNAPSHOT_KEY)
+    key = _SNAPSHOT_KEYS[settings.GATEWAY_EXPOSE_RAW_MODELS]
+    table = cache.get(key)
     if table is None:
         table = _build_table()
-        cache.set(SNAPSHOT_KEY, table, timeout=None)
+        cache.set(key, table, timeout=None)
     return table
 
 
 def invalidate() -> None:
-    cache.delete(SNAPSHOT_KEY)
+    cache.delete_many(list(_SNAPSHOT_KEYS.values()))
 
 
 def resolve_routes(public_name: str, task: str, principal_allows: bool) -> tuple[RouteTarget, ...]:

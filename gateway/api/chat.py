@@ -5,13 +5,14 @@ from __future__ import annotations
 import time
 
 from django.http import StreamingHttpResponse
+from rest_framework.exceptions import APIException
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from gateway.api.chat_request import parse_chat_request
 from gateway.chat_completion import complete, open_stream
-from gateway.errors import GatewayError
+from gateway.errors import GatewayError, from_drf
 from gateway.models import Task
 from gateway.routing import resolve_routes
 from gateway.usage import UsageEntry, settle
@@ -23,7 +24,11 @@ class ChatCompletionsView(APIView):
         principal = request.user
         entry = UsageEntry(request_id=request._request.request_id, endpoint="chat.completions", principal=principal)
         try:
-            body = parse_chat_request(request.data)
+            try:
+                data = request.data
+            except APIException as exc:  # unreadable body: still one usage record for the key
+                raise from_drf(exc) from exc
+            body = parse_chat_request(data)
             entry.public_model, entry.streamed = body.model, body.stream
             targets = resolve_routes(body.model, Task.CHAT, principal.allows(body.model))
             if body.stream:
