@@ -27,11 +27,12 @@ run: install
 demo: install
 	$(BIN)/python manage.py serve --emulator
 
-test: install-dev
+test: install-dev lint
 	cd tests && ../$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: install-dev
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 # Stops the embedded Postgres and Redis under DATA_DIR (and a running `make run`, if any).
 stop:

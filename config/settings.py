@@ -151,9 +151,7 @@ SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 
 CLOUDFLARE_ACCOUNT_ID = env_str("CLOUDFLARE_ACCOUNT_ID")
 CLOUDFLARE_API_TOKEN = env_str("CLOUDFLARE_API_TOKEN")
-CLOUDFLARE_API_BASE_URL = env_str(
-    "CLOUDFLARE_API_BASE_URL", "https://api.cloudflare.com/client/v4"
-).rstrip("/")
+CLOUDFLARE_API_BASE_URL = env_str("CLOUDFLARE_API_BASE_URL", "https://api.cloudflare.com/client/v4").rstrip("/")
 # Set by `make demo` (manage.py serve --emulator): every page and response says so.
 GATEWAY_UPSTREAM_EMULATED = env_bool("GATEWAY_UPSTREAM_EMULATED", False)
 

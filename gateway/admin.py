@@ -25,14 +25,26 @@ else:
 
 
 class ProviderForm(forms.ModelForm):
-    base_url = forms.URLField(required=False, assume_scheme="https", help_text=Provider._meta.get_field("base_url").help_text)
+    base_url = forms.URLField(
+        required=False, assume_scheme="https", help_text=Provider._meta.get_field("base_url").help_text
+    )
 
     # The stored token never goes back to the browser: a blank field keeps it, the box clears it.
     clear_api_token = forms.BooleanField(required=False, label="Clear the stored API token")
 
     class Meta:
         model = Provider
-        fields = "__all__"
+        fields = [
+            "name",
+            "kind",
+            "base_url",
+            "account_id",
+            "api_token_env",
+            "api_token",
+            "connect_timeout",
+            "read_timeout",
+            "enabled",
+        ]
         widgets = {"api_token": forms.PasswordInput(render_value=False)}
         help_texts = {"api_token": "Used when the variable above is unset. Leave blank to keep the stored one."}
 
@@ -134,7 +146,14 @@ class UsageRecordAdmin(admin.ModelAdmin):
         "ttft_ms",
         "streamed",
     )
-    list_filter = ("status", "endpoint", "streamed", "public_model", "api_key", ("created_at", admin.DateFieldListFilter))
+    list_filter = (
+        "status",
+        "endpoint",
+        "streamed",
+        "public_model",
+        "api_key",
+        ("created_at", admin.DateFieldListFilter),
+    )
     search_fields = ("request_id", "key_prefix", "public_model", "upstream_model")
     date_hierarchy = "created_at"
     list_select_related = ("api_key",)

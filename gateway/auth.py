@@ -94,7 +94,9 @@ class ApiKeyAuthentication(BaseAuthentication):
         if principal is None:
             raise GatewayError(401, "Incorrect API key provided.", type="invalid_request_error", code="invalid_api_key")
         if principal.revoked:
-            raise GatewayError(401, "This API key has been revoked.", type="invalid_request_error", code="invalid_api_key")
+            raise GatewayError(
+                401, "This API key has been revoked.", type="invalid_request_error", code="invalid_api_key"
+            )
         if principal.expires_at is not None and principal.expires_at <= timezone.now():
             raise GatewayError(401, "This API key has expired.", type="invalid_request_error", code="invalid_api_key")
         return principal, principal

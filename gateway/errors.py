@@ -147,7 +147,9 @@ def not_found(request: HttpRequest, exception: Exception | None = None) -> JsonR
 def server_error(request: HttpRequest) -> JsonResponse:
     """handler500: the last line of defence stays JSON too."""
     return error_response(
-        GatewayError(500, "The gateway had an internal error; the request id identifies it in the logs.", type="server_error")
+        GatewayError(
+            500, "The gateway had an internal error; the request id identifies it in the logs.", type="server_error"
+        )
     )
 
 

@@ -10,6 +10,7 @@ from django.http import HttpRequest, HttpResponseBase
 
 from gateway.errors import body_too_large, error_response
 
+
 class RequestIdMiddleware:
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
         self.get_response = get_response

@@ -22,9 +22,7 @@ class Provider(models.Model):
 
     name = models.SlugField(max_length=64, unique=True)
     kind = models.CharField(max_length=32, choices=Kind.choices, default=Kind.WORKERS_AI)
-    base_url = models.URLField(
-        blank=True, help_text="Blank: CLOUDFLARE_API_BASE_URL from the environment."
-    )
+    base_url = models.URLField(blank=True, help_text="Blank: CLOUDFLARE_API_BASE_URL from the environment.")
     account_id = models.CharField(
         max_length=64, blank=True, help_text="Blank: CLOUDFLARE_ACCOUNT_ID from the environment."
     )
@@ -116,9 +114,7 @@ class ModelRoute(models.Model):
     supports_tools = models.BooleanField(default=False)
     supports_vision = models.BooleanField(default=False)
     supports_json_mode = models.BooleanField(default=False)
-    reasoning = models.BooleanField(
-        default=False, help_text="Output opens inside a <think> block (reasoning models)."
-    )
+    reasoning = models.BooleanField(default=False, help_text="Output opens inside a <think> block (reasoning models).")
     priority = models.PositiveSmallIntegerField(default=0, help_text="Lower is tried first.")
     enabled = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=timezone.now)
@@ -126,9 +122,7 @@ class ModelRoute(models.Model):
     class Meta:
         ordering = ["public_name", "priority", "id"]
         constraints = [
-            models.UniqueConstraint(
-                fields=["public_name", "task", "provider", "upstream_model"], name="unique_route"
-            )
+            models.UniqueConstraint(fields=["public_name", "task", "provider", "upstream_model"], name="unique_route")
         ]
 
     def __str__(self) -> str:
@@ -143,9 +137,7 @@ class ApiKey(models.Model):
     PREFIX = "sk-gw-"
 
     name = models.CharField(max_length=100)
-    owner = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_keys"
-    )
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_keys")
     prefix = models.CharField(max_length=16, db_index=True, editable=False)
     key_hash = models.CharField(max_length=64, unique=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -182,9 +174,7 @@ class ApiKey(models.Model):
 class UsageRecord(models.Model):
     """One row per request: the ledger behind usage, cost and the dashboard."""
 
-    api_key = models.ForeignKey(
-        ApiKey, null=True, blank=True, on_delete=models.SET_NULL, related_name="usage"
-    )
+    api_key = models.ForeignKey(ApiKey, null=True, blank=True, on_delete=models.SET_NULL, related_name="usage")
     key_prefix = models.CharField(max_length=16, blank=True)
     endpoint = models.CharField(max_length=64)
     public_model = models.CharField(max_length=200, blank=True)

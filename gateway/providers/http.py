@@ -80,6 +80,4 @@ def transport_error(exc: requests.RequestException, upstream: str) -> ProviderEr
 def _is_read_timeout_mid_body(exc: requests.RequestException) -> bool:
     # While a streamed body is read, requests re-raises urllib3's ReadTimeoutError as a plain
     # ConnectionError (requests.models.Response.iter_content); the cause is in its args.
-    return isinstance(exc, requests.ConnectionError) and any(
-        isinstance(arg, ReadTimeoutError) for arg in exc.args
-    )
+    return isinstance(exc, requests.ConnectionError) and any(isinstance(arg, ReadTimeoutError) for arg in exc.args)

@@ -66,9 +66,7 @@ class ThinkSplitter:
                     self._held = buf
                     break
                 else:
-                    self._state = (
-                        _State.REASONING_START if self._starts_in_reasoning else _State.CONTENT
-                    )
+                    self._state = _State.REASONING_START if self._starts_in_reasoning else _State.CONTENT
             elif self._state is _State.REASONING_START:
                 buf = buf.lstrip()
                 if buf:

@@ -28,7 +28,13 @@ def data_dir() -> Iterator[Path]:
     # A short path: Unix socket paths are limited to ~107 bytes.
     with tempfile.TemporaryDirectory(prefix="gw-", dir="/tmp") as directory:
         yield Path(directory)
-        subprocess.run([sys.executable, "-m", "config.embedded", "stop"], cwd=ROOT, env={"DATA_DIR": directory, "PATH": "/usr/bin:/bin"}, check=True, capture_output=True)
+        subprocess.run(
+            [sys.executable, "-m", "config.embedded", "stop"],
+            cwd=ROOT,
+            env={"DATA_DIR": directory, "PATH": "/usr/bin:/bin"},
+            check=True,
+            capture_output=True,
+        )
 
 
 def test_racing_processes_share_one_postgres_and_one_redis(data_dir: Path) -> None:
@@ -60,9 +66,13 @@ def test_stop_stops_both(data_dir: Path) -> None:
     subprocess.run([sys.executable, "-c", RACER, str(data_dir)], cwd=ROOT, check=True, capture_output=True)
 
     stopped = subprocess.run(
-        [sys.executable, "-m", "config.embedded", "stop"], cwd=ROOT, env={"DATA_DIR": str(data_dir), "PATH": "/usr/bin:/bin"},
-        check=True, capture_output=True, text=True,
-    ).stdout  # fmt: skip
+        [sys.executable, "-m", "config.embedded", "stop"],
+        cwd=ROOT,
+        env={"DATA_DIR": str(data_dir), "PATH": "/usr/bin:/bin"},
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
 
     assert "embedded Postgres: stopped" in stopped and "embedded Redis: stopped" in stopped
     assert not (data_dir / "pg" / "postmaster.pid").exists()

@@ -89,7 +89,9 @@ def test_the_stream_bytes_follow_the_openai_framing(gateway_url, api_key, routes
 
 
 def test_a_stream_without_include_usage_has_no_usage_chunk(gateway_url, api_key, routes) -> None:  # type: ignore[no-untyped-def]
-    response = post(gateway_url, api_key, {"model": "gpt-4", "messages": [{"role": "user", "content": "hi"}], "stream": True})
+    response = post(
+        gateway_url, api_key, {"model": "gpt-4", "messages": [{"role": "user", "content": "hi"}], "stream": True}
+    )
 
     events = [json.loads(payload) for payload in sse_events(response.content)]
     assert events[-1]["choices"][0]["finish_reason"] == "stop"
@@ -183,7 +185,9 @@ def test_reasoning_never_leaks_into_content(openai_client, routes) -> None:  # t
         assert message.reasoning_content.strip() == "I should greet the user."
 
         chunks = list(
-            openai_client.chat.completions.create(model=model, messages=[{"role": "user", "content": "hi"}], stream=True)
+            openai_client.chat.completions.create(
+                model=model, messages=[{"role": "user", "content": "hi"}], stream=True
+            )
         )
         content = "".join(c.choices[0].delta.content or "" for c in chunks)
         reasoning = "".join(getattr(c.choices[0].delta, "reasoning_content", None) or "" for c in chunks)
@@ -208,7 +212,10 @@ def test_every_request_leaves_one_usage_record(openai_client, routes) -> None:  
     openai_client.chat.completions.create(model="gpt-4", messages=[{"role": "user", "content": "hi"}])
     list(
         openai_client.chat.completions.create(
-            model="gpt-4", messages=[{"role": "user", "content": "hi"}], stream=True, stream_options={"include_usage": True}
+            model="gpt-4",
+            messages=[{"role": "user", "content": "hi"}],
+            stream=True,
+            stream_options={"include_usage": True},
         )
     )
 

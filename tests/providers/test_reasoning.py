@@ -35,9 +35,7 @@ CASES = [
 
 
 @pytest.mark.parametrize(("text", "starts", "reasoning", "content"), CASES)
-def test_split_reasoning_splits_whole_texts(
-    text: str, starts: bool, reasoning: str, content: str
-) -> None:
+def test_split_reasoning_splits_whole_texts(text: str, starts: bool, reasoning: str, content: str) -> None:
     assert split_reasoning(text, starts) == (reasoning, content)
 
 

@@ -61,8 +61,14 @@ def provider_for(
     read_timeout: float = 10.0,
     session: requests.Session | None = None,
 ) -> WorkersAIProvider:
-    config = ProviderConfig(kind="workers_ai", base_url=emu.base_url, account_id=account,
-                            api_token=token, connect_timeout=2.0, read_timeout=read_timeout)
+    config = ProviderConfig(
+        kind="workers_ai",
+        base_url=emu.base_url,
+        account_id=account,
+        api_token=token,
+        connect_timeout=2.0,
+        read_timeout=read_timeout,
+    )
     return WorkersAIProvider(config, session=session)
 
 
@@ -106,8 +112,7 @@ def test_chat_sends_only_documented_fields(emu: WorkersAIEmulator) -> None:
             ChatMessage(role="system", content="Be brief."),
             ChatMessage(role="user", content="Look it up."),
             ChatMessage(role="assistant", content="Looking."),
-            ChatMessage(role="tool", content='{"found": true}', name="lookup",
-                        tool_call_id="call_abc"),
+            ChatMessage(role="tool", content='{"found": true}', name="lookup", tool_call_id="call_abc"),
             ChatMessage(role="user", content="And?"),
         ),
         max_tokens=50,
@@ -119,8 +124,15 @@ def test_chat_sends_only_documented_fields(emu: WorkersAIEmulator) -> None:
     )
     assert provider_for(emu).chat(request).content == "Hello! You said: And?"
     body = emu.last_request.json
-    assert set(body) == {"messages", "max_tokens", "temperature", "top_p", "seed",
-                         "frequency_penalty", "presence_penalty"}
+    assert set(body) == {
+        "messages",
+        "max_tokens",
+        "temperature",
+        "top_p",
+        "seed",
+        "frequency_penalty",
+        "presence_penalty",
+    }
     assert body["temperature"] == 0  # falsy, yet sent
     assert (body["max_tokens"], body["top_p"], body["seed"]) == (50, 0.9, 7)
     assert (body["frequency_penalty"], body["presence_penalty"]) == (0.1, 0.2)
@@ -137,9 +149,7 @@ def test_chat_sends_only_documented_fields(emu: WorkersAIEmulator) -> None:
     ("seed", "sent"),
     [(0, 9999999999), (-5, 9999999994), (7, 7), (9999999999, 9999999999), (10**10, 1)],
 )
-def test_chat_folds_a_seed_into_the_schemas_range(
-    emu: WorkersAIEmulator, seed: int, sent: int
-) -> None:
+def test_chat_folds_a_seed_into_the_schemas_range(emu: WorkersAIEmulator, seed: int, sent: int) -> None:
     # Workers AI takes `seed` only as an integer in 1..9999999999 (the emulator rejects anything
     # else with 5006); OpenAI clients may send 0, negatives or larger values.
     assert provider_for(emu).chat(ask("hi", seed=seed)).content == "Hello! You said: hi"
@@ -182,8 +192,13 @@ def test_chat_speaks_the_responses_form_to_gpt_oss(emu: WorkersAIEmulator) -> No
         seed=3,  # not in the Responses schema: must not be sent
     )
     result = provider_for(emu).chat(request)
-    assert emu.last_request.json == {"instructions": "Be brief.", "input": "hi",
-                                     "max_output_tokens": 100, "temperature": 0.0, "top_p": 0.5}
+    assert emu.last_request.json == {
+        "instructions": "Be brief.",
+        "input": "hi",
+        "max_output_tokens": 100,
+        "temperature": 0.0,
+        "top_p": 0.5,
+    }
     assert (result.reasoning, result.content) == (THOUGHT, "Hello! You said: hi")
     assert result.usage is not None and result.usage.completion_tokens == 9
     assert result.finish_reason is None
@@ -192,15 +207,22 @@ def test_chat_speaks_the_responses_form_to_gpt_oss(emu: WorkersAIEmulator) -> No
 def test_chat_sends_a_gpt_oss_conversation_as_input_items(emu: WorkersAIEmulator) -> None:
     request = ChatRequest(
         model=GPT_OSS,
-        messages=(ChatMessage("system", "A."), ChatMessage("system", "B."),
-                  ChatMessage("user", "first"), ChatMessage("assistant", "reply"),
-                  ChatMessage("user", "second")),
+        messages=(
+            ChatMessage("system", "A."),
+            ChatMessage("system", "B."),
+            ChatMessage("user", "first"),
+            ChatMessage("assistant", "reply"),
+            ChatMessage("user", "second"),
+        ),
     )
     assert provider_for(emu).chat(request).content == "Hello! You said: second"
     assert emu.last_request.json == {
         "instructions": "A.\n\nB.",
-        "input": [{"role": "user", "content": "first"}, {"role": "assistant", "content": "reply"},
-                  {"role": "user", "content": "second"}],
+        "input": [
+            {"role": "user", "content": "first"},
+            {"role": "assistant", "content": "reply"},
+            {"role": "user", "content": "second"},
+        ],
     }
 
 
@@ -210,9 +232,12 @@ def test_chat_sends_earlier_gpt_oss_tool_turns_as_function_call_items(
     call = ToolCall(id="call_1", name="lookup", arguments='{"q": "x"}')
     request = ChatRequest(
         model=GPT_OSS,
-        messages=(ChatMessage("user", "find x"), ChatMessage("assistant", "", tool_calls=(call,)),
-                  ChatMessage("tool", '{"hit": 1}', tool_call_id="call_1"),
-                  ChatMessage("user", "thanks")),
+        messages=(
+            ChatMessage("user", "find x"),
+            ChatMessage("assistant", "", tool_calls=(call,)),
+            ChatMessage("tool", '{"hit": 1}', tool_call_id="call_1"),
+            ChatMessage("user", "thanks"),
+        ),
     )
     assert provider_for(emu).chat(request).content == "Hello! You said: thanks"
     assert emu.last_request.json["input"] == [
@@ -234,9 +259,13 @@ def test_legacy_tool_calls_become_tool_calls_with_ids_and_json_arguments(
 ) -> None:
     # ChatRequest has no tools yet (a later issue), and the emulator only calls a tool that the
     # request offers: so the request is sent by hand and its real answer goes through the parser.
-    tools = [{"name": "get_weather", "description": "Weather in a city",
-              "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
-                             "required": ["city"]}}]
+    tools = [
+        {
+            "name": "get_weather",
+            "description": "Weather in a city",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+        }
+    ]
     answer = requests.post(
         f"{emu.base_url}/accounts/{ACCOUNT}/ai/run/{LLAMA}",
         headers={"Authorization": f"Bearer {TOKEN}"},
@@ -286,19 +315,15 @@ def test_stream_passes_ordinary_content_on_without_waiting(emu: WorkersAIEmulato
 
 
 @pytest.mark.parametrize(("model", "flagged"), [(QWQ, False), (QWQ, True), (R1_DISTILL, True)])
-def test_stream_splits_thinking_from_the_answer(
-    emu: WorkersAIEmulator, model: str, flagged: bool
-) -> None:
-    reasoning, content, deltas = collect(provider_for(emu).chat_stream(ask("hi", model,
-                                                                           reasoning=flagged)))
+def test_stream_splits_thinking_from_the_answer(emu: WorkersAIEmulator, model: str, flagged: bool) -> None:
+    reasoning, content, deltas = collect(provider_for(emu).chat_stream(ask("hi", model, reasoning=flagged)))
     assert (reasoning, content) == (THOUGHT, "Hello! You said: hi")
     assert not any("think>" in d.content for d in deltas)
     assert any(d.usage is not None for d in deltas)
 
 
 def test_stream_reads_qwen3s_openai_chunks(emu: WorkersAIEmulator) -> None:
-    reasoning, content, deltas = collect(provider_for(emu).chat_stream(ask("hi", QWEN3,
-                                                                           reasoning=True)))
+    reasoning, content, deltas = collect(provider_for(emu).chat_stream(ask("hi", QWEN3, reasoning=True)))
     assert (reasoning, content) == (THOUGHT, "Hello! You said: hi")
     assert [d.finish_reason for d in deltas if d.finish_reason] == ["stop"]
     assert [d.usage.completion_tokens for d in deltas if d.usage] == [9]
@@ -422,8 +447,13 @@ def test_a_closed_port_is_unavailable() -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    config = ProviderConfig(kind="workers_ai", base_url=f"http://127.0.0.1:{port}/client/v4",
-                            account_id=ACCOUNT, api_token=TOKEN, connect_timeout=1.0)
+    config = ProviderConfig(
+        kind="workers_ai",
+        base_url=f"http://127.0.0.1:{port}/client/v4",
+        account_id=ACCOUNT,
+        api_token=TOKEN,
+        connect_timeout=1.0,
+    )
     error = raised_by(lambda: WorkersAIProvider(config).chat(ask("hi")))
     assert error.kind == "unavailable"
     assert str(port) not in error.message and ACCOUNT not in error.message

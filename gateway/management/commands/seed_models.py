@@ -18,9 +18,7 @@ DEFAULT_PROVIDER = "workers-ai"
 
 
 def default_provider() -> Provider:
-    provider, _ = Provider.objects.get_or_create(
-        name=DEFAULT_PROVIDER, defaults={"kind": Provider.Kind.WORKERS_AI}
-    )
+    provider, _ = Provider.objects.get_or_create(name=DEFAULT_PROVIDER, defaults={"kind": Provider.Kind.WORKERS_AI})
     return provider
 
 

@@ -58,17 +58,22 @@ class Command(BaseCommand):
 
         python = sys.executable
         children.append(
-            subprocess.Popen([python, "-m", "gunicorn", "config.wsgi:application", "-c", "config/gunicorn.conf.py"], env=env)
+            subprocess.Popen(
+                [python, "-m", "gunicorn", "config.wsgi:application", "-c", "config/gunicorn.conf.py"], env=env
+            )
         )
         if not options["no_worker"]:
             children.append(
                 subprocess.Popen(
-                    [python, "-m", "celery", "-A", "config", "worker", "-P", "threads", "-c", "4", "-l", "INFO"], env=env
+                    [python, "-m", "celery", "-A", "config", "worker", "-P", "threads", "-c", "4", "-l", "INFO"],
+                    env=env,
                 )
             )
         bind = env.get("GATEWAY_BIND", "127.0.0.1:8000")
         label = " (EMULATED upstream)" if options["emulator"] else ""
-        self.stdout.write(self.style.SUCCESS(f"Serving http://{bind}{label} — admin at http://{bind}/admin/; Ctrl-C stops."))
+        self.stdout.write(
+            self.style.SUCCESS(f"Serving http://{bind}{label} — admin at http://{bind}/admin/; Ctrl-C stops.")
+        )
         self._wait(children)
 
     def _start_emulator(self, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
@@ -83,7 +88,9 @@ class Command(BaseCommand):
             GATEWAY_UPSTREAM_EMULATED="1",
         )
         self.stdout.write(
-            self.style.WARNING(f"EMULATED upstream: the bundled Workers AI emulator on 127.0.0.1:{port}, not Cloudflare.")
+            self.style.WARNING(
+                f"EMULATED upstream: the bundled Workers AI emulator on 127.0.0.1:{port}, not Cloudflare."
+            )
         )
         return process
 

@@ -24,9 +24,7 @@ def catalogue_model(item: dict[str, Any]) -> CatalogueModel:
     """One /ai/models/search item; property values are strings (reference, Catalogue)."""
     task_name = str((item.get("task") or {}).get("name") or "")
     properties = {
-        str(p.get("property_id")): p.get("value")
-        for p in item.get("properties") or []
-        if isinstance(p, dict)
+        str(p.get("property_id")): p.get("value") for p in item.get("properties") or [] if isinstance(p, dict)
     }
     name = str(item["name"])
     return CatalogueModel(

@@ -49,8 +49,7 @@ _KIND_BY_STATUS: dict[int, ErrorKind] = {
 # honour (at most 60 s) and lets the gateway see an upgraded account soon.
 CAPACITY_RETRY_AFTER = 2
 ALLOCATION_RETRY_AFTER = 60
-_RETRY_AFTER_BY_CODE = {3040: CAPACITY_RETRY_AFTER, 3036: ALLOCATION_RETRY_AFTER,
-                        4006: ALLOCATION_RETRY_AFTER}
+_RETRY_AFTER_BY_CODE = {3040: CAPACITY_RETRY_AFTER, 3036: ALLOCATION_RETRY_AFTER, 4006: ALLOCATION_RETRY_AFTER}
 _OTHER_RATE_LIMIT_RETRY_AFTER = 5
 
 _MESSAGE_PREFIX: dict[ErrorKind, str] = {
@@ -71,8 +70,7 @@ def error_from_response(
     try:
         body = json.loads(raw)
     except ValueError:
-        return ProviderError("upstream", f"Upstream error: HTTP {status} without a JSON body.",
-                             upstream_status=status)
+        return ProviderError("upstream", f"Upstream error: HTTP {status} without a JSON body.", upstream_status=status)
     code, message = _first_error(body)
     return _provider_error(status, code, message, headers.get("Retry-After"), secrets_)
 
@@ -82,8 +80,7 @@ def error_from_event(event: dict[str, Any], secrets_: tuple[str, ...]) -> Provid
     code, message = _first_error(event)
     if code is None and not message:
         error = event.get("error")
-        code, message = _first_error({"errors": [error if isinstance(error, dict) else
-                                                 {"message": str(error)}]})
+        code, message = _first_error({"errors": [error if isinstance(error, dict) else {"message": str(error)}]})
     return _provider_error(None, code, message, None, secrets_)
 
 
@@ -113,8 +110,10 @@ def _provider_error(
     if kind == "auth":
         # The upstream text may quote the account id (7003 names the path): never pass it on.
         reason = f"code {code}" if code is not None else f"HTTP {status}"
-        text = (f"Upstream refused the gateway's credentials ({reason}): the provider's API token "
-                f"or account id is misconfigured.")
+        text = (
+            f"Upstream refused the gateway's credentials ({reason}): the provider's API token "
+            f"or account id is misconfigured."
+        )
     else:
         for secret in secrets_:
             if secret:
@@ -126,8 +125,7 @@ def _provider_error(
         retry_after = _retry_after_seconds(retry_after_header)
         if retry_after is None:
             retry_after = _RETRY_AFTER_BY_CODE.get(code or 0, _OTHER_RATE_LIMIT_RETRY_AFTER)
-    return ProviderError(kind, text, upstream_status=status, upstream_code=code,
-                         retry_after=retry_after)
+    return ProviderError(kind, text, upstream_status=status, upstream_code=code, retry_after=retry_after)
 
 
 def _retry_after_seconds(header: str | None) -> int | None:

@@ -103,7 +103,6 @@ def _responses_items(message: ChatMessage) -> list[dict[str, Any]]:
     if message.content or not message.tool_calls:
         items.append({"role": message.role, "content": message.content})
     items.extend(
-        {"type": "function_call", "call_id": c.id, "name": c.name, "arguments": c.arguments}
-        for c in message.tool_calls
+        {"type": "function_call", "call_id": c.id, "name": c.name, "arguments": c.arguments} for c in message.tool_calls
     )
     return items

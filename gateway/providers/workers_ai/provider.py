@@ -72,8 +72,7 @@ class WorkersAIProvider:
             params = {"page": page, "per_page": self.catalogue_page_size}
             body = self._envelope(self._get("/ai/models/search", params))
             items = body.get("result") or []
-            models.extend(catalogue_model(i) for i in items
-                          if isinstance(i, dict) and i.get("name"))
+            models.extend(catalogue_model(i) for i in items if isinstance(i, dict) and i.get("name"))
             fetched += len(items)
             info = body.get("result_info") or {}
             total = info.get("total_count")
@@ -94,15 +93,14 @@ class WorkersAIProvider:
 
     def _send(self, method: str, url: str, **kwargs: Any) -> requests.Response:
         try:
-            response = self._session.request(
-                method, url, headers=self._headers, timeout=self._timeout, **kwargs
-            )
+            response = self._session.request(method, url, headers=self._headers, timeout=self._timeout, **kwargs)
         except requests.RequestException as exc:
             raise http.transport_error(exc, UPSTREAM) from exc
         if not response.ok:
             try:
-                raise error_from_response(response.status_code, response.headers,
-                                          self._body_of(response), self._secrets)
+                raise error_from_response(
+                    response.status_code, response.headers, self._body_of(response), self._secrets
+                )
             finally:
                 response.close()
         return response
@@ -118,11 +116,13 @@ class WorkersAIProvider:
         try:
             body = json.loads(raw)
         except ValueError as exc:
-            raise ProviderError("upstream", f"{UPSTREAM} answered with a body that is not JSON.",
-                                upstream_status=response.status_code) from exc
+            raise ProviderError(
+                "upstream", f"{UPSTREAM} answered with a body that is not JSON.", upstream_status=response.status_code
+            ) from exc
         if not isinstance(body, dict):
-            raise ProviderError("upstream", f"{UPSTREAM} answered with an unexpected body.",
-                                upstream_status=response.status_code)
+            raise ProviderError(
+                "upstream", f"{UPSTREAM} answered with an unexpected body.", upstream_status=response.status_code
+            )
         if body.get("success") is False or body.get("errors"):
             raise error_from_response(response.status_code, response.headers, raw, self._secrets)
         return body

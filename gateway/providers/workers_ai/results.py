@@ -29,9 +29,12 @@ def parse_result(result: Any, starts_in_reasoning: bool) -> ChatResult:
     else:
         # JSON mode hands back the parsed object; OpenAI clients expect the JSON text.
         reasoning, content = "", "" if response is None else json.dumps(response)
-    return ChatResult(content=content, reasoning=reasoning,
-                      tool_calls=tool_calls_of(result.get("tool_calls")),
-                      usage=usage_of(result.get("usage")))
+    return ChatResult(
+        content=content,
+        reasoning=reasoning,
+        tool_calls=tool_calls_of(result.get("tool_calls")),
+        usage=usage_of(result.get("usage")),
+    )
 
 
 def _parse_chat_completion(result: dict[str, Any]) -> ChatResult:
@@ -42,10 +45,13 @@ def _parse_chat_completion(result: dict[str, Any]) -> ChatResult:
     tagged, content = split_reasoning(message.get("content") or "", False)
     reasoning = "\n".join(t for t in (message.get("reasoning_content") or "", tagged) if t)
     finish = choice.get("finish_reason")
-    return ChatResult(content=content, reasoning=reasoning,
-                      tool_calls=tool_calls_of(message.get("tool_calls")),
-                      usage=usage_of(result.get("usage")),
-                      finish_reason=finish if isinstance(finish, str) else None)
+    return ChatResult(
+        content=content,
+        reasoning=reasoning,
+        tool_calls=tool_calls_of(message.get("tool_calls")),
+        usage=usage_of(result.get("usage")),
+        finish_reason=finish if isinstance(finish, str) else None,
+    )
 
 
 def _parse_responses(result: dict[str, Any]) -> ChatResult:
@@ -70,9 +76,13 @@ def _parse_responses(result: dict[str, Any]) -> ChatResult:
         finish = "length"
     elif calls:
         finish = "tool_calls"
-    return ChatResult(content="".join(content), reasoning="".join(reasoning),
-                      tool_calls=tuple(calls), usage=usage_of(result.get("usage")),
-                      finish_reason=finish)
+    return ChatResult(
+        content="".join(content),
+        reasoning="".join(reasoning),
+        tool_calls=tuple(calls),
+        usage=usage_of(result.get("usage")),
+        finish_reason=finish,
+    )
 
 
 def tool_calls_of(raw: Any) -> tuple[ToolCall, ...]:
@@ -89,8 +99,11 @@ def tool_calls_of(raw: Any) -> tuple[ToolCall, ...]:
         if not isinstance(arguments, str):
             arguments = json.dumps(arguments if arguments is not None else {})
         call_id = item.get("id")
-        calls.append(ToolCall(id=call_id if isinstance(call_id, str) and call_id else new_call_id(),
-                              name=name, arguments=arguments))
+        calls.append(
+            ToolCall(
+                id=call_id if isinstance(call_id, str) and call_id else new_call_id(), name=name, arguments=arguments
+            )
+        )
     return tuple(calls)
 
 

@@ -80,8 +80,9 @@ class _StreamTranslator:
             for call_id, name, arguments in (self._tool_parts[i] for i in sorted(self._tool_parts))
             if name
         )
-        tail = ChatDelta(content=text_content + chunk_content,
-                         reasoning=text_reasoning + chunk_reasoning, tool_calls=calls)
+        tail = ChatDelta(
+            content=text_content + chunk_content, reasoning=text_reasoning + chunk_reasoning, tool_calls=calls
+        )
         if tail != _EMPTY:
             yield tail
 
@@ -99,9 +100,12 @@ class _StreamTranslator:
         # Classic event: {"response": "…", "p": padding, "tool_calls": [] noise, "usage"?}.
         text = event.get("response")
         reasoning, content = self._text_splitter.feed(text) if isinstance(text, str) else ("", "")
-        return ChatDelta(content=content, reasoning=reasoning,
-                         tool_calls=tool_calls_of(event.get("tool_calls")),
-                         usage=usage_of(event.get("usage")))
+        return ChatDelta(
+            content=content,
+            reasoning=reasoning,
+            tool_calls=tool_calls_of(event.get("tool_calls")),
+            usage=usage_of(event.get("usage")),
+        )
 
     def _chunk_delta(self, event: dict[str, Any]) -> ChatDelta:
         choice = event["choices"][0] if event["choices"] else {}
@@ -114,8 +118,12 @@ class _StreamTranslator:
         for part in delta.get("tool_calls") or []:
             self._add_tool_part(part)
         finish = choice.get("finish_reason")
-        return ChatDelta(content=content, reasoning=reasoning, usage=usage_of(event.get("usage")),
-                         finish_reason=finish if isinstance(finish, str) else None)
+        return ChatDelta(
+            content=content,
+            reasoning=reasoning,
+            usage=usage_of(event.get("usage")),
+            finish_reason=finish if isinstance(finish, str) else None,
+        )
 
     def _add_tool_part(self, part: Any) -> None:
         # OpenAI chunks send a call's id and name first, then argument fragments under the same

@@ -1,0 +1,214 @@
+"""Gateway overhead benchmark: `make bench` (or `.venv/bin/python -m bench.run`).
+
+Starts the Workers AI emulator and the real server command line (gunicorn, config/gunicorn.conf.py)
+on a database of its own, then measures with concurrent clients on loopback:
+- non-streamed chat latency through the gateway vs. straight to the emulator (the overhead),
+- throughput at a fixed concurrency,
+- database transactions per request (from pg_stat_database), the hot path's round trips,
+- concurrent streams held open at once, and the workers' resident memory while they are.
+Results are printed and appended to bench/results.md with the date and machine.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psycopg
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from config.embedded import postgres_url, redis_url  # noqa: E402
+from config.paths import data_dir  # noqa: E402
+from gateway.testing.emulator import WorkersAIEmulator  # noqa: E402
+
+ACCOUNT, TOKEN = "bench-account", "bench-token"
+BIND = "127.0.0.1:8099"
+DB_NAME = "gateway_bench"
+REQUESTS = int(os.environ.get("BENCH_REQUESTS", "2000"))
+CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "16"))
+STREAMS = int(os.environ.get("BENCH_STREAMS", "60"))
+BODY = {"model": "gpt-4", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 16}
+
+
+def _percentile(values: list[float], pct: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * pct))]
+
+
+def _ms(latencies: list[float]) -> str:
+    return f"{statistics.median(latencies):.2f} / {_percentile(latencies, 0.95):.2f} ms"
+
+
+def _timed_posts(
+    url: str, headers: dict[str, str], body: dict, count: int, concurrency: int
+) -> tuple[list[float], float]:
+    local = threading.local()
+
+    def one(_: int) -> float:
+        if not hasattr(local, "session"):
+            local.session = requests.Session()  # one keep-alive connection per client thread
+        session = local.session
+        started = time.perf_counter()
+        response = session.post(url, json=body, headers=headers, timeout=30)
+        elapsed = time.perf_counter() - started
+        if response.status_code != 200:
+            raise RuntimeError(f"{response.status_code}: {response.text[:200]}")
+        return elapsed * 1000
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as pool:
+        latencies = list(pool.map(one, range(count)))
+    return latencies, time.perf_counter() - started
+
+
+def _database_url(base: str) -> str:
+    with psycopg.connect(base, autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DB_NAME,)).fetchone():
+            conn.execute(f"CREATE DATABASE {DB_NAME}")
+    return base.replace("/postgres?", f"/{DB_NAME}?")
+
+
+def _transactions(url: str) -> int:
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("SELECT pg_stat_clear_snapshot()")
+        row = conn.execute(
+            "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = %s", (DB_NAME,)
+        ).fetchone()
+        return int(row[0])
+
+
+def _rss_mb(pid: int) -> float:
+    children = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
+    total = 0
+    for child in [str(pid), *children]:
+        try:
+            for line in Path(f"/proc/{child}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except OSError:
+            pass
+    return total / 1024
+
+
+def main() -> None:
+    directory = data_dir()
+    database_url = _database_url(postgres_url(directory))
+    emulator = WorkersAIEmulator(account_id=ACCOUNT, token=TOKEN, port=0).start()
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url(directory),
+        "CACHE_KEY_PREFIX": "bench",
+        "CLOUDFLARE_API_BASE_URL": emulator.base_url,
+        "CLOUDFLARE_ACCOUNT_ID": ACCOUNT,
+        "CLOUDFLARE_API_TOKEN": TOKEN,
+        "GATEWAY_BIND": BIND,
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+    }
+    manage = [sys.executable, str(ROOT / "manage.py")]
+    subprocess.run([*manage, "migrate", "-v", "0"], env=env, check=True, cwd=ROOT)
+    subprocess.run([*manage, "seed_models", "-v", "0"], env=env, check=True, cwd=ROOT, capture_output=True)
+    key = (
+        subprocess.run(
+            [*manage, "create_api_key", "bench"], env=env, check=True, cwd=ROOT, capture_output=True, text=True
+        )
+        .stdout.strip()
+        .splitlines()[-1]
+    )
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "config.wsgi:application", "-c", "config/gunicorn.conf.py",
+         "--access-logfile", "/dev/null"],
+        env=env, cwd=ROOT,
+    )  # fmt: skip
+    try:
+        _wait_until_up(f"http://{BIND}/healthz")
+        headers = {"Authorization": f"Bearer {key}"}
+        gateway = f"http://{BIND}/v1/chat/completions"
+        direct = f"{emulator.base_url}/accounts/{ACCOUNT}/ai/run/@cf/meta/llama-3.3-70b-instruct-fp8-fast"
+        direct_body = {"messages": BODY["messages"], "max_tokens": 16}
+        _timed_posts(gateway, headers, BODY, 200, CONCURRENCY)  # warm-up: pools, caches
+        _timed_posts(direct, {"Authorization": f"Bearer {TOKEN}"}, direct_body, 200, CONCURRENCY)
+
+        direct_lat, _ = _timed_posts(direct, {"Authorization": f"Bearer {TOKEN}"}, direct_body, 500, 1)
+        serial_lat, _ = _timed_posts(gateway, headers, BODY, 500, 1)
+        before = _transactions(database_url)
+        loaded_lat, elapsed = _timed_posts(gateway, headers, BODY, REQUESTS, CONCURRENCY)
+        time.sleep(1.0)  # pg_stat_database is updated asynchronously
+        per_request = (_transactions(database_url) - before) / REQUESTS
+        streams = _held_streams(f"http://{BIND}", key, emulator, server.pid)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(30)
+        emulator.stop()
+
+    lines = [
+        f"## {datetime.now(UTC):%Y-%m-%d %H:%M} UTC — {platform.machine()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}",
+        "",
+        "Command: `make bench` (bench/run.py); gunicorn gthread 2×32; emulator on loopback, zero latency.",
+        "",
+        "| measure | value |",
+        "|---|---|",
+        f"| emulator direct, serial: p50 / p95 | {_ms(direct_lat)} |",
+        f"| through the gateway, serial: p50 / p95 | {_ms(serial_lat)} |",
+        f"| gateway overhead, serial p50 | {statistics.median(serial_lat) - statistics.median(direct_lat):.2f} ms |",
+        f"| {CONCURRENCY} concurrent clients: p50 / p95 | {_ms(loaded_lat)} |",
+        f"| throughput at {CONCURRENCY} clients | {REQUESTS / elapsed:.0f} req/s |",
+        f"| database transactions per request | {per_request:.2f} |",
+        f"| concurrent streams held (all completed) | {streams[0]} of {STREAMS} |",
+        f"| gunicorn RSS while holding them | {streams[1]:.0f} MB |",
+        "",
+    ]
+    report = "\n".join(lines)
+    print(report)
+    results = ROOT / "bench" / "results.md"
+    with results.open("a") as handle:
+        handle.write(report + "\n")
+
+
+def _held_streams(base: str, key: str, emulator: WorkersAIEmulator, pid: int) -> tuple[int, float]:
+    """STREAMS streams open at once, each ~2 s long; how many complete, and memory meanwhile."""
+    emulator.set_latency(per_chunk=0.4)
+    body = {**BODY, "stream": True}
+
+    def one(_: int) -> bool:
+        response = requests.post(
+            f"{base}/v1/chat/completions", json=body, headers={"Authorization": f"Bearer {key}"}, timeout=60
+        )
+        return response.status_code == 200 and response.content.endswith(b"data: [DONE]\n\n")
+
+    with ThreadPoolExecutor(STREAMS) as pool:
+        futures = [pool.submit(one, index) for index in range(STREAMS)]
+        time.sleep(1.0)
+        rss = _rss_mb(pid)
+        completed = sum(future.result() for future in futures)
+    emulator.set_latency()
+    return completed, rss
+
+
+def _wait_until_up(url: str) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(url, timeout=1).status_code == 200:
+                return
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError("gunicorn did not come up")
+
+
+if __name__ == "__main__":
+    main()
