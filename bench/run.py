@@ -157,7 +157,8 @@ def main() -> None:
         f"## {datetime.now(UTC):%Y-%m-%d %H:%M} UTC — {platform.machine()}, {os.cpu_count()} cores, "
         f"Python {platform.python_version()}",
         "",
-        "Command: `make bench` (bench/run.py); gunicorn gthread 2×32; emulator on loopback, zero latency.",
+        f"Command: `make bench` (bench/run.py); gunicorn gthread {os.environ.get('GATEWAY_WORKERS', '2')}×"
+        f"{os.environ.get('GATEWAY_THREADS', '128')}; emulator on loopback, zero latency.",
         "",
         "| measure | value |",
         "|---|---|",
@@ -167,8 +168,8 @@ def main() -> None:
         f"| {CONCURRENCY} concurrent clients: p50 / p95 | {_ms(loaded_lat)} |",
         f"| throughput at {CONCURRENCY} clients | {REQUESTS / elapsed:.0f} req/s |",
         f"| database transactions per request | {per_request:.2f} |",
-        f"| concurrent streams held (all completed) | {streams[0]} of {STREAMS} |",
-        f"| gunicorn RSS while holding them | {streams[1]:.0f} MB |",
+        f"| {STREAMS} streams of ~2 s opened at once: completed / wall time | {streams[0]} / {streams[1]:.1f} s |",
+        f"| gunicorn RSS (master + workers) while holding them | {streams[2]:.0f} MB |",
         "",
     ]
     report = "\n".join(lines)
@@ -178,8 +179,9 @@ def main() -> None:
         handle.write(report + "\n")
 
 
-def _held_streams(base: str, key: str, emulator: WorkersAIEmulator, pid: int) -> tuple[int, float]:
-    """STREAMS streams open at once, each ~2 s long; how many complete, and memory meanwhile."""
+def _held_streams(base: str, key: str, emulator: WorkersAIEmulator, pid: int) -> tuple[int, float, float]:
+    """STREAMS streams opened at once, each ~2 s long upstream: how many complete, how long all of
+    them take (over ~2 s means streams queued for a free server thread), memory meanwhile."""
     emulator.set_latency(per_chunk=0.4)
     body = {**BODY, "stream": True}
 
@@ -189,13 +191,15 @@ def _held_streams(base: str, key: str, emulator: WorkersAIEmulator, pid: int) ->
         )
         return response.status_code == 200 and response.content.endswith(b"data: [DONE]\n\n")
 
+    started = time.perf_counter()
     with ThreadPoolExecutor(STREAMS) as pool:
         futures = [pool.submit(one, index) for index in range(STREAMS)]
         time.sleep(1.0)
         rss = _rss_mb(pid)
         completed = sum(future.result() for future in futures)
+    elapsed = time.perf_counter() - started
     emulator.set_latency()
-    return completed, rss
+    return completed, elapsed, rss
 
 
 def _wait_until_up(url: str) -> None:

@@ -11,7 +11,7 @@ import os
 bind = os.environ.get("GATEWAY_BIND", "127.0.0.1:8000")
 worker_class = "gthread"
 workers = int(os.environ.get("GATEWAY_WORKERS", "2"))
-threads = int(os.environ.get("GATEWAY_THREADS", "32"))
+threads = int(os.environ.get("GATEWAY_THREADS", "128"))
 # gthread workers heartbeat from their main loop, so a long stream does not trip this timeout.
 timeout = 120
 graceful_timeout = 30

@@ -11,6 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from gateway.api.chat_request import parse_chat_request
+from gateway.api.responses import SettledResponse
 from gateway.chat_completion import complete, open_stream
 from gateway.errors import GatewayError, from_drf
 from gateway.models import Task
@@ -45,5 +46,4 @@ class ChatCompletionsView(APIView):
             settle(entry)
             raise
         entry.latency_ms = int((time.monotonic() - started) * 1000)
-        settle(entry)
-        return Response(result)
+        return SettledResponse(result, entry)

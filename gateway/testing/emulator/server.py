@@ -186,6 +186,8 @@ class WorkersAIEmulator:
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    # socketserver's default backlog of 5 drops connections when a benchmark opens hundreds at once.
+    request_queue_size = 1024
 
     def __init__(
         self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], emulator: WorkersAIEmulator
