@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 
 from config.settings import *  # noqa: F403
-from config.settings import CACHES, DATABASES
+from config.settings import CACHES, DATABASES, MIDDLEWARE
 
 _RUN = f"{os.getpid()}"
 
@@ -21,3 +21,6 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 GATEWAY_SSE_KEEPALIVE_SECONDS = 0.5
+
+# Outermost, so it sees what the client sees (tests/conftest.py fails a test that got a 500 or HTML).
+MIDDLEWARE = ["gateway.testing.response_audit.ResponseAuditMiddleware", *MIDDLEWARE]

@@ -13,9 +13,19 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
 from gateway.testing.emulator import WorkersAIEmulator
+from gateway.testing.response_audit import take_offences
 
 EMULATOR_ACCOUNT = "test-account"
 EMULATOR_TOKEN = "test-token"
+
+
+@pytest.fixture(autouse=True)
+def no_500_or_html() -> Iterator[None]:
+    """Fails the test if the gateway answered any request with a 500 or a non-admin HTML page."""
+    take_offences()
+    yield
+    offences = take_offences()
+    assert not offences, f"the gateway served: {offences}"
 
 
 @pytest.fixture(scope="session")
