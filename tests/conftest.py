@@ -7,8 +7,10 @@ through the emulator; nothing of the gateway's own is mocked.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
+import requests
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
@@ -68,6 +70,20 @@ def make_key(name: str = "test", **fields: object) -> str:
     plaintext = key.issue()
     key.save()
     return plaintext
+
+
+def error_of(response: requests.Response, status: int) -> dict[str, Any]:
+    """The `error` object of an envelope answer, once status, JSON and request id are checked."""
+    assert response.status_code == status, response.text
+    assert response.headers["Content-Type"].startswith("application/json"), response.text[:200]
+    assert response.headers["x-request-id"].startswith("req_")
+    body = response.json()
+    assert list(body) == ["error"]
+    error = body["error"]
+    assert set(error) == {"message", "type", "param", "code"}
+    assert isinstance(error["message"], str) and error["message"]
+    assert isinstance(error["type"], str) and error["type"]
+    return error
 
 
 @pytest.fixture

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
 import pytest
 import requests
-from conftest import make_key
+from conftest import error_of, make_key
 from django.db import connection
 from django.utils import timezone
 
@@ -23,15 +22,6 @@ def call(gateway_url: str, key: str | None, model: str = "gpt-4", **headers: str
     if key is not None:
         headers.setdefault("Authorization", f"Bearer {key}")
     return requests.post(f"{gateway_url}{CHAT_URL}", json={"model": model, "messages": HI}, headers=headers)
-
-
-def error_of(response: requests.Response, status: int) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["Content-Type"].startswith("application/json")
-    assert response.headers["x-request-id"].startswith("req_")
-    body = response.json()
-    assert list(body) == ["error"] and set(body["error"]) == {"message", "type", "param", "code"}
-    return body["error"]
 
 
 def model_ids(gateway_url: str, key: str) -> list[str]:

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import openai
 import pytest
 import requests
-from conftest import EMULATOR_ACCOUNT, EMULATOR_TOKEN, make_key
+from conftest import EMULATOR_ACCOUNT, EMULATOR_TOKEN, error_of, make_key
 
 from gateway.models import ModelRoute, Provider, UsageRecord
 
@@ -27,20 +27,6 @@ HI = [{"role": "user", "content": "hi"}]
 # a timeout that leaves no sleeping handler behind to take a later test's injected error.
 SLOW = [{"role": "user", "content": "[[slow]] hi"}]
 LLAMA_70B = "@cf/meta/llama-3.3-70b-instruct-fp8-fast"
-
-
-def error_of(response: requests.Response, status: int) -> dict[str, Any]:
-    """The `error` object of an envelope answer, once status, JSON and request id are checked."""
-    assert response.status_code == status, response.text
-    assert response.headers["Content-Type"].startswith("application/json"), response.text[:200]
-    assert response.headers["x-request-id"].startswith("req_")
-    body = response.json()
-    assert list(body) == ["error"]
-    error = body["error"]
-    assert set(error) == {"message", "type", "param", "code"}
-    assert isinstance(error["message"], str) and error["message"]
-    assert isinstance(error["type"], str) and error["type"]
-    return error
 
 
 def chat(gateway_url: str, key: str | None, body: Any, **kwargs: Any) -> requests.Response:

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 import requests
+from conftest import error_of
 
 from gateway import routing
 from gateway.models import ModelRoute
@@ -28,15 +29,6 @@ def listed(gateway_url: str, key: str) -> dict[str, dict[str, Any]]:
     body = response.json()
     assert body["object"] == "list"
     return {model["id"]: model for model in body["data"]}
-
-
-def error_of(response: requests.Response, status: int) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["Content-Type"].startswith("application/json")
-    assert response.headers["x-request-id"].startswith("req_")
-    body = response.json()
-    assert list(body) == ["error"] and set(body["error"]) == {"message", "type", "param", "code"}
-    return body["error"]
 
 
 @pytest.fixture
