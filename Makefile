@@ -34,7 +34,7 @@ lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-# Stops the embedded Postgres and Redis under DATA_DIR (and a running `make run`, if any).
+# Stops the embedded Postgres and Redis under DATA_DIR (Ctrl-C stops a running `make run`).
 stop:
 	@test -x $(BIN)/python || { echo "nothing installed, nothing to stop"; exit 0; }; \
 	$(BIN)/python -m config.embedded stop

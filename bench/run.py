@@ -47,6 +47,11 @@ def _percentile(values: list[float], pct: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * pct))]
 
 
+def _bench_env() -> str:
+    names = ("GUNICORN_CMD_ARGS", "GATEWAY_WORKERS", "GATEWAY_THREADS", "BENCH_REQUESTS", "BENCH_CONCURRENCY")
+    return "".join(f"{name}={os.environ[name]!r} " for name in (*names, "BENCH_STREAMS") if name in os.environ)
+
+
 def _ms(latencies: list[float]) -> str:
     return f"{statistics.median(latencies):.2f} / {_percentile(latencies, 0.95):.2f} ms"
 
@@ -157,8 +162,9 @@ def main() -> None:
         f"## {datetime.now(UTC):%Y-%m-%d %H:%M} UTC — {platform.machine()}, {os.cpu_count()} cores, "
         f"Python {platform.python_version()}",
         "",
-        f"Command: `make bench` (bench/run.py); gunicorn gthread {os.environ.get('GATEWAY_WORKERS', '2')}×"
-        f"{os.environ.get('GATEWAY_THREADS', '128')}; emulator on loopback, zero latency.",
+        f"Command: `{_bench_env()}make bench` (bench/run.py). Server: gunicorn -c config/gunicorn.conf.py "
+        f"{os.environ.get('GUNICORN_CMD_ARGS', '(gthread)')}, {os.environ.get('GATEWAY_WORKERS', '2')} workers × "
+        f"{os.environ.get('GATEWAY_THREADS', '128')} threads; emulator on loopback, zero latency.",
         "",
         "| measure | value |",
         "|---|---|",
