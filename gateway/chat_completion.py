@@ -7,8 +7,9 @@ those stay in the provider adapters behind gateway/providers/registry.py.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import TypeVar
 
 from django.conf import settings
 
@@ -25,13 +26,14 @@ from gateway.streaming import KEEPALIVE, with_keepalive
 from gateway.tokens import estimate_prompt_tokens, estimate_text_tokens, max_tokens_for
 from gateway.usage import UsageEntry, settle
 
+T = TypeVar("T")
+
 # Worth trying the next route for: the request itself was fine, this upstream was not.
 _FALLBACK_KINDS = {"unavailable", "rate_limited", "upstream"}
 
 
 @dataclass(frozen=True)
 class _Attempt:
-    target: RouteTarget
     request: ChatRequest
     prompt_estimate: int
 
@@ -39,7 +41,6 @@ class _Attempt:
 def _attempt(body: ChatCompletionRequest, target: RouteTarget) -> _Attempt:
     estimate = estimate_prompt_tokens(body.messages)
     return _Attempt(
-        target=target,
         prompt_estimate=estimate,
         request=ChatRequest(
             model=target.upstream_model,
@@ -73,7 +74,7 @@ def _note_target(entry: UsageEntry, target: RouteTarget) -> None:
     entry.provider = target.provider.name
 
 
-def _with_fallbacks(targets: tuple[RouteTarget, ...], entry: UsageEntry, call):  # type: ignore[no-untyped-def]
+def _with_fallbacks(targets: tuple[RouteTarget, ...], entry: UsageEntry, call: Callable[[RouteTarget], T]) -> T:
     """Run call(target) on each target until one answers; the last error is raised."""
     release_connections()
     for position, target in enumerate(targets):

@@ -227,3 +227,43 @@ def test_every_request_leaves_one_usage_record(openai_client, routes) -> None:  
     assert all(r.completion_tokens == 4 and r.total_tokens == r.prompt_tokens + 4 for r in records)
     assert records[1].ttft_ms is not None
     assert all(r.request_id.startswith("req_") for r in records)
+
+
+def test_an_overloaded_route_falls_back_to_the_next_by_priority(openai_client, routes) -> None:  # type: ignore[no-untyped-def]
+    from gateway.models import ModelRoute, Provider
+
+    ModelRoute.objects.create(
+        public_name="gpt-4",
+        task="chat",
+        upstream_model="@cf/meta/llama-3.1-8b-instruct-fp8",
+        provider=Provider.objects.get(name="workers-ai"),
+        context_window=32_000,
+        priority=5,
+    )
+    routes.inject_error(status=429, code=3040, message="Capacity temporarily exceeded", model=LLAMA_70B)
+
+    completion = openai_client.chat.completions.create(model="gpt-4", messages=[{"role": "user", "content": "hi"}])
+
+    assert completion.choices[0].message.content == "Hello! You said: hi"
+    assert [request.model for request in routes.requests] == [LLAMA_70B, "@cf/meta/llama-3.1-8b-instruct-fp8"]
+    record = UsageRecord.objects.get()
+    assert (record.status, record.upstream_model) == (200, "@cf/meta/llama-3.1-8b-instruct-fp8")
+
+
+def test_a_bad_request_is_not_retried_on_another_route(openai_client, routes) -> None:  # type: ignore[no-untyped-def]
+    import openai
+
+    from gateway.models import ModelRoute, Provider
+
+    ModelRoute.objects.create(
+        public_name="gpt-4",
+        task="chat",
+        upstream_model="@cf/meta/llama-3.1-8b-instruct-fp8",
+        provider=Provider.objects.get(name="workers-ai"),
+        priority=5,
+    )
+    routes.inject_error(status=400, code=5006, message="AiError: Bad input: nope", model=LLAMA_70B)
+
+    with pytest.raises(openai.BadRequestError):
+        openai_client.chat.completions.create(model="gpt-4", messages=[{"role": "user", "content": "hi"}])
+    assert [request.model for request in routes.requests] == [LLAMA_70B]
