@@ -6,6 +6,7 @@ through the emulator; nothing of the gateway's own is mocked.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -70,6 +71,20 @@ def make_key(name: str = "test", **fields: object) -> str:
     plaintext = key.issue()
     key.save()
     return plaintext
+
+
+def usage_records(count: int, **filters: object) -> list[Any]:
+    """The usage records, ordered, once `count` exist: they are written after the client has its
+    answer (in the response's close(), or when a stream's generator ends), so a test may look first."""
+    from gateway.models import UsageRecord
+
+    deadline = time.monotonic() + 10
+    while True:
+        records = list(UsageRecord.objects.filter(**filters).order_by("created_at", "id"))
+        if len(records) >= count or time.monotonic() > deadline:
+            assert len(records) == count, records
+            return records
+        time.sleep(0.02)
 
 
 def error_of(response: requests.Response, status: int) -> dict[str, Any]:

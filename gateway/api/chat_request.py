@@ -13,6 +13,7 @@ from typing import Any
 
 from django.conf import settings
 
+from gateway.api.content_parts import parse_content
 from gateway.errors import invalid
 from gateway.providers.base import ChatMessage
 
@@ -58,30 +59,6 @@ def _integer(data: dict[str, Any], name: str, low: int, high: int | None = None)
     return value
 
 
-def _text_of(content: Any, param: str) -> str:
-    """Flatten string or text-part content to a string (Workers AI text models take strings only)."""
-    if content is None:
-        return ""
-    if isinstance(content, str):
-        return content
-    if not isinstance(content, list):
-        raise invalid("Message content must be a string or an array of content parts.", param=param)
-    texts = []
-    for index, part in enumerate(content):
-        part_param = f"{param}[{index}]"
-        if not isinstance(part, dict) or not isinstance(part.get("type"), str):
-            raise invalid("Each content part must be an object with a 'type'.", param=part_param)
-        if part["type"] != "text":
-            raise invalid(
-                f"Content parts of type '{part['type']}' are not supported on this endpoint yet.",
-                param=f"{part_param}.type",
-            )
-        if not isinstance(part.get("text"), str):
-            raise invalid("A text content part needs a string 'text'.", param=f"{part_param}.text")
-        texts.append(part["text"])
-    return "\n".join(texts)
-
-
 def _message(raw: Any, index: int) -> ChatMessage:
     param = f"messages[{index}]"
     if not isinstance(raw, dict):
@@ -100,9 +77,11 @@ def _message(raw: Any, index: int) -> ChatMessage:
     if role == "tool" and not isinstance(raw.get("tool_call_id"), str):
         raise invalid("A tool message needs 'tool_call_id'.", param=f"{param}.tool_call_id")
     name = raw.get("name")
+    parts = parse_content(content, f"{param}.content", allow_images=role == "user")
     return ChatMessage(
         role="system" if role == "developer" else ("tool" if role == "function" else role),
-        content=_text_of(content, f"{param}.content"),
+        content=parts.text,
+        images=parts.images,
         name=name if isinstance(name, str) else None,
         tool_call_id=raw.get("tool_call_id") if role == "tool" else None,
     )

@@ -65,10 +65,31 @@ class ToolCall:
 @dataclass(frozen=True)
 class ChatMessage:
     role: str  # system | user | assistant | tool (developer already mapped to system)
-    content: str  # already flattened to a string; null assistant content arrives as ""
+    content: str  # text parts joined; null assistant content arrives as ""
     name: str | None = None
     tool_call_id: str | None = None
     tool_calls: tuple[ToolCall, ...] = ()
+    # Images of a user message as data: URLs (http(s) URLs were fetched and inlined by the
+    # gateway, behind its SSRF guard): only routes with vision get messages that carry any.
+    images: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    """A function the model may call. `parameters` is a JSON Schema object, kept as the client sent it."""
+
+    name: str
+    description: str = ""
+    parameters: dict[str, object] | None = None
+
+
+@dataclass(frozen=True)
+class ResponseFormat:
+    """JSON mode: `json_object`, or `json_schema` with the schema the reply must follow."""
+
+    type: Literal["json_object", "json_schema"]
+    schema: dict[str, object] | None = None
+    name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -84,6 +105,12 @@ class ChatRequest:
     # "<think>" handling: True when the route is a reasoning model whose output opens inside a
     # reasoning block (the chat template already emitted "<think>"), see gateway/providers/reasoning.py.
     reasoning: bool = False
+    # Native tools for the upstream. The gateway decides what to send (tool_choice "none" sends
+    # none; "required"/named are forced through response_format), so adapters just pass them on.
+    tools: tuple[ToolSpec, ...] = ()
+    response_format: ResponseFormat | None = None
+    # Legacy completions: a raw prompt sent in the upstream's `prompt` form instead of messages.
+    prompt: str | None = None
 
 
 @dataclass(frozen=True)

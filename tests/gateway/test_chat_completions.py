@@ -6,8 +6,7 @@ import json
 
 import pytest
 import requests
-
-from gateway.models import UsageRecord
+from conftest import usage_records
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -219,7 +218,7 @@ def test_every_request_leaves_one_usage_record(openai_client, routes) -> None:  
         )
     )
 
-    records = list(UsageRecord.objects.order_by("created_at"))
+    records = usage_records(2)
     assert [(r.streamed, r.status, r.public_model, r.upstream_model) for r in records] == [
         (False, 200, "gpt-4", LLAMA_70B),
         (True, 200, "gpt-4", LLAMA_70B),
@@ -246,7 +245,7 @@ def test_an_overloaded_route_falls_back_to_the_next_by_priority(openai_client, r
 
     assert completion.choices[0].message.content == "Hello! You said: hi"
     assert [request.model for request in routes.requests] == [LLAMA_70B, "@cf/meta/llama-3.1-8b-instruct-fp8"]
-    record = UsageRecord.objects.get()
+    (record,) = usage_records(1)
     assert (record.status, record.upstream_model) == (200, "@cf/meta/llama-3.1-8b-instruct-fp8")
 
 

@@ -15,9 +15,9 @@ from urllib.parse import urlsplit
 import openai
 import pytest
 import requests
-from conftest import EMULATOR_ACCOUNT, EMULATOR_TOKEN, error_of, make_key
+from conftest import EMULATOR_ACCOUNT, EMULATOR_TOKEN, error_of, make_key, usage_records
 
-from gateway.models import ModelRoute, Provider, UsageRecord
+from gateway.models import ModelRoute, Provider
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -191,7 +191,7 @@ def test_an_unknown_model_is_404_model_not_found(gateway_url, api_key, routes) -
 def test_a_refused_body_leaves_one_usage_record(gateway_url, api_key, routes) -> None:  # type: ignore[no-untyped-def]
     error_of(chat(gateway_url, api_key, {"model": "gpt-4", "messages": []}), 400)
 
-    assert [(r.status, r.public_model) for r in UsageRecord.objects.all()] == [(400, "")]
+    assert [(r.status, r.public_model) for r in usage_records(1)] == [(400, "")]
 
 
 @pytest.mark.parametrize(("content_type", "status"), [("application/json", 400), ("text/plain", 415)])
@@ -203,7 +203,7 @@ def test_an_unreadable_body_leaves_one_usage_record(gateway_url, api_key, routes
     )
 
     error_of(response, status)
-    assert [r.status for r in UsageRecord.objects.all()] == [status]
+    assert [r.status for r in usage_records(1)] == [status]
 
 
 @pytest.mark.parametrize(
@@ -265,7 +265,7 @@ def test_upstream_rate_limits_are_429_with_retry_after(gateway_url, api_key, rou
     error = error_of(response, 429)
     assert error["type"] == "rate_limit_exceeded"
     assert 1 <= int(response.headers["Retry-After"]) <= 60  # what OpenAI SDKs honour
-    record = UsageRecord.objects.get()
+    (record,) = usage_records(1)
     assert (record.status, record.public_model) == (429, "gpt-4")
 
 

@@ -7,9 +7,10 @@ shared/reference/workers-ai-api.md.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from gateway.providers.base import ChatMessage, ChatRequest
+from gateway.providers.base import ChatMessage, ChatRequest, ResponseFormat, ToolSpec
 
 RESPONSES_MODEL_PREFIX = "@cf/openai/gpt-oss"
 
@@ -31,7 +32,15 @@ def build_payload(request: ChatRequest, *, stream: bool) -> dict[str, Any]:
 
 
 def _messages_payload(request: ChatRequest, *, stream: bool) -> dict[str, Any]:
-    body: dict[str, Any] = {"messages": [_upstream_message(m) for m in request.messages]}
+    body: dict[str, Any]
+    if request.prompt is not None:
+        body = {"prompt": request.prompt}  # the schema's other oneOf branch: no messages, no tools
+    else:
+        body = {"messages": [_upstream_message(m) for m in request.messages]}
+        if request.tools:
+            body["tools"] = [_tool(spec) for spec in request.tools]
+    if request.response_format is not None:
+        body["response_format"] = _response_format(request.response_format)
     # `is not None`, never truthiness: temperature 0 must reach the upstream as 0.
     optional = {
         "max_tokens": request.max_tokens,
@@ -58,8 +67,37 @@ def upstream_seed(seed: int) -> int:
     return (seed - 1) % SEED_MAX + 1
 
 
+def _tool(spec: ToolSpec) -> dict[str, Any]:
+    function: dict[str, Any] = {"name": spec.name}
+    if spec.description:
+        function["description"] = spec.description
+    if spec.parameters is not None:
+        function["parameters"] = spec.parameters
+    return {"type": "function", "function": function}
+
+
+def _response_format(fmt: ResponseFormat) -> dict[str, Any]:
+    # The schema documents `response_format: {type: "json_object"|"json_schema", json_schema}`.
+    body: dict[str, Any] = {"type": fmt.type}
+    if fmt.type == "json_schema" and fmt.schema is not None:
+        body["json_schema"] = fmt.schema
+    return body
+
+
 def _upstream_message(message: ChatMessage) -> dict[str, Any]:
-    item: dict[str, Any] = {"role": message.role, "content": message.content}
+    content: Any = message.content
+    if message.images:
+        # Vision models take OpenAI content arrays whose image URLs are data: URLs (reference, Vision).
+        content = [{"type": "text", "text": message.content}] if message.content else []
+        content += [{"type": "image_url", "image_url": {"url": url}} for url in message.images]
+    elif message.tool_calls:
+        # The classic schema has no field for a past call, so it is written the way the model
+        # itself answers a call (`{"name", "arguments": {…}}`), one JSON object per line.
+        calls = "\n".join(
+            json.dumps({"name": c.name, "arguments": _arguments(c.arguments)}) for c in message.tool_calls
+        )
+        content = f"{message.content}\n{calls}" if message.content else calls
+    item: dict[str, Any] = {"role": message.role, "content": content}
     if message.role == "tool":
         if message.tool_call_id is not None:
             item["tool_call_id"] = message.tool_call_id
@@ -80,6 +118,17 @@ def _responses_payload(request: ChatRequest) -> dict[str, Any]:
         body["input"] = turns[0].content
     else:
         body["input"] = [item for m in turns for item in _responses_items(m)]
+    if request.tools:
+        body["tools"] = [
+            {"type": "function", "name": t.name, "description": t.description, "parameters": t.parameters or {}}
+            for t in request.tools
+        ]
+    if request.response_format is not None:
+        fmt = request.response_format
+        text_format: dict[str, Any] = {"type": fmt.type}
+        if fmt.type == "json_schema":
+            text_format.update(name=fmt.name or "response", schema=fmt.schema or {})
+        body["text"] = {"format": text_format}
     optional = {
         "max_output_tokens": request.max_tokens,
         "temperature": request.temperature,
@@ -106,3 +155,10 @@ def _responses_items(message: ChatMessage) -> list[dict[str, Any]]:
         {"type": "function_call", "call_id": c.id, "name": c.name, "arguments": c.arguments} for c in message.tool_calls
     )
     return items
+
+
+def _arguments(arguments: str) -> Any:
+    try:
+        return json.loads(arguments)
+    except ValueError:
+        return arguments
