@@ -163,6 +163,13 @@ GATEWAY_MAX_BODY_BYTES = env_int("GATEWAY_MAX_BODY_BYTES", 26_214_400, minimum=1
 GATEWAY_SSE_KEEPALIVE_SECONDS = env_float("GATEWAY_SSE_KEEPALIVE_SECONDS", 15.0)
 GATEWAY_MAX_N = env_int("GATEWAY_MAX_N", 8, minimum=1)
 GATEWAY_AUTH_CACHE_SECONDS = env_int("GATEWAY_AUTH_CACHE_SECONDS", 300, minimum=0)
+# Images given by http(s) URL are fetched by the gateway behind an SSRF guard (gateway/image_fetch.py);
+# the byte cap applies to data: URL images too. ALLOW_HOSTS: host names or CIDRs fetched even if private.
+GATEWAY_IMAGE_FETCH_MAX_BYTES = env_int("GATEWAY_IMAGE_FETCH_MAX_BYTES", 10_485_760, minimum=1)
+GATEWAY_IMAGE_FETCH_TIMEOUT_SECONDS = env_float("GATEWAY_IMAGE_FETCH_TIMEOUT_SECONDS", 10.0)
+GATEWAY_IMAGE_FETCH_ALLOW_HOSTS = env_list("GATEWAY_IMAGE_FETCH_ALLOW_HOSTS", "")
+# Default lifetime of cached chat answers (gateway/response_cache.py); 0 turns the cache off.
+GATEWAY_CACHE_TTL_SECONDS = env_int("GATEWAY_CACHE_TTL_SECONDS", 3600, minimum=0)
 DATA_UPLOAD_MAX_MEMORY_SIZE = GATEWAY_MAX_BODY_BYTES
 
 REST_FRAMEWORK = {

@@ -145,11 +145,13 @@ class UsageRecordAdmin(admin.ModelAdmin):
         "latency_ms",
         "ttft_ms",
         "streamed",
+        "cached",
     )
     list_filter = (
         "status",
         "endpoint",
         "streamed",
+        "cached",
         "public_model",
         "api_key",
         ("created_at", admin.DateFieldListFilter),

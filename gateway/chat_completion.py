@@ -17,13 +17,14 @@ from gateway import sse
 from gateway.api.chat_render import Choice, ChunkWriter, completion_body
 from gateway.api.chat_request import ChatCompletionRequest
 from gateway.db import release_connections
-from gateway.errors import from_provider_error
+from gateway.errors import from_provider_error, invalid
 from gateway.providers.base import ChatDelta, ChatRequest, ChatResult, ProviderError, Usage
 from gateway.providers.registry import provider_for
 from gateway.routing import RouteTarget
 from gateway.stop_sequences import StopScanner, truncate_at_stop
 from gateway.streaming import KEEPALIVE, with_keepalive
 from gateway.tokens import estimate_prompt_tokens, estimate_text_tokens, max_tokens_for
+from gateway.tool_plan import ToolPlan, apply_plan, plan_for
 from gateway.usage import UsageEntry, settle
 
 T = TypeVar("T")
@@ -36,15 +37,20 @@ _FALLBACK_KINDS = {"unavailable", "rate_limited", "upstream"}
 class _Attempt:
     request: ChatRequest
     prompt_estimate: int
+    plan: ToolPlan
 
 
 def _attempt(body: ChatCompletionRequest, target: RouteTarget) -> _Attempt:
-    estimate = estimate_prompt_tokens(body.messages)
+    plan = plan_for(body, target)
+    estimate = estimate_prompt_tokens(plan.messages)
     return _Attempt(
         prompt_estimate=estimate,
+        plan=plan,
         request=ChatRequest(
             model=target.upstream_model,
-            messages=body.messages,
+            messages=plan.messages,
+            tools=plan.tools,
+            response_format=plan.response_format,
             max_tokens=max_tokens_for(
                 requested=body.max_tokens,
                 prompt_estimate=estimate,
@@ -61,7 +67,7 @@ def _attempt(body: ChatCompletionRequest, target: RouteTarget) -> _Attempt:
     )
 
 
-def _finish_reason(upstream: str | None, usage: Usage | None, max_tokens: int | None) -> str:
+def finish_reason_for(upstream: str | None, usage: Usage | None, max_tokens: int | None) -> str:
     if upstream:
         return upstream
     if usage is not None and max_tokens is not None and usage.completion_tokens >= max_tokens:
@@ -74,7 +80,21 @@ def _note_target(entry: UsageEntry, target: RouteTarget) -> None:
     entry.provider = target.provider.name
 
 
-def _with_fallbacks(targets: tuple[RouteTarget, ...], entry: UsageEntry, call: Callable[[RouteTarget], T]) -> T:
+def vision_targets(body: ChatCompletionRequest, targets: tuple[RouteTarget, ...]) -> tuple[RouteTarget, ...]:
+    """The targets able to take the request's images (all of them for a text-only request)."""
+    if not any(message.images for message in body.messages):
+        return targets
+    able = tuple(target for target in targets if target.supports_vision)
+    if not able:
+        raise invalid(
+            f"The model `{body.model}` does not accept images: send text only, or use a model with vision.",
+            param="messages",
+            code="model_not_vision_capable",
+        )
+    return able
+
+
+def with_fallbacks(targets: tuple[RouteTarget, ...], entry: UsageEntry, call: Callable[[RouteTarget], T]) -> T:
     """Run call(target) on each target until one answers; the last error is raised."""
     release_connections()
     for position, target in enumerate(targets):
@@ -93,16 +113,23 @@ def complete(body: ChatCompletionRequest, targets: tuple[RouteTarget, ...], entr
     def call(target: RouteTarget) -> tuple[_Attempt, list[ChatResult]]:
         attempt = _attempt(body, target)
         provider = provider_for(target.provider.config())
-        return attempt, [provider.chat(attempt.request) for _ in range(body.n)]
+        return attempt, [apply_plan(provider.chat(attempt.request), attempt.plan) for _ in range(body.n)]
 
-    attempt, results = _with_fallbacks(targets, entry, call)
+    attempt, results = with_fallbacks(vision_targets(body, targets), entry, call)
     choices = []
     prompt_tokens = completion_tokens = 0
     for result in results:
         content, stopped = truncate_at_stop(result.content, body.stop)
         usage = result.usage or Usage(attempt.prompt_estimate, estimate_text_tokens(result.content))
-        finish = "stop" if stopped else _finish_reason(result.finish_reason, usage, attempt.request.max_tokens)
-        choices.append(Choice(content=content, finish_reason=finish, reasoning=result.reasoning))
+        if result.tool_calls:
+            finish = "tool_calls"
+        elif stopped:
+            finish = "stop"
+        else:
+            finish = finish_reason_for(result.finish_reason, usage, attempt.request.max_tokens)
+        choices.append(
+            Choice(content=content, finish_reason=finish, reasoning=result.reasoning, tool_calls=result.tool_calls)
+        )
         prompt_tokens = max(prompt_tokens, usage.prompt_tokens)  # the same prompt, counted once
         completion_tokens += usage.completion_tokens
     total = Usage(prompt_tokens, completion_tokens)
@@ -122,9 +149,13 @@ def open_stream(
 
     def call(target: RouteTarget) -> tuple[_Attempt, Iterator[ChatDelta]]:
         attempt = _attempt(body, target)
-        return attempt, provider_for(target.provider.config()).chat_stream(attempt.request)
+        provider = provider_for(target.provider.config())
+        if attempt.plan.streams_natively:
+            return attempt, provider.chat_stream(attempt.request)
+        # JSON mode does not stream upstream: fetch the answer whole, replay it as chunks.
+        return attempt, iter(replay(apply_plan(provider.chat(attempt.request), attempt.plan)))
 
-    attempt, deltas = _with_fallbacks(targets, entry, call)
+    attempt, deltas = with_fallbacks(vision_targets(body, targets), entry, call)
     return _frame(body, attempt, deltas, entry, started)
 
 
@@ -140,6 +171,7 @@ def _frame(
     usage: Usage | None = None
     upstream_finish: str | None = None
     completion_chars = 0
+    calls_sent = 0
     finished = False
     try:
         yield sse.event(writer.delta({"role": "assistant", "content": ""}))
@@ -147,12 +179,19 @@ def _frame(
             if item is KEEPALIVE:
                 yield sse.PING
                 continue
-            if entry.ttft_ms is None and (item.content or item.reasoning):
+            if entry.ttft_ms is None and (item.content or item.reasoning or item.tool_calls):
                 entry.ttft_ms = int((time.monotonic() - started) * 1000)
             usage = item.usage or usage
             upstream_finish = item.finish_reason or upstream_finish
             if item.reasoning:
                 yield sse.event(writer.delta({"reasoning_content": item.reasoning}))
+            for call in item.tool_calls:
+                if attempt.plan.single_call and calls_sent:
+                    break
+                for delta in writer.tool_call_deltas(calls_sent, call):
+                    yield sse.event(delta)
+                calls_sent += 1
+                completion_chars += len(call.arguments)
             text = scanner.feed(item.content)
             completion_chars += len(item.content)
             if text:
@@ -164,7 +203,12 @@ def _frame(
             yield sse.event(writer.delta({"content": tail}))
         if usage is None:
             usage = Usage(attempt.prompt_estimate, -(-completion_chars // 4))
-        finish = "stop" if scanner.stopped else _finish_reason(upstream_finish, usage, attempt.request.max_tokens)
+        if calls_sent:
+            finish = "tool_calls"
+        elif scanner.stopped:
+            finish = "stop"
+        else:
+            finish = finish_reason_for(upstream_finish, usage, attempt.request.max_tokens)
         yield sse.event(writer.delta({}, finish_reason=finish))
         if body.include_usage:
             yield sse.event(writer.usage(usage))
@@ -185,3 +229,14 @@ def _frame(
         entry.client_disconnected = not finished
         entry.latency_ms = int((time.monotonic() - started) * 1000)
         settle(entry)
+
+
+def replay(result: ChatResult) -> list[ChatDelta]:
+    """A whole answer as the deltas of a stream: reasoning, content, tool calls, then usage."""
+    deltas = [ChatDelta(reasoning=result.reasoning)] if result.reasoning else []
+    if result.content:
+        deltas.append(ChatDelta(content=result.content))
+    if result.tool_calls:
+        deltas.append(ChatDelta(tool_calls=result.tool_calls))
+    deltas.append(ChatDelta(usage=result.usage, finish_reason=result.finish_reason))
+    return deltas

@@ -117,6 +117,12 @@ class ModelRoute(models.Model):
     reasoning = models.BooleanField(default=False, help_text="Output opens inside a <think> block (reasoning models).")
     priority = models.PositiveSmallIntegerField(default=0, help_text="Lower is tried first.")
     enabled = models.BooleanField(default=True)
+    cache_ttl_seconds = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Response cache lifetime for this name (its first route counts); "
+        "blank: GATEWAY_CACHE_TTL_SECONDS, 0: never cached.",
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -189,6 +195,7 @@ class UsageRecord(models.Model):
     ttft_ms = models.PositiveIntegerField(null=True, blank=True)
     streamed = models.BooleanField(default=False)
     client_disconnected = models.BooleanField(default=False)
+    cached = models.BooleanField(default=False, help_text="Served from the response cache: no upstream call.")
     request_id = models.CharField(max_length=64, unique=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
 

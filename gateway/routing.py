@@ -34,6 +34,8 @@ class RouteTarget:
     supports_json_mode: bool
     reasoning: bool
     created: int  # unix seconds
+    # With a default, so a route snapshot pickled before this field existed still loads.
+    cache_ttl_seconds: int | None = None
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,7 @@ def _build_table() -> RouteTable:
                 supports_json_mode=row.supports_json_mode,
                 reasoning=row.reasoning,
                 created=int(row.created_at.timestamp()),
+                cache_ttl_seconds=row.cache_ttl_seconds,
             )
         )
     return RouteTable({name: tuple(targets) for name, targets in by_name.items()})

@@ -37,15 +37,16 @@ def max_tokens_for(
     prompt_estimate: int,
     context_window: int | None,
     max_output_tokens: int | None,
+    param: str = "messages",  # what the client should shorten: "prompt" on /v1/completions
 ) -> int | None:
     if context_window is None:
         return requested if requested is not None else max_output_tokens
     available = context_window - prompt_estimate
     if available <= 0:
         raise invalid(
-            f"This model's maximum context length is {context_window} tokens; your messages come to "
-            f"about {prompt_estimate} tokens. Please shorten the messages.",
-            param="messages",
+            f"This model's maximum context length is {context_window} tokens; your {param} would take "
+            f"about {prompt_estimate} tokens. Please shorten the {param}.",
+            param=param,
             code="context_length_exceeded",
         )
     if requested is not None:

@@ -34,6 +34,7 @@ class UsageEntry:
     ttft_ms: int | None = None
     streamed: bool = False
     client_disconnected: bool = False
+    cached: bool = False  # answered from the response cache (gateway/response_cache.py)
 
 
 def settle(entry: UsageEntry) -> None:
@@ -56,6 +57,7 @@ def settle(entry: UsageEntry) -> None:
             ttft_ms=entry.ttft_ms,
             streamed=entry.streamed,
             client_disconnected=entry.client_disconnected,
+            cached=entry.cached,
             request_id=entry.request_id,
         )
         if principal and principal.key_id and cache.add(f"lastused:{principal.key_id}", 1, _LAST_USED_EVERY):

@@ -15,6 +15,7 @@ from gateway.api.responses import SettledResponse
 from gateway.chat_completion import complete, open_stream
 from gateway.errors import GatewayError, from_drf
 from gateway.models import Task
+from gateway.response_cache import cache_plan_for
 from gateway.routing import resolve_routes
 from gateway.usage import UsageEntry, settle
 
@@ -39,11 +40,17 @@ class ChatCompletionsView(APIView):
                 response["Cache-Control"] = "no-cache"
                 response["X-Accel-Buffering"] = "no"  # nginx must not buffer a stream
                 return response
-            result = complete(body, targets, entry)
+            cache_plan = cache_plan_for(body, targets, principal, request.headers)
+            cached = cache_plan.lookup()
+            if cached is not None:
+                result = cached.replay(entry)
+            else:
+                result = complete(body, targets, entry)
+                cache_plan.store(result, entry)
         except GatewayError as error:
             entry.status, entry.error_code = error.status, error.code or ""
             entry.latency_ms = int((time.monotonic() - started) * 1000)
             settle(entry)
             raise
         entry.latency_ms = int((time.monotonic() - started) * 1000)
-        return SettledResponse(result, entry)
+        return SettledResponse(result, entry, headers=cache_plan.headers(hit=cached is not None))

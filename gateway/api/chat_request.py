@@ -1,9 +1,10 @@
 """The body of POST /v1/chat/completions, validated into a typed request.
 
 Field rules follow shared/reference/openai-contract.md. Fields the gateway accepts but cannot
-honour upstream (user, metadata, store, logit_bias, parallel_tool_calls, …) are accepted and
+honour upstream (user, metadata, store, logit_bias, service_tier, …) are accepted and
 ignored, as OpenAI-compatible servers commonly do; unknown fields are ignored too, so newer SDKs
-keep working. Fields whose silent loss would change the answer are refused with a 400.
+keep working. Fields whose silent loss would change the answer are refused with a 400. Tools and
+response_format are parsed in gateway/api/tool_request.py.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from typing import Any
 from django.conf import settings
 
 from gateway.api.content_parts import parse_content
+from gateway.api.tool_request import ToolChoice, parse_response_format, parse_tool_calls, parse_tools
 from gateway.errors import invalid
-from gateway.providers.base import ChatMessage
+from gateway.providers.base import ChatMessage, ResponseFormat, ToolSpec
 
 _ROLES = {"system", "developer", "user", "assistant", "tool", "function"}
 
@@ -34,9 +36,13 @@ class ChatCompletionRequest:
     presence_penalty: float | None = None
     stop: tuple[str, ...] = ()
     n: int = 1
+    tools: tuple[ToolSpec, ...] = ()
+    tool_choice: ToolChoice = ToolChoice()
+    parallel_tool_calls: bool = True
+    response_format: ResponseFormat | None = None
 
 
-def _number(data: dict[str, Any], name: str, low: float, high: float) -> float | None:
+def parse_number(data: dict[str, Any], name: str, low: float, high: float) -> float | None:
     value = data.get(name)
     if value is None:
         return None
@@ -47,7 +53,7 @@ def _number(data: dict[str, Any], name: str, low: float, high: float) -> float |
     return float(value)
 
 
-def _integer(data: dict[str, Any], name: str, low: int, high: int | None = None) -> int | None:
+def parse_integer(data: dict[str, Any], name: str, low: int, high: int | None = None) -> int | None:
     value = data.get(name)
     if value is None:
         return None
@@ -72,8 +78,7 @@ def _message(raw: Any, index: int) -> ChatMessage:
     content = raw.get("content")
     if content is None and role not in {"assistant", "function"}:
         raise invalid(f"A {role} message needs 'content'.", param=f"{param}.content")
-    if raw.get("tool_calls"):
-        raise invalid("Assistant tool_calls in the history are not supported yet.", param=f"{param}.tool_calls")
+    tool_calls = parse_tool_calls(raw.get("tool_calls"), f"{param}.tool_calls") if role == "assistant" else ()
     if role == "tool" and not isinstance(raw.get("tool_call_id"), str):
         raise invalid("A tool message needs 'tool_call_id'.", param=f"{param}.tool_call_id")
     name = raw.get("name")
@@ -82,12 +87,13 @@ def _message(raw: Any, index: int) -> ChatMessage:
         role="system" if role == "developer" else ("tool" if role == "function" else role),
         content=parts.text,
         images=parts.images,
+        tool_calls=tool_calls,
         name=name if isinstance(name, str) else None,
         tool_call_id=raw.get("tool_call_id") if role == "tool" else None,
     )
 
 
-def _stop(data: dict[str, Any]) -> tuple[str, ...]:
+def parse_stop(data: dict[str, Any]) -> tuple[str, ...]:
     stop = data.get("stop")
     if stop is None:
         return ()
@@ -99,15 +105,6 @@ def _stop(data: dict[str, Any]) -> tuple[str, ...]:
 
 
 def _refuse_unsupported(data: dict[str, Any]) -> None:
-    if data.get("tools") or data.get("functions"):
-        raise invalid("Tool calling is not supported by this gateway yet.", param="tools")
-    response_format = data.get("response_format")
-    if response_format is not None:
-        kind = response_format.get("type") if isinstance(response_format, dict) else None
-        if kind not in {"text", "json_object", "json_schema"}:
-            raise invalid("'response_format.type' must be text, json_object or json_schema.", param="response_format")
-        if kind != "text":
-            raise invalid("JSON mode is not supported by this gateway yet.", param="response_format")
     if data.get("logprobs"):
         raise invalid("logprobs are not available from this gateway's upstream.", param="logprobs")
 
@@ -129,14 +126,15 @@ def parse_chat_request(data: Any) -> ChatCompletionRequest:
     options = data.get("stream_options")
     if options is not None and not isinstance(options, dict):
         raise invalid("'stream_options' must be an object.", param="stream_options")
-    n = _integer(data, "n", 1, 128) or 1
+    n = parse_integer(data, "n", 1, 128) or 1
     if n > settings.GATEWAY_MAX_N:
         raise invalid(f"'n' may be at most {settings.GATEWAY_MAX_N} on this gateway.", param="n")
     if n > 1 and stream:
         raise invalid("'n' greater than 1 is not supported with stream=true.", param="n")
-    max_tokens = _integer(data, "max_completion_tokens", 1)
+    tools, tool_choice, parallel_tool_calls = parse_tools(data)
+    max_tokens = parse_integer(data, "max_completion_tokens", 1)
     if max_tokens is None:
-        max_tokens = _integer(data, "max_tokens", 1)
+        max_tokens = parse_integer(data, "max_tokens", 1)
 
     return ChatCompletionRequest(
         model=model,
@@ -144,11 +142,15 @@ def parse_chat_request(data: Any) -> ChatCompletionRequest:
         stream=stream,
         include_usage=bool(options and options.get("include_usage")),
         max_tokens=max_tokens,
-        temperature=_number(data, "temperature", 0, 2),
-        top_p=_number(data, "top_p", 0, 1),
-        seed=_integer(data, "seed", -(2**63), 2**63 - 1),
-        frequency_penalty=_number(data, "frequency_penalty", -2, 2),
-        presence_penalty=_number(data, "presence_penalty", -2, 2),
-        stop=_stop(data),
+        temperature=parse_number(data, "temperature", 0, 2),
+        top_p=parse_number(data, "top_p", 0, 1),
+        seed=parse_integer(data, "seed", -(2**63), 2**63 - 1),
+        frequency_penalty=parse_number(data, "frequency_penalty", -2, 2),
+        presence_penalty=parse_number(data, "presence_penalty", -2, 2),
+        stop=parse_stop(data),
         n=n,
+        tools=tools,
+        tool_choice=tool_choice,
+        parallel_tool_calls=parallel_tool_calls,
+        response_format=parse_response_format(data),
     )

@@ -159,14 +159,14 @@ def test_a_declared_length_over_the_limit_is_refused_before_the_body_is_sent(gat
         (
             {"messages": [{"role": "user", "content": [
                 {"type": "text", "text": "what is this?"},
-                {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}},
+                {"type": "input_audio", "input_audio": {"data": "AAAA", "format": "wav"}},
             ]}]},
             "messages[0].content[1].type",
         ),
-        ({"tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]}, "tools"),
+        ({"tools": [{"type": "function", "function": {"name": "no spaces allowed"}}]}, "tools[0].function.name"),
     ],
     ids=["missing-model", "empty-messages", "bad-role", "temperature-3", "top_p-x", "n-0", "stop-5",
-         "stream-not-bool", "image-part", "tools"],
+         "stream-not-bool", "audio-part", "tool-name"],
 )  # fmt: skip
 def test_an_invalid_body_is_400_naming_the_param(gateway_url, api_key, routes, change, param) -> None:  # type: ignore[no-untyped-def]
     body = {"model": "gpt-4", "messages": HI, **change}
@@ -338,7 +338,10 @@ def test_other_upstream_errors_keep_their_meaning(gateway_url, api_key, routes, 
 
 
 def test_the_vision_licence_refusal_5016_is_403(gateway_url, api_key, routes) -> None:  # type: ignore[no-untyped-def]
-    # A real trigger: the emulator starts with the Llama 3.2 licence not agreed.
+    # The gateway agrees to the licence itself (tests/gateway/test_chat_vision.py): a 5016 that
+    # outlasts agreeing and retrying stays a permission error.
+    message = "AiError: Prior to using this model, you must agree to the Meta Llama 3.2 Community License."
+    routes.inject_error(403, 5016, message, model="@cf/meta/llama-3.2-11b-vision-instruct", times=3)
     error = error_of(chat(gateway_url, api_key, {"model": "gpt-4o", "messages": HI}), 403)
 
     assert error["type"] == "permission_error"

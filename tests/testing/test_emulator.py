@@ -364,6 +364,23 @@ def test_media_models_answer_well_formed_payloads(emu: WorkersAIEmulator) -> Non
         {"messages": [{"role": "user", "content": "[[unsafe]]"}], "response_format": {"type": "json_object"}},
     ).json()["result"]
     assert verdict["response"] == {"safe": False, "categories": ["S1"]}
+    named = run(
+        emu,
+        "@cf/meta/llama-guard-3-8b",
+        {"messages": [{"role": "user", "content": "[[unsafe:S10, s11]]"}], "response_format": {"type": "json_object"}},
+    ).json()["result"]
+    assert named["response"] == {"safe": False, "categories": ["S10", "S11"]}
+    legacy = run(
+        emu,
+        "@cf/meta/llama-guard-3-8b",
+        {
+            "messages": [{"role": "user", "content": "[[legacy]] [[unsafe:S1,S9]]"}],
+            "response_format": {"type": "json_object"},
+        },
+    ).json()["result"]
+    assert legacy["response"] == "unsafe\nS1,S9"
+    plain = run(emu, "@cf/meta/llama-guard-3-8b", {"messages": [{"role": "user", "content": "hello"}]}).json()
+    assert plain["result"]["response"] == "safe"
 
 
 # --- injection, latency, capture ---------------------------------------------------------------------

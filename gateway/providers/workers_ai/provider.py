@@ -8,6 +8,7 @@ chooses between them.
 from __future__ import annotations
 
 import json
+import threading
 from typing import Any
 
 import requests
@@ -29,6 +30,15 @@ from gateway.providers.workers_ai.stream import DeltaStream, deltas_of, translat
 
 CATALOGUE_PAGE_SIZE = 100  # few round trips for the whole catalogue
 CATALOGUE_MAX_PAGES = 50  # a guard against an upstream whose paging never ends
+
+# Llama 3.2 models answer 403/5016 until {"prompt": "agree"} has been sent to them once per account
+# (workers-ai-api.md, Errors and Vision). The (account URL, model) pairs this process agreed for:
+# a 5016 after that is retried once, never agreed again. The lock makes a burst of first requests
+# agree once and wait for it.
+LICENCE_NOT_AGREED = 5016
+LICENCE_AGREEMENT = {"prompt": "agree"}
+_agreed: set[tuple[str, str]] = set()
+_agreed_lock = threading.Lock()
 
 
 class WorkersAIProvider:
@@ -86,7 +96,25 @@ class WorkersAIProvider:
     def _post(self, model: str, body: dict[str, Any], *, stream: bool) -> requests.Response:
         # The model id goes into the path as it is, slashes and "@" included (reference, Endpoint).
         url = f"{self._account_url}/ai/run/{model}"
+        try:
+            return self._send("POST", url, json=body, stream=stream)
+        except ProviderError as exc:
+            if exc.upstream_code != LICENCE_NOT_AGREED:
+                raise
+            self._agree(url, model, exc)
         return self._send("POST", url, json=body, stream=stream)
+
+    def _agree(self, url: str, model: str, refusal: ProviderError) -> None:
+        """Agree to the model's licence, once per account and model; the refusal if that fails."""
+        key = (self._account_url, model)
+        with _agreed_lock:
+            if key in _agreed:
+                return
+            try:
+                self._result_of(self._send("POST", url, json=LICENCE_AGREEMENT, stream=False))
+            except ProviderError:
+                raise refusal from None
+            _agreed.add(key)
 
     def _get(self, path: str, params: dict[str, Any]) -> requests.Response:
         return self._send("GET", self._account_url + path, params=params, stream=False)

@@ -13,10 +13,14 @@ The reply rule (tests rely on it; temperature, seed and the like never change it
   deepseek-r1-distill omits the opening tag (its chat template already emitted it); qwen3 and
   gpt-oss carry "I should greet the user." separately (reasoning_content / a reasoning item).
   Reasoning tokens count towards completion tokens and are truncated first.
-Trigger phrases in the user text: "[[long]]" → 400 tokens "word1 word2 … word400";
+After a tool result (a last `tool` message, or a last `function_call_output` input item) the "user
+text" is "Tool result: <its content>", so the reply is "Hello! You said: Tool result: …" and no
+tool is called again. Trigger phrases in the user text: "[[long]]" → 400 tokens "word1 word2 … word400";
 "[[unicode]]" → "Grüße, 世界 🌍 ok"; "[[tool]]" with `tools` on a function-calling model → a call
 of the first tool with deterministic values for its required parameters; "[[slow]]" → a 2 s pause
-after the first stream event (non-stream: before the answer); "[[unsafe]]" → llama-guard says S1.
+after the first stream event (non-stream: before the answer); "[[unsafe]]" → llama-guard says S1,
+"[[unsafe:S10,S11]]" → it names those hazard categories; "[[legacy]]" → it answers in the legacy
+string form ("safe" / "unsafe\nS1,S9") even in JSON mode (reference, Moderation).
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from .catalogue import CatalogueModel
 from .media import embeddings_result, flux_result, melotts_result, whisper_result
 
 GREETING = "Hello! You said: "
+TOOL_RESULT = "Tool result: "  # after a tool message the model answers about the result, calling nothing
 REASONING = "I should greet the user."
 UNICODE_REPLY = "Grüße, 世界 🌍 ok"
 LONG_TOKENS = 400
@@ -117,12 +122,18 @@ def _conversation(body: dict) -> _Conversation:
     if "messages" in body:
         texts = [content_text(m.get("content")) for m in body["messages"]]
         users = [content_text(m.get("content")) for m in body["messages"] if m.get("role") == "user"]
+        last = body["messages"][-1] if body["messages"] else {}
+        if isinstance(last, dict) and last.get("role") == "tool":
+            return _Conversation(texts, TOOL_RESULT + content_text(last.get("content")))
         return _Conversation(texts, users[-1] if users else "")
     items = body["input"] if isinstance(body["input"], list) else [{"role": "user", "content": body["input"]}]
     texts = [content_text(i.get("content", i.get("output", ""))) for i in items if isinstance(i, dict)]
     users = [content_text(i.get("content")) for i in items if isinstance(i, dict) and i.get("role") == "user"]
     if body.get("instructions"):
         texts.append(body["instructions"])
+    last = items[-1] if items else {}
+    if isinstance(last, dict) and last.get("type") == "function_call_output":
+        return _Conversation(texts, TOOL_RESULT + content_text(last.get("output")))
     return _Conversation(texts, users[-1] if users else "")
 
 
@@ -223,12 +234,26 @@ def licence_agreed() -> ModelReply:
     )
 
 
+_UNSAFE = re.compile(r"\[\[unsafe(?::([^\]]*))?\]\]")
+
+
+def _hazards(user_text: str) -> list[str]:
+    """The S-codes the trigger phrases name, in order: "[[unsafe]]" alone means S1."""
+    named: list[str] = []
+    for match in _UNSAFE.finditer(user_text):
+        codes = match.group(1).split(",") if match.group(1) is not None else ["S1"]
+        for code in (c.strip().upper() for c in codes):
+            if code and code not in named:
+                named.append(code)
+    return named
+
+
 def _guard(body: dict) -> ModelReply:
     conv = _conversation(body)
-    unsafe = "[[unsafe]]" in conv.user
-    verdict = {"safe": not unsafe, "categories": ["S1"] if unsafe else []}
-    as_json = isinstance(body.get("response_format"), dict)
-    response = verdict if as_json else ("unsafe\nS1" if unsafe else "safe")
+    hazards = _hazards(conv.user)
+    verdict = {"safe": not hazards, "categories": hazards}
+    as_json = isinstance(body.get("response_format"), dict) and "[[legacy]]" not in conv.user
+    response = verdict if as_json else ("unsafe\n" + ",".join(hazards) if hazards else "safe")
     c_tokens = len(tokens(json.dumps(response) if as_json else response))
     return ModelReply(result={"response": response, "usage": _usage(prompt_tokens(conv.texts), c_tokens)})
 

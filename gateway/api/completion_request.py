@@ -1,0 +1,129 @@
+"""The body of POST /v1/completions (legacy), validated into a typed request.
+
+Fields are those of shared/reference/openai-contract.md, "POST /v1/completions (legacy)"; the
+numeric and `stop` rules are chat's (gateway/api/chat_request.py). `user` and unknown fields are
+ignored, as on chat. Workers AI's prompt form has no suffix, logprobs or tokenizer
+(shared/reference/workers-ai-api.md, Text generation), so the fields that need one are refused
+with a 400 rather than silently changing the answer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+
+from gateway.api.chat_request import parse_integer, parse_number, parse_stop
+from gateway.errors import invalid
+
+DEFAULT_MAX_TOKENS = 16  # OpenAI's default on this endpoint (openai-contract.md)
+
+
+@dataclass(frozen=True)
+class CompletionRequest:
+    model: str
+    prompts: tuple[str, ...]  # one or more; each is answered n times
+    stream: bool = False
+    include_usage: bool = False
+    max_tokens: int = DEFAULT_MAX_TOKENS
+    temperature: float | None = None
+    top_p: float | None = None
+    seed: int | None = None
+    frequency_penalty: float | None = None
+    presence_penalty: float | None = None
+    stop: tuple[str, ...] = ()
+    n: int = 1
+    echo: bool = False
+
+
+def _is_token_array(value: Any) -> bool:
+    def ints(items: list[Any]) -> bool:
+        return bool(items) and all(isinstance(i, int) and not isinstance(i, bool) for i in items)
+
+    return isinstance(value, list) and (ints(value) or all(isinstance(v, list) and ints(v) for v in value))
+
+
+def _prompts(data: dict[str, Any]) -> tuple[str, ...]:
+    prompt = data.get("prompt")
+    if prompt is None:
+        raise invalid("You must provide a prompt.", param="prompt")
+    if isinstance(prompt, list) and not prompt:
+        raise invalid("'prompt' must not be an empty array.", param="prompt")
+    if _is_token_array(prompt):
+        raise invalid(
+            "Token-array prompts are not supported: the gateway has no tokenizer for the upstream "
+            "model. Send the prompt as a string or an array of strings.",
+            param="prompt",
+        )
+    if isinstance(prompt, str):
+        prompts = (prompt,)
+    elif isinstance(prompt, list) and all(isinstance(item, str) for item in prompt):
+        prompts = tuple(prompt)
+    else:
+        raise invalid("'prompt' must be a string or an array of strings.", param="prompt")
+    if not all(prompts):
+        raise invalid("A prompt must not be empty: Workers AI refuses empty prompts.", param="prompt")
+    return prompts
+
+
+def _refuse_unsupported(data: dict[str, Any], n: int) -> None:
+    suffix = data.get("suffix")
+    if suffix is not None and not isinstance(suffix, str):
+        raise invalid("'suffix' must be a string.", param="suffix")
+    if suffix:
+        raise invalid("'suffix' (insertion) is not supported: Workers AI only continues a prompt.", param="suffix")
+    if data.get("logprobs") is not None:
+        raise invalid("logprobs are not available from this gateway's upstream.", param="logprobs")
+    best_of = parse_integer(data, "best_of", 1, 20)
+    if best_of is not None and best_of < n:
+        raise invalid(f"'best_of' must be at least n ({n}); got {best_of}.", param="best_of")
+    if best_of is not None and best_of > n:
+        # Choosing the best of several candidates needs their log probabilities, which Workers AI
+        # does not return; best_of equal to n is the same request as n alone.
+        raise invalid("'best_of' greater than n is not supported: the upstream returns no logprobs.", param="best_of")
+
+
+def parse_completion_request(data: Any) -> CompletionRequest:
+    if not isinstance(data, dict):
+        raise invalid("The request body must be a JSON object.")
+    model = data.get("model")
+    if not isinstance(model, str) or not model:
+        raise invalid("You must provide a model parameter.", param="model")
+    prompts = _prompts(data)
+    n = parse_integer(data, "n", 1, 128) or 1
+    # Every choice is one upstream call, so GATEWAY_MAX_N bounds the calls of one request.
+    if len(prompts) * n > settings.GATEWAY_MAX_N:
+        raise invalid(
+            f"This request asks for {len(prompts) * n} choices (prompts × n); this gateway serves at most "
+            f"{settings.GATEWAY_MAX_N} per request.",
+            param="n" if len(prompts) == 1 else "prompt",
+        )
+    _refuse_unsupported(data, n)
+
+    stream = data.get("stream") or False
+    if not isinstance(stream, bool):
+        raise invalid("'stream' must be a boolean.", param="stream")
+    options = data.get("stream_options")
+    if options is not None and not isinstance(options, dict):
+        raise invalid("'stream_options' must be an object.", param="stream_options")
+    echo = data.get("echo") or False
+    if not isinstance(echo, bool):
+        raise invalid("'echo' must be a boolean.", param="echo")
+    max_tokens = parse_integer(data, "max_tokens", 1)
+
+    return CompletionRequest(
+        model=model,
+        prompts=prompts,
+        stream=stream,
+        include_usage=bool(options and options.get("include_usage")),
+        max_tokens=DEFAULT_MAX_TOKENS if max_tokens is None else max_tokens,
+        temperature=parse_number(data, "temperature", 0, 2),
+        top_p=parse_number(data, "top_p", 0, 1),
+        seed=parse_integer(data, "seed", -(2**63), 2**63 - 1),
+        frequency_penalty=parse_number(data, "frequency_penalty", -2, 2),
+        presence_penalty=parse_number(data, "presence_penalty", -2, 2),
+        stop=parse_stop(data),
+        n=n,
+        echo=echo,
+    )

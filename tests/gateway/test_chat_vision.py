@@ -1,0 +1,279 @@
+"""Images on /v1/chat/completions through the official SDK: data: URLs passed on, http(s) URLs
+fetched behind the SSRF guard and inlined, non-vision routes refused, the Llama 3.2 licence agreed.
+
+The session emulator starts with the licence not agreed; `vision` agrees to it directly, so what
+the gateway sends is all these tests see. The licence tests get an emulator of their own.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterator
+
+import openai
+import pytest
+import requests
+from conftest import make_key
+from image_origin import PNG, ImageOrigin
+
+from gateway.testing.emulator import WorkersAIEmulator
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+VISION = "@cf/meta/llama-3.2-11b-vision-instruct"
+PNG_URL = "data:image/png;base64," + base64.b64encode(PNG).decode()
+URL_PARAM = "messages[0].content[1].image_url.url"
+
+
+def looking_at(url: str, text: str = "What is in this image?", **image: str) -> list[dict]:
+    return [
+        {
+            "role": "user",
+            "content": [{"type": "text", "text": text}, {"type": "image_url", "image_url": {"url": url, **image}}],
+        }
+    ]
+
+
+def upstream_content(url: str, text: str = "What is in this image?") -> list[dict]:
+    return [{"type": "text", "text": text}, {"type": "image_url", "image_url": {"url": url}}]
+
+
+def bad_request(call) -> dict:  # type: ignore[no-untyped-def]
+    with pytest.raises(openai.BadRequestError) as caught:
+        call()
+    return caught.value.response.json()["error"]
+
+
+@pytest.fixture
+def vision(routes: WorkersAIEmulator) -> WorkersAIEmulator:
+    """The session emulator with the vision licence agreed, its captured requests cleared."""
+    requests.post(
+        f"{routes.base_url}/accounts/{routes.account_id}/ai/run/{VISION}",
+        json={"prompt": "agree"},
+        headers={"Authorization": f"Bearer {routes.token}"},
+        timeout=10,
+    ).raise_for_status()
+    routes.reset()
+    return routes
+
+
+@pytest.fixture
+def origin() -> Iterator[ImageOrigin]:
+    with ImageOrigin() as server:
+        yield server
+
+
+# --- data: URLs --------------------------------------------------------------------------------
+
+
+def test_a_data_url_image_reaches_the_vision_model_as_a_content_array(openai_client, vision) -> None:  # type: ignore[no-untyped-def]
+    completion = openai_client.chat.completions.create(model="gpt-4o", messages=looking_at(PNG_URL, detail="low"))
+
+    assert completion.choices[0].message.content == "Hello! You said: What is in this image?"
+    sent = vision.last_request
+    assert sent.model == VISION
+    assert sent.json["messages"] == [{"role": "user", "content": upstream_content(PNG_URL)}]
+
+
+def test_an_image_streams_too(openai_client, vision) -> None:  # type: ignore[no-untyped-def]
+    stream = openai_client.chat.completions.create(model="gpt-4o", messages=looking_at(PNG_URL), stream=True)
+
+    content = "".join(chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices)
+
+    assert content == "Hello! You said: What is in this image?"
+    assert vision.last_request.json["stream"] is True
+    assert vision.last_request.json["messages"][0]["content"] == upstream_content(PNG_URL)
+
+
+def test_image_url_may_be_a_bare_string(gateway_url, api_key, vision) -> None:  # type: ignore[no-untyped-def]
+    parts = [{"type": "text", "text": "hi"}, {"type": "image_url", "image_url": PNG_URL}]
+    messages = [{"role": "user", "content": parts}]
+
+    response = requests.post(
+        f"{gateway_url}/v1/chat/completions",
+        json={"model": "gpt-4o", "messages": messages},
+        headers={"Authorization": f"Bearer {api_key}"},
+    )
+
+    assert response.status_code == 200, response.text
+    assert vision.last_request.json["messages"][0]["content"] == upstream_content(PNG_URL, "hi")
+
+
+@pytest.mark.parametrize(
+    ("url", "code"),
+    [
+        ("data:image/png;base64,not base64!", "invalid_image_url"),
+        ("data:text/plain;base64,aGk=", "invalid_image_url"),
+        ("data:image/png,rawbytes", "invalid_image_url"),
+        ("data:image/png;base64,", "invalid_image_url"),
+        ("ftp://example.com/cat.png", "invalid_image_url"),
+        ("file:///etc/passwd", "invalid_image_url"),
+        ("cat.png", "invalid_image_url"),
+    ],
+    ids=["not-base64", "not-an-image", "not-base64-encoded", "empty", "ftp", "file", "relative"],
+)
+def test_an_unusable_image_url_is_400_naming_it(openai_client, vision, url, code) -> None:  # type: ignore[no-untyped-def]
+    error = bad_request(lambda: openai_client.chat.completions.create(model="gpt-4o", messages=looking_at(url)))
+
+    assert (error["param"], error["code"]) == (URL_PARAM, code)
+    assert vision.requests == []
+
+
+def test_a_data_url_over_the_cap_is_400(openai_client, vision, settings) -> None:  # type: ignore[no-untyped-def]
+    settings.GATEWAY_IMAGE_FETCH_MAX_BYTES = 1000
+    url = "data:image/png;base64," + base64.b64encode(b"x" * 1001).decode()
+
+    error = bad_request(lambda: openai_client.chat.completions.create(model="gpt-4o", messages=looking_at(url)))
+
+    assert (error["param"], error["code"]) == (URL_PARAM, "image_too_large")
+    assert vision.requests == []
+
+
+# --- http(s) URLs ------------------------------------------------------------------------------
+
+
+def test_an_http_image_is_fetched_once_and_inlined(openai_client, vision, origin, settings) -> None:  # type: ignore[no-untyped-def]
+    settings.GATEWAY_IMAGE_FETCH_ALLOW_HOSTS = ["127.0.0.1"]
+
+    completion = openai_client.chat.completions.create(model="gpt-4o", messages=looking_at(origin.url("/cat.png")), n=2)
+
+    assert len(completion.choices) == 2
+    assert [hit.path for hit in origin.hits] == ["/cat.png"]  # once, for both upstream calls
+    assert [r.json["messages"][0]["content"] for r in vision.requests] == [upstream_content(PNG_URL)] * 2
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:{port}/cat.png",
+        "http://localhost:{port}/cat.png",
+        "http://10.0.0.1/cat.png",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[::1]:{port}/cat.png",
+        "http://[::ffff:127.0.0.1]:{port}/cat.png",
+    ],
+)
+def test_an_image_url_that_is_not_public_is_refused(openai_client, vision, origin, url) -> None:  # type: ignore[no-untyped-def]
+    url = url.format(port=origin.port)
+
+    error = bad_request(lambda: openai_client.chat.completions.create(model="gpt-4o", messages=looking_at(url)))
+
+    assert (error["param"], error["code"]) == (URL_PARAM, "image_url_refused")
+    assert error["message"] == f"Could not fetch the image at {URL_PARAM}: refused: the address is not public."
+    assert origin.hits == []
+    assert vision.requests == []
+
+
+def test_a_redirect_into_the_private_network_is_refused(openai_client, vision, origin, settings) -> None:  # type: ignore[no-untyped-def]
+    settings.GATEWAY_IMAGE_FETCH_ALLOW_HOSTS = ["127.0.0.1"]
+    url = origin.url("/redirect?to=http://10.0.0.1/cat.png")
+
+    error = bad_request(lambda: openai_client.chat.completions.create(model="gpt-4o", messages=looking_at(url)))
+
+    assert error["code"] == "image_url_refused"
+    assert vision.requests == []
+
+
+def test_a_url_that_is_not_an_image_is_400(openai_client, vision, origin, settings) -> None:  # type: ignore[no-untyped-def]
+    settings.GATEWAY_IMAGE_FETCH_ALLOW_HOSTS = ["127.0.0.1"]
+    url = origin.url("/page.html")
+
+    error = bad_request(lambda: openai_client.chat.completions.create(model="gpt-4o", messages=looking_at(url)))
+
+    assert (error["param"], error["code"]) == (URL_PARAM, "image_fetch_failed")
+    assert vision.requests == []
+
+
+# --- which messages and models take images ----------------------------------------------------
+
+
+def test_an_image_to_a_model_without_vision_is_400_naming_the_model(openai_client, routes) -> None:  # type: ignore[no-untyped-def]
+    error = bad_request(lambda: openai_client.chat.completions.create(model="gpt-4", messages=looking_at(PNG_URL)))
+
+    assert (error["param"], error["code"]) == ("messages", "model_not_vision_capable")
+    assert "`gpt-4`" in error["message"]
+    assert routes.requests == []
+
+
+def test_a_text_only_array_is_flattened_for_a_text_model(openai_client, routes) -> None:  # type: ignore[no-untyped-def]
+    parts = [{"type": "text", "text": "first"}, {"type": "text", "text": "second"}]
+
+    openai_client.chat.completions.create(model="gpt-4", messages=[{"role": "user", "content": parts}])
+
+    assert routes.last_request.json["messages"] == [{"role": "user", "content": "first\nsecond"}]
+
+
+@pytest.mark.parametrize("role", ["system", "assistant"])
+def test_an_image_outside_a_user_message_is_400(openai_client, vision, role) -> None:  # type: ignore[no-untyped-def]
+    messages = [{**looking_at(PNG_URL)[0], "role": role}, {"role": "user", "content": "hi"}]
+
+    error = bad_request(lambda: openai_client.chat.completions.create(model="gpt-4o", messages=messages))
+
+    assert error["param"] == "messages[0].content[1].type"
+    assert vision.requests == []
+
+
+@pytest.mark.parametrize(
+    "part",
+    [
+        {"type": "input_audio", "input_audio": {"data": "aGk=", "format": "wav"}},
+        {"type": "file", "file": {"file_id": "file-1"}},
+    ],
+)
+def test_other_content_parts_are_400(openai_client, vision, part) -> None:  # type: ignore[no-untyped-def]
+    messages = [{"role": "user", "content": [{"type": "text", "text": "hi"}, part]}]
+
+    error = bad_request(lambda: openai_client.chat.completions.create(model="gpt-4o", messages=messages))
+
+    assert error["param"] == "messages[0].content[1].type"
+    assert part["type"] in error["message"]
+    assert vision.requests == []
+
+
+# --- the Llama 3.2 licence ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def unagreed(routes: WorkersAIEmulator) -> Iterator[WorkersAIEmulator]:
+    """A fresh emulator whose licence is not agreed, behind its own provider and route "llama-eyes"."""
+    from gateway.models import ModelRoute, Provider, Task
+
+    with WorkersAIEmulator(account_id="licence-account", token="licence-token", vision_licence_agreed=False) as emu:
+        provider = Provider.objects.create(
+            name="licence-test",
+            base_url=emu.base_url,
+            account_id="licence-account",
+            api_token_env="",
+            api_token="licence-token",
+            read_timeout=10,
+        )
+        ModelRoute.objects.create(
+            public_name="llama-eyes",
+            task=Task.CHAT,
+            upstream_model=VISION,
+            provider=provider,
+            context_window=128_000,
+            supports_vision=True,
+        )
+        yield emu
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["complete", "stream"])
+def test_the_licence_is_agreed_once_then_the_call_retried(gateway_url, unagreed, stream) -> None:  # type: ignore[no-untyped-def]
+    client = openai.OpenAI(base_url=f"{gateway_url}/v1", api_key=make_key(), max_retries=0, timeout=30)
+
+    def ask() -> str:
+        answer = client.chat.completions.create(model="llama-eyes", messages=looking_at(PNG_URL), stream=stream)
+        if stream:
+            return "".join(chunk.choices[0].delta.content or "" for chunk in answer if chunk.choices)
+        return answer.choices[0].message.content
+
+    assert ask() == "Hello! You said: What is in this image?"
+    question = {"role": "user", "content": upstream_content(PNG_URL)}
+    sent = [r.json for r in unagreed.requests]
+    assert [body.get("prompt") or body["messages"] for body in sent] == [[question], "agree", [question]]
+    assert sent[1] == {"prompt": "agree"}
+
+    assert ask() == "Hello! You said: What is in this image?"
+    assert len(unagreed.requests) == 4  # agreed already: the next question goes straight through
+    client.close()
