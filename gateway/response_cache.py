@@ -1,4 +1,5 @@
-"""A Redis cache of non-streaming chat answers, so a repeated deterministic request costs no upstream call.
+"""A Redis cache of non-streaming chat and completion answers: a repeated deterministic request
+costs no upstream call.
 
 Cached: requests with temperature 0 or a seed, and any request sent with `X-Gateway-Cache: use`.
 `Cache-Control: no-store` skips the cache entirely; `no-cache` skips the lookup but stores the fresh
@@ -24,7 +25,6 @@ from typing import Any
 from django.conf import settings
 from django.core.cache import cache
 
-from gateway.api.chat_request import ChatCompletionRequest
 from gateway.auth import KeyPrincipal
 from gateway.errors import invalid
 from gateway.routing import RouteTarget
@@ -61,7 +61,8 @@ class CachedAnswer:
         entry.prompt_tokens = usage.get("prompt_tokens", 0)
         entry.completion_tokens = usage.get("completion_tokens", 0)
         choices = [_with_fresh_call_ids(choice) for choice in self.body.get("choices", [])]
-        return {**self.body, "id": f"chatcmpl-{secrets.token_hex(12)}", "created": int(time.time()), "choices": choices}
+        kind = str(self.body.get("id", "chatcmpl-")).split("-", 1)[0]  # chatcmpl- or cmpl-
+        return {**self.body, "id": f"{kind}-{secrets.token_hex(12)}", "created": int(time.time()), "choices": choices}
 
 
 def _with_fresh_call_ids(choice: dict[str, Any]) -> dict[str, Any]:
@@ -125,7 +126,7 @@ def _opted_in(headers: Any) -> bool:
     return True
 
 
-def _key(body: ChatCompletionRequest, targets: tuple[RouteTarget, ...], principal: KeyPrincipal) -> str:
+def _key(body: Any, targets: tuple[RouteTarget, ...], principal: KeyPrincipal) -> str:
     identities = []
     for target in targets:  # in priority order: a reordering may change who answers
         identity = {name: value for name, value in asdict(target).items() if name not in _NOT_IDENTITY}
@@ -133,7 +134,7 @@ def _key(body: ChatCompletionRequest, targets: tuple[RouteTarget, ...], principa
         identities.append(identity)
     scope = f"owner:{principal.owner_id}" if principal.owner_id is not None else f"key:{principal.prefix}"
     canonical = json.dumps(
-        {"scope": scope, "targets": identities, "request": asdict(body)},
+        {"scope": scope, "targets": identities, "kind": type(body).__name__, "request": asdict(body)},
         sort_keys=True,
         separators=(",", ":"),
         ensure_ascii=False,
@@ -141,10 +142,9 @@ def _key(body: ChatCompletionRequest, targets: tuple[RouteTarget, ...], principa
     return _KEY_VERSION + hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def cache_plan_for(
-    body: ChatCompletionRequest, targets: tuple[RouteTarget, ...], principal: KeyPrincipal, headers: Any
-) -> CachePlan:
-    """The cache plan of a validated, non-streaming request; `headers` are the request's."""
+def cache_plan_for(body: Any, targets: tuple[RouteTarget, ...], principal: KeyPrincipal, headers: Any) -> CachePlan:
+    """The cache plan of a validated, non-streaming request (a dataclass with temperature and
+    seed); `headers` are the request's."""
     opted_in = _opted_in(headers)
     ttl = targets[0].cache_ttl_seconds
     if ttl is None:

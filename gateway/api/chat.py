@@ -2,55 +2,30 @@
 
 from __future__ import annotations
 
-import time
+from collections.abc import Iterator
+from typing import Any
 
-from django.http import StreamingHttpResponse
-from rest_framework.exceptions import APIException
-from rest_framework.request import Request
-from rest_framework.response import Response
-from rest_framework.views import APIView
-
-from gateway.api.chat_request import parse_chat_request
-from gateway.api.responses import SettledResponse
-from gateway.chat_completion import complete, open_stream
-from gateway.errors import GatewayError, from_drf
+from gateway import chat_completion
+from gateway.api.chat_request import ChatCompletionRequest, parse_chat_request
+from gateway.api.generation import GenerationView
 from gateway.models import Task
-from gateway.response_cache import cache_plan_for
-from gateway.routing import resolve_routes
-from gateway.usage import UsageEntry, settle
+from gateway.routing import RouteTarget
+from gateway.usage import UsageEntry
 
 
-class ChatCompletionsView(APIView):
-    def post(self, request: Request) -> Response | StreamingHttpResponse:
-        started = time.monotonic()
-        principal = request.user
-        entry = UsageEntry(request_id=request._request.request_id, endpoint="chat.completions", principal=principal)
-        try:
-            try:
-                data = request.data
-            except APIException as exc:  # unreadable body: still one usage record for the key
-                raise from_drf(exc) from exc
-            body = parse_chat_request(data)
-            entry.public_model, entry.streamed = body.model, body.stream
-            targets = resolve_routes(body.model, Task.CHAT, principal.allows(body.model))
-            if body.stream:
-                response = StreamingHttpResponse(
-                    open_stream(body, targets, entry, started), content_type="text/event-stream; charset=utf-8"
-                )
-                response["Cache-Control"] = "no-cache"
-                response["X-Accel-Buffering"] = "no"  # nginx must not buffer a stream
-                return response
-            cache_plan = cache_plan_for(body, targets, principal, request.headers)
-            cached = cache_plan.lookup()
-            if cached is not None:
-                result = cached.replay(entry)
-            else:
-                result = complete(body, targets, entry)
-                cache_plan.store(result, entry)
-        except GatewayError as error:
-            entry.status, entry.error_code = error.status, error.code or ""
-            entry.latency_ms = int((time.monotonic() - started) * 1000)
-            settle(entry)
-            raise
-        entry.latency_ms = int((time.monotonic() - started) * 1000)
-        return SettledResponse(result, entry, headers=cache_plan.headers(hit=cached is not None))
+class ChatCompletionsView(GenerationView):
+    endpoint = "chat.completions"
+    task = Task.CHAT
+
+    def parse(self, data: Any) -> ChatCompletionRequest:
+        return parse_chat_request(data)
+
+    def complete(
+        self, body: ChatCompletionRequest, targets: tuple[RouteTarget, ...], entry: UsageEntry
+    ) -> dict[str, Any]:
+        return chat_completion.complete(body, targets, entry)
+
+    def open_stream(
+        self, body: ChatCompletionRequest, targets: tuple[RouteTarget, ...], entry: UsageEntry, started: float
+    ) -> Iterator[bytes]:
+        return chat_completion.open_stream(body, targets, entry, started)

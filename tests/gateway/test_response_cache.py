@@ -259,3 +259,19 @@ def test_redis_trouble_does_not_fail_the_request(openai_client, routes, monkeypa
     assert [answer.headers["x-cache"] for answer in answers] == ["miss", "miss"]
     assert all(answer.parse().choices[0].message.content == "Hello! You said: hi" for answer in answers)
     assert len(routes.requests) == 2
+
+
+def test_legacy_completions_are_cached_too(openai_client, routes) -> None:  # type: ignore[no-untyped-def]
+    first = openai_client.completions.with_raw_response.create(
+        model="gpt-3.5-turbo-instruct", prompt="say hi", temperature=0
+    )
+    second = openai_client.completions.with_raw_response.create(
+        model="gpt-3.5-turbo-instruct", prompt="say hi", temperature=0
+    )
+
+    assert (first.headers["x-cache"], second.headers["x-cache"]) == ("miss", "hit")
+    assert len(routes.requests) == 1
+    cold, warm = first.parse(), second.parse()
+    assert warm.id.startswith("cmpl-") and warm.id != cold.id
+    assert warm.choices[0].text == cold.choices[0].text
+    assert [record.cached for record in usage_records(2)] == [False, True]
