@@ -163,6 +163,8 @@ GATEWAY_MAX_BODY_BYTES = env_int("GATEWAY_MAX_BODY_BYTES", 26_214_400, minimum=1
 GATEWAY_SSE_KEEPALIVE_SECONDS = env_float("GATEWAY_SSE_KEEPALIVE_SECONDS", 15.0)
 GATEWAY_MAX_N = env_int("GATEWAY_MAX_N", 8, minimum=1)
 GATEWAY_AUTH_CACHE_SECONDS = env_int("GATEWAY_AUTH_CACHE_SECONDS", 300, minimum=0)
+# Images are fetched one after another while the request waits: cap how many one request may carry.
+GATEWAY_MAX_IMAGES_PER_REQUEST = env_int("GATEWAY_MAX_IMAGES_PER_REQUEST", 4, minimum=1)
 # Images given by http(s) URL are fetched by the gateway behind an SSRF guard (gateway/image_fetch.py);
 # the byte cap applies to data: URL images too. ALLOW_HOSTS: host names or CIDRs fetched even if private.
 GATEWAY_IMAGE_FETCH_MAX_BYTES = env_int("GATEWAY_IMAGE_FETCH_MAX_BYTES", 10_485_760, minimum=1)

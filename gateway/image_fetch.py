@@ -56,7 +56,9 @@ _METADATA = {
 }
 _CGNAT = ipaddress.ip_network("100.64.0.0/10")
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
-NOT_PUBLIC = "refused: the address is not public"
+# One message for "private" and "does not resolve": telling them apart would let a client map which
+# names exist on the gateway's internal DNS.
+NOT_PUBLIC = "refused: the host does not resolve to a public address"
 
 
 @dataclass(frozen=True)
@@ -125,9 +127,9 @@ def _checked_addresses(host: str, port: int, param: str) -> tuple[str, ...]:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         addresses = [ipaddress.ip_address(info[4][0]) for info in infos]
     except (OSError, UnicodeError, ValueError):
-        raise _failed(param, "the host name could not be resolved") from None
+        raise _refused(param) from None
     if not addresses:
-        raise _failed(param, "the host name could not be resolved")
+        raise _refused(param)
     allowed_host, allowed_networks = _allowlist()
     for address in addresses:
         unwrapped = _unwrapped(address)

@@ -104,6 +104,23 @@ def parse_stop(data: dict[str, Any]) -> tuple[str, ...]:
     raise invalid("'stop' must be a string or an array of at most 4 strings.", param="stop")
 
 
+def _check_image_count(raw_messages: list[Any]) -> None:
+    """Before any image is fetched: each http(s) image costs a fetch while the request waits."""
+    count = sum(
+        1
+        for message in raw_messages
+        if isinstance(message, dict) and isinstance(message.get("content"), list)
+        for part in message["content"]
+        if isinstance(part, dict) and part.get("type") == "image_url"
+    )
+    if count > settings.GATEWAY_MAX_IMAGES_PER_REQUEST:
+        raise invalid(
+            f"A request may carry at most {settings.GATEWAY_MAX_IMAGES_PER_REQUEST} images; this one has {count}.",
+            param="messages",
+            code="too_many_images",
+        )
+
+
 def _refuse_unsupported(data: dict[str, Any]) -> None:
     if data.get("logprobs"):
         raise invalid("logprobs are not available from this gateway's upstream.", param="logprobs")
@@ -119,6 +136,7 @@ def parse_chat_request(data: Any) -> ChatCompletionRequest:
     if not isinstance(raw_messages, list) or not raw_messages:
         raise invalid("'messages' must be a non-empty array.", param="messages")
     _refuse_unsupported(data)
+    _check_image_count(raw_messages)
 
     stream = data.get("stream") or False
     if not isinstance(stream, bool):

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import openai
 import pytest
 import requests
-from conftest import make_key
+from conftest import error_of, make_key
 from image_origin import PNG, ImageOrigin
 
 from gateway.testing.emulator import WorkersAIEmulator
@@ -159,7 +159,10 @@ def test_an_image_url_that_is_not_public_is_refused(openai_client, vision, origi
     error = bad_request(lambda: openai_client.chat.completions.create(model="gpt-4o", messages=looking_at(url)))
 
     assert (error["param"], error["code"]) == (URL_PARAM, "image_url_refused")
-    assert error["message"] == f"Could not fetch the image at {URL_PARAM}: refused: the address is not public."
+    assert (
+        error["message"]
+        == f"Could not fetch the image at {URL_PARAM}: refused: the host does not resolve to a public address."
+    )
     assert origin.hits == []
     assert vision.requests == []
 
@@ -277,3 +280,17 @@ def test_the_licence_is_agreed_once_then_the_call_retried(gateway_url, unagreed,
     assert ask() == "Hello! You said: What is in this image?"
     assert len(unagreed.requests) == 4  # agreed already: the next question goes straight through
     client.close()
+
+
+def test_more_images_than_the_limit_are_refused_before_any_fetch(gateway_url, api_key, routes, settings) -> None:  # type: ignore[no-untyped-def]
+    settings.GATEWAY_MAX_IMAGES_PER_REQUEST = 2
+    image = {"type": "image_url", "image_url": {"url": "http://10.0.0.1/cat.png"}}
+    response = requests.post(
+        f"{gateway_url}/v1/chat/completions",
+        json={"model": "gpt-4o", "messages": [{"role": "user", "content": [image, image, image]}]},
+        headers={"Authorization": f"Bearer {api_key}"},
+    )
+
+    error = error_of(response, 400)
+    assert (error["code"], error["param"]) == ("too_many_images", "messages")
+    assert routes.requests == []

@@ -21,7 +21,7 @@ from gateway.errors import GatewayError
 from gateway.image_fetch import fetch_image
 
 PARAM = "messages[0].content[1].image_url.url"
-REFUSED = f"Could not fetch the image at {PARAM}: refused: the address is not public."
+REFUSED = f"Could not fetch the image at {PARAM}: refused: the host does not resolve to a public address."
 
 
 @pytest.fixture
@@ -258,3 +258,14 @@ def test_https_refuses_a_certificate_for_another_name(tls, monkeypatch, settings
 
     assert error.code == "image_fetch_failed" and "TLS" in error.message
     assert origin.hits == []
+
+
+def test_a_name_that_does_not_resolve_reads_like_a_private_one() -> None:
+    from gateway.errors import GatewayError
+    from gateway.image_fetch import fetch_image
+
+    with pytest.raises(GatewayError) as caught:
+        fetch_image("http://no-such-host.invalid/cat.png", param=PARAM)
+
+    assert caught.value.message == REFUSED
+    assert caught.value.code == "image_url_refused"
