@@ -38,30 +38,42 @@ class UsageEntry:
 
 
 def settle(entry: UsageEntry) -> None:
-    """Write the record. Called exactly once per request, streams included."""
+    """Called exactly once per request, streams included: the record, then what follows from it.
+
+    Each step is guarded on its own: the client already has its answer, so a failure is logged,
+    never turned into a 500, and never stops the steps after it.
+    """
+    for step in (_write_record, _touch_key):
+        try:
+            step(entry)
+        except Exception:
+            log.exception("usage step %s failed for %s", step.__name__, entry.request_id)
+
+
+def _write_record(entry: UsageEntry) -> None:
     principal = entry.principal
-    try:
-        UsageRecord.objects.create(
-            api_key_id=principal.key_id if principal else None,
-            key_prefix=principal.prefix if principal else "",
-            endpoint=entry.endpoint,
-            public_model=entry.public_model,
-            upstream_model=entry.upstream_model,
-            provider=entry.provider,
-            status=entry.status,
-            error_code=entry.error_code,
-            prompt_tokens=entry.prompt_tokens,
-            completion_tokens=entry.completion_tokens,
-            total_tokens=entry.prompt_tokens + entry.completion_tokens,
-            latency_ms=entry.latency_ms,
-            ttft_ms=entry.ttft_ms,
-            streamed=entry.streamed,
-            client_disconnected=entry.client_disconnected,
-            cached=entry.cached,
-            request_id=entry.request_id,
-        )
-        if principal and principal.key_id and cache.add(f"lastused:{principal.key_id}", 1, _LAST_USED_EVERY):
-            ApiKey.objects.filter(pk=principal.key_id).update(last_used_at=timezone.now())
-    except Exception:
-        # The client already has its answer; a ledger failure is logged, never turned into a 500.
-        log.exception("usage record for %s could not be written", entry.request_id)
+    UsageRecord.objects.create(
+        api_key_id=principal.key_id if principal else None,
+        key_prefix=principal.prefix if principal else "",
+        endpoint=entry.endpoint,
+        public_model=entry.public_model,
+        upstream_model=entry.upstream_model,
+        provider=entry.provider,
+        status=entry.status,
+        error_code=entry.error_code,
+        prompt_tokens=entry.prompt_tokens,
+        completion_tokens=entry.completion_tokens,
+        total_tokens=entry.prompt_tokens + entry.completion_tokens,
+        latency_ms=entry.latency_ms,
+        ttft_ms=entry.ttft_ms,
+        streamed=entry.streamed,
+        client_disconnected=entry.client_disconnected,
+        cached=entry.cached,
+        request_id=entry.request_id,
+    )
+
+
+def _touch_key(entry: UsageEntry) -> None:
+    principal = entry.principal
+    if principal and principal.key_id and cache.add(f"lastused:{principal.key_id}", 1, _LAST_USED_EVERY):
+        ApiKey.objects.filter(pk=principal.key_id).update(last_used_at=timezone.now())
