@@ -2,20 +2,12 @@
 
 from __future__ import annotations
 
-import secrets
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
+from gateway.api.stream_chunks import StreamChunks, new_id, usage_body
 from gateway.providers.base import ToolCall, Usage
-
-
-def usage_body(usage: Usage) -> dict[str, int]:
-    return {
-        "prompt_tokens": usage.prompt_tokens,
-        "completion_tokens": usage.completion_tokens,
-        "total_tokens": usage.total_tokens,
-    }
 
 
 @dataclass(frozen=True)
@@ -46,7 +38,7 @@ def _message(choice: Choice) -> dict[str, Any]:
 
 def completion_body(model: str, choices: list[Choice], usage: Usage) -> dict[str, Any]:
     return {
-        "id": f"chatcmpl-{secrets.token_hex(12)}",
+        "id": new_id("chatcmpl"),
         "object": "chat.completion",
         "created": int(time.time()),
         "model": model,
@@ -64,25 +56,11 @@ def completion_body(model: str, choices: list[Choice], usage: Usage) -> dict[str
 
 
 @dataclass
-class ChunkWriter:
-    """Builds the chunks of one stream: same id, created and model on every one."""
+class ChunkWriter(StreamChunks):
+    """The chunks of one chat stream."""
 
-    model: str
-    include_usage: bool
-    id: str = field(default_factory=lambda: f"chatcmpl-{secrets.token_hex(12)}")
-    created: int = field(default_factory=lambda: int(time.time()))
-
-    def _chunk(self, choices: list[dict[str, Any]]) -> dict[str, Any]:
-        chunk: dict[str, Any] = {
-            "id": self.id,
-            "object": "chat.completion.chunk",
-            "created": self.created,
-            "model": self.model,
-            "choices": choices,
-        }
-        if self.include_usage:
-            chunk["usage"] = None  # every chunk but the last one carries usage: null
-        return chunk
+    object_type = "chat.completion.chunk"
+    id_prefix = "chatcmpl"
 
     def delta(self, delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
         return self._chunk([{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}])
@@ -101,8 +79,3 @@ class ChunkWriter:
             fragment = call.arguments[start : start + step]
             deltas.append(self.delta({"tool_calls": [{"index": index, "function": {"arguments": fragment}}]}))
         return deltas
-
-    def usage(self, usage: Usage) -> dict[str, Any]:
-        chunk = self._chunk([])
-        chunk["usage"] = usage_body(usage)
-        return chunk
