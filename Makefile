@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install install-dev run demo test stop lint bench
+.PHONY: install install-dev browser run demo test stop lint bench
 
 install: $(VENV)/.installed
 
@@ -27,7 +27,13 @@ run: install
 demo: install
 	$(BIN)/python manage.py serve --emulator
 
-test: install-dev lint
+# The dashboard's browser test drives Debian's chromium (Playwright never downloads browsers here).
+browser:
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium; \
+	  else echo "chromium is missing and this is not root: install Debian's chromium, or the browser test fails"; fi; }
+
+test: install-dev lint browser
 	cd tests && ../$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: install-dev

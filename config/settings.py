@@ -57,6 +57,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "gateway.middleware.RequestIdMiddleware",
+    "gateway.ledger_middleware.UsageLedgerMiddleware",  # after the id, before any early refusal
     "gateway.middleware.BodySizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -173,6 +174,11 @@ GATEWAY_IMAGE_FETCH_ALLOW_HOSTS = env_list("GATEWAY_IMAGE_FETCH_ALLOW_HOSTS", ""
 # Default lifetime of cached chat answers (gateway/response_cache.py); 0 turns the cache off.
 GATEWAY_CACHE_TTL_SECONDS = env_int("GATEWAY_CACHE_TTL_SECONDS", 3600, minimum=0)
 DATA_UPLOAD_MAX_MEMORY_SIZE = GATEWAY_MAX_BODY_BYTES
+# GET /metrics asks for this bearer token when set, and is open when unset (scraped on a private
+# network; set it whenever the gateway's port is reachable from beyond that network).
+GATEWAY_METRICS_TOKEN = env_str("GATEWAY_METRICS_TOKEN")
+# Reserved: would let request log lines carry a prompt excerpt. Nothing logs prompt text today.
+GATEWAY_LOG_PROMPTS = env_bool("GATEWAY_LOG_PROMPTS", False)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["gateway.auth.ApiKeyAuthentication"],
@@ -195,7 +201,7 @@ SECURE_HSTS_SECONDS = 31_536_000 if DJANGO_SECURE else 0
 SECURE_HSTS_INCLUDE_SUBDOMAINS = DJANGO_SECURE
 SECURE_HSTS_PRELOAD = DJANGO_SECURE
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if DJANGO_SECURE else None
-SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]  # probed and scraped on the private side
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", "")
 X_FRAME_OPTIONS = "DENY"
 
@@ -223,7 +229,14 @@ MEDIA_ROOT = DATA_DIR / "media"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "message": {"format": "%(message)s"},  # the request log: each message is one JSON object
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        "requests": {"class": "logging.StreamHandler", "formatter": "message"},
+    },
+    "loggers": {"gateway.requests": {"handlers": ["requests"], "level": "INFO", "propagate": False}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
 }

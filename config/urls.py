@@ -8,17 +8,25 @@ from django.urls import path, re_path
 from gateway.api.chat import ChatCompletionsView
 from gateway.api.completions import CompletionsView
 from gateway.api.health import healthz, readyz
+from gateway.api.metrics import metrics_view
 from gateway.api.models import ModelDetailView, ModelListView
 from gateway.api.moderations import ModerationsView
+from gateway.api.usage import UsageView
+from gateway.dashboard_views import usage_csv, usage_dashboard
 
 urlpatterns = [
     path("healthz", healthz),
     path("readyz", readyz),
+    path("metrics", metrics_view),
     re_path(r"^v1/chat/completions/?$", ChatCompletionsView.as_view()),
     re_path(r"^v1/completions/?$", CompletionsView.as_view()),
     re_path(r"^v1/models/?$", ModelListView.as_view()),
     path("v1/models/<path:model_id>", ModelDetailView.as_view()),
     re_path(r"^v1/moderations/?$", ModerationsView.as_view()),
+    re_path(r"^v1/usage/?$", UsageView.as_view()),
+    # Before the admin's own patterns; admin_view gives them its login redirect and staff check.
+    path("admin/usage-dashboard/", admin.site.admin_view(usage_dashboard), name="usage-dashboard"),
+    path("admin/usage-dashboard/csv/", admin.site.admin_view(usage_csv), name="usage-dashboard-csv"),
     path("admin/", admin.site.urls),
 ]
 

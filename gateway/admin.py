@@ -14,7 +14,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
-from gateway.models import ApiKey, ModelRoute, Provider, UsageRecord
+from gateway.models import ApiKey, ModelRoute, Price, Provider, UsageRecord, UsageRollup
 
 if settings.GATEWAY_UPSTREAM_EMULATED:
     admin.site.site_header = "AI Gateway — EMULATED upstream (not Cloudflare)"
@@ -99,6 +99,10 @@ class ApiKeyAdmin(admin.ModelAdmin):
         "allowed_models",
         "rpm_limit",
         "tpm_limit",
+        "model_limits",
+        "quota_tokens",
+        "quota_usd",
+        "quota_period",
         "expires_at",
         "revoked_at",
         "created_at",
@@ -146,12 +150,15 @@ class UsageRecordAdmin(admin.ModelAdmin):
         "ttft_ms",
         "streamed",
         "cached",
+        "cost_usd",
+        "usage_estimated",
     )
     list_filter = (
         "status",
         "endpoint",
         "streamed",
         "cached",
+        "usage_estimated",
         "public_model",
         "api_key",
         ("created_at", admin.DateFieldListFilter),
@@ -164,4 +171,44 @@ class UsageRecordAdmin(admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request: HttpRequest, obj: UsageRecord | None = None) -> bool:
+        return False
+
+
+@admin.register(Price)
+class PriceAdmin(admin.ModelAdmin):
+    """Blank is unknown (the request's cost is recorded blank), not free: enter 0 for free."""
+
+    list_display = (
+        "upstream_model",
+        "usd_per_m_input",
+        "usd_per_m_output",
+        "usd_per_audio_minute",
+        "usd_per_image",
+        "updated_at",
+    )
+    list_editable = ("usd_per_m_input", "usd_per_m_output", "usd_per_audio_minute", "usd_per_image")
+    search_fields = ("upstream_model",)
+
+
+@admin.register(UsageRollup)
+class UsageRollupAdmin(admin.ModelAdmin):
+    list_display = (
+        "day",
+        "key_prefix",
+        "endpoint",
+        "public_model",
+        "status",
+        "cached",
+        "requests",
+        "total_tokens",
+        "cost_usd",
+    )
+    list_filter = ("status", "endpoint", "cached", ("day", admin.DateFieldListFilter))
+    search_fields = ("key_prefix", "public_model", "upstream_model")
+    date_hierarchy = "day"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: UsageRollup | None = None) -> bool:
         return False

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hmac
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 
 from django.conf import settings
 from django.core.cache import cache
@@ -32,6 +33,11 @@ class KeyPrincipal:
     allowed_models: tuple[str, ...] = ()
     rpm_limit: int | None = None
     tpm_limit: int | None = None
+    # (public model, rpm, tpm): counted apart from the key-wide limits (gateway/limits.py).
+    model_limits: tuple[tuple[str, int | None, int | None], ...] = ()
+    quota_tokens: int | None = None
+    quota_usd: Decimal | None = None
+    quota_period: str = "month"
     expires_at: datetime | None = None
     revoked: bool = False
 
@@ -58,6 +64,14 @@ def _principal_from_row(row: ApiKey) -> KeyPrincipal:
         allowed_models=tuple(row.allowed_models or ()),
         rpm_limit=row.rpm_limit,
         tpm_limit=row.tpm_limit,
+        model_limits=tuple(
+            (model, limits.get("rpm"), limits.get("tpm"))
+            for model, limits in (row.model_limits or {}).items()
+            if isinstance(limits, dict)
+        ),
+        quota_tokens=row.quota_tokens,
+        quota_usd=row.quota_usd,
+        quota_period=row.quota_period,
         expires_at=row.expires_at,
         revoked=row.revoked_at is not None,
     )

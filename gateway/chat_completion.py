@@ -95,15 +95,22 @@ def vision_targets(body: ChatCompletionRequest, targets: tuple[RouteTarget, ...]
 
 
 def with_fallbacks(targets: tuple[RouteTarget, ...], entry: UsageEntry, call: Callable[[RouteTarget], T]) -> T:
-    """Run call(target) on each target until one answers; the last error is raised."""
+    """Run call(target) on each target until one answers; the last error is raised.
+
+    entry.upstream_latency_ms is the time in the last call(target): for a stream, to the upstream's
+    response headers (the adapter returns then); for n > 1 or several inputs, all of its calls.
+    """
     release_connections()
     for position, target in enumerate(targets):
         _note_target(entry, target)
+        called = time.monotonic()
         try:
             return call(target)
         except ProviderError as exc:
             if exc.kind not in _FALLBACK_KINDS or position == len(targets) - 1:
                 raise from_provider_error(exc) from exc
+        finally:
+            entry.upstream_latency_ms = int((time.monotonic() - called) * 1000)
     raise AssertionError("targets is never empty")
 
 
@@ -121,6 +128,7 @@ def complete(body: ChatCompletionRequest, targets: tuple[RouteTarget, ...], entr
     for result in results:
         content, stopped = truncate_at_stop(result.content, body.stop)
         usage = result.usage or Usage(attempt.prompt_estimate, estimate_text_tokens(result.content))
+        entry.usage_estimated |= result.usage is None
         if result.tool_calls:
             finish = "tool_calls"
         elif stopped:
@@ -201,8 +209,9 @@ def _frame(
         tail = scanner.finish()
         if tail:
             yield sse.event(writer.delta({"content": tail}))
-        if usage is None:
+        if usage is None:  # the upstream sent no final usage event
             usage = Usage(attempt.prompt_estimate, -(-completion_chars // 4))
+            entry.usage_estimated = True
         if calls_sent:
             finish = "tool_calls"
         elif scanner.stopped:
@@ -226,6 +235,7 @@ def _frame(
         else:
             entry.prompt_tokens = attempt.prompt_estimate
             entry.completion_tokens = -(-completion_chars // 4)
+            entry.usage_estimated = True
         entry.client_disconnected = not finished
         entry.latency_ms = int((time.monotonic() - started) * 1000)
         settle(entry)

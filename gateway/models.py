@@ -7,8 +7,10 @@ import hmac
 import os
 import secrets
 from dataclasses import dataclass
+from decimal import Decimal
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
@@ -135,6 +137,19 @@ class ModelRoute(models.Model):
         return f"{self.public_name} → {self.upstream_model}"
 
 
+def validate_model_limits(value: object) -> None:
+    """`{"gpt-4": {"rpm": 10, "tpm": 10000}}`: public model names to positive integers (or null)."""
+    problem = 'Expected an object like {"gpt-4": {"rpm": 10, "tpm": 10000}}.'
+    if not isinstance(value, dict):
+        raise ValidationError(problem)
+    for model, limits in value.items():
+        if not isinstance(limits, dict) or not set(limits) <= {"rpm", "tpm"}:
+            raise ValidationError(f"{model}: {problem}")
+        for name, number in limits.items():
+            if number is not None and (isinstance(number, bool) or not isinstance(number, int) or number < 1):
+                raise ValidationError(f"{model}.{name} must be a positive integer or null, not {number!r}.")
+
+
 def _hash_key(plaintext: str) -> str:
     return hmac.new(settings.SECRET_KEY.encode(), plaintext.encode(), hashlib.sha256).hexdigest()
 
@@ -155,6 +170,24 @@ class ApiKey(models.Model):
     )
     rpm_limit = models.PositiveIntegerField(null=True, blank=True, help_text="Requests/minute.")
     tpm_limit = models.PositiveIntegerField(null=True, blank=True, help_text="Tokens/minute.")
+    model_limits = models.JSONField(
+        default=dict,
+        blank=True,
+        validators=[validate_model_limits],
+        help_text='Per public model, counted apart from the key-wide limits: {"gpt-4": {"rpm": 10, "tpm": 10000}}.',
+    )
+
+    class QuotaPeriod(models.TextChoices):
+        DAY = "day", "Day (UTC)"
+        MONTH = "month", "Month (UTC)"
+
+    quota_tokens = models.PositiveBigIntegerField(
+        null=True, blank=True, help_text="Token budget per quota period; blank: none."
+    )
+    quota_usd = models.DecimalField(
+        max_digits=12, decimal_places=4, null=True, blank=True, help_text="Cost budget (USD) per quota period."
+    )
+    quota_period = models.CharField(max_length=8, choices=QuotaPeriod.choices, default=QuotaPeriod.MONTH)
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
@@ -196,6 +229,23 @@ class UsageRecord(models.Model):
     streamed = models.BooleanField(default=False)
     client_disconnected = models.BooleanField(default=False)
     cached = models.BooleanField(default=False, help_text="Served from the response cache: no upstream call.")
+    usage_estimated = models.BooleanField(
+        default=False, help_text="The upstream reported no usage: the gateway estimated the tokens."
+    )
+    cost_usd = models.DecimalField(
+        max_digits=18,
+        decimal_places=10,
+        null=True,
+        blank=True,
+        default=Decimal(0),
+        help_text="What the upstream charged, from the price table; blank: the model has no price.",
+    )
+    cost_saved_usd = models.DecimalField(
+        max_digits=18,
+        decimal_places=10,
+        default=Decimal(0),
+        help_text="A cached answer: what the upstream call would have cost.",
+    )
     request_id = models.CharField(max_length=64, unique=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
 
@@ -209,3 +259,69 @@ class UsageRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.request_id} {self.endpoint} {self.status}"
+
+
+class Price(models.Model):
+    """What Cloudflare charges for one upstream model; blank prices are unknown, not free."""
+
+    upstream_model = models.CharField(max_length=200, unique=True)
+    usd_per_m_input = models.DecimalField(
+        "USD per M input tokens", max_digits=14, decimal_places=8, null=True, blank=True
+    )
+    usd_per_m_output = models.DecimalField(
+        "USD per M output tokens", max_digits=14, decimal_places=8, null=True, blank=True
+    )
+    usd_per_audio_minute = models.DecimalField(max_digits=14, decimal_places=8, null=True, blank=True)
+    usd_per_image = models.DecimalField(max_digits=14, decimal_places=8, null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["upstream_model"]
+
+    def __str__(self) -> str:
+        return self.upstream_model
+
+
+class UsageRollup(models.Model):
+    """Usage records older than the retention period, summed per UTC day, key, endpoint, model,
+    status and cached or not by `manage.py prune_usage`; /v1/usage reads both tables."""
+
+    day = models.DateField()
+    api_key = models.ForeignKey(ApiKey, null=True, blank=True, on_delete=models.SET_NULL, related_name="usage_rollups")
+    key_prefix = models.CharField(max_length=16, blank=True)
+    endpoint = models.CharField(max_length=64)
+    public_model = models.CharField(max_length=200, blank=True)
+    upstream_model = models.CharField(max_length=200, blank=True)
+    status = models.PositiveSmallIntegerField()
+    cached = models.BooleanField(default=False)
+    requests = models.PositiveIntegerField(default=0)
+    prompt_tokens = models.PositiveBigIntegerField(default=0)
+    completion_tokens = models.PositiveBigIntegerField(default=0)
+    total_tokens = models.PositiveBigIntegerField(default=0)
+    cost_usd = models.DecimalField(max_digits=18, decimal_places=10, default=Decimal(0))
+    cost_saved_usd = models.DecimalField(max_digits=18, decimal_places=10, default=Decimal(0))
+    estimated_requests = models.PositiveIntegerField(default=0)
+    unpriced_requests = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-day"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=[
+                    "day",
+                    "api_key",
+                    "key_prefix",
+                    "endpoint",
+                    "public_model",
+                    "upstream_model",
+                    "status",
+                    "cached",
+                ],
+                name="unique_usage_rollup",
+                nulls_distinct=False,  # one row for all key-less requests of a day
+            )
+        ]
+        indexes = [models.Index(fields=["api_key", "day"], name="rollup_key_day")]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.key_prefix} {self.endpoint} {self.public_model} {self.status}"

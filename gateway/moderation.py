@@ -223,9 +223,10 @@ def _check_fits(inputs: tuple[str, ...], target: RouteTarget) -> None:
             )
 
 
-def _judge(provider: ChatProvider, target: RouteTarget, text: str) -> tuple[Verdict, Usage]:
+def _judge(provider: ChatProvider, target: RouteTarget, text: str) -> tuple[Verdict, Usage, bool]:
+    """The verdict, its usage, and whether that usage is the gateway's estimate."""
     if not text.strip():
-        return Verdict(flagged=False), Usage(0, 0)  # nothing to judge, nothing to pay for
+        return Verdict(flagged=False), Usage(0, 0), False  # nothing to judge, nothing to pay for
     messages = _prompt(text)
     result = provider.chat(
         ChatRequest(
@@ -237,22 +238,23 @@ def _judge(provider: ChatProvider, target: RouteTarget, text: str) -> tuple[Verd
         )
     )
     usage = result.usage or Usage(estimate_prompt_tokens(messages), estimate_text_tokens(result.content))
-    return parse_verdict(result.content), usage
+    return parse_verdict(result.content), usage, result.usage is None
 
 
 def moderate(body: ModerationRequest, targets: tuple[RouteTarget, ...], entry: UsageEntry) -> dict[str, Any]:
     """Every input judged on one route (the next route redoes them all if this one is down)."""
 
-    def call(target: RouteTarget) -> list[tuple[Verdict, Usage]]:
+    def call(target: RouteTarget) -> list[tuple[Verdict, Usage, bool]]:
         _check_fits(body.inputs, target)
         provider = provider_for(target.provider.config())
         return [_judge(provider, target, text) for text in body.inputs]
 
     judged = with_fallbacks(targets, entry, call)
-    entry.prompt_tokens = sum(usage.prompt_tokens for _, usage in judged)
-    entry.completion_tokens = sum(usage.completion_tokens for _, usage in judged)
+    entry.usage_estimated = any(estimated for _, _, estimated in judged)
+    entry.prompt_tokens = sum(usage.prompt_tokens for _, usage, _ in judged)
+    entry.completion_tokens = sum(usage.completion_tokens for _, usage, _ in judged)
     return {
         "id": f"modr-{secrets.token_hex(12)}",
         "model": body.model,
-        "results": [result_of(verdict) for verdict, _ in judged],
+        "results": [result_of(verdict) for verdict, _, _ in judged],
     }

@@ -8,9 +8,9 @@ from django.core.cache import cache
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
-from gateway import routing
+from gateway import pricing, routing
 from gateway.auth import cache_key
-from gateway.models import ApiKey, ModelRoute, Provider
+from gateway.models import ApiKey, ModelRoute, Price, Provider
 
 
 @receiver([post_save, post_delete], sender=ApiKey)
@@ -22,3 +22,8 @@ def _forget_key(sender: type[ApiKey], instance: ApiKey, **kwargs: Any) -> None:
 @receiver([post_save, post_delete], sender=Provider)
 def _forget_routes(sender: type, instance: Any, **kwargs: Any) -> None:
     routing.invalidate()
+
+
+@receiver([post_save, post_delete], sender=Price)
+def _forget_prices(sender: type[Price], instance: Price, **kwargs: Any) -> None:
+    pricing.invalidate()

@@ -85,9 +85,11 @@ def complete(body: CompletionRequest, targets: tuple[RouteTarget, ...], entry: U
     def call(target: RouteTarget) -> list[tuple[_Call, str, Usage, str | None]]:
         provider = provider_for(target.provider.config())
         answered = []
+        entry.usage_estimated = False  # only the route that answers counts
         for planned in _calls(body, target):
             result = provider.chat(planned.request)
             usage = result.usage or Usage(planned.prompt_estimate, estimate_text_tokens(result.content))
+            entry.usage_estimated |= result.usage is None
             answered.append((planned, result.content, usage, result.finish_reason))
         return answered
 
@@ -172,6 +174,7 @@ def _frame(
     finally:
         usage = _streamed_usage(progress)
         entry.prompt_tokens, entry.completion_tokens = usage.prompt_tokens, usage.completion_tokens
+        entry.usage_estimated = any(choice.usage is None for choice in progress)
         entry.client_disconnected = not finished
         entry.latency_ms = int((time.monotonic() - started) * 1000)
         settle(entry)

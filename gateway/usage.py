@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from django.core.cache import cache
+from django.db import IntegrityError
 from django.utils import timezone
 
+from gateway import metrics, pricing, request_log
 from gateway.auth import KeyPrincipal
 from gateway.models import ApiKey, UsageRecord
+from gateway.pricing import Consumption
+
+if TYPE_CHECKING:
+    from gateway.limits import Admission
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +43,12 @@ class UsageEntry:
     streamed: bool = False
     client_disconnected: bool = False
     cached: bool = False  # answered from the response cache (gateway/response_cache.py)
+    usage_estimated: bool = False  # the upstream reported no usage: the tokens are the gateway's estimate
+    audio_seconds: float = 0.0  # priced per audio minute (gateway/pricing.py)
+    images: int = 0  # priced per image
+    settled: bool = False  # set by settle(): a second call writes nothing
+    upstream_latency_ms: int | None = None  # the deciding upstream call; to its headers for streams
+    admission: Admission | None = None  # gateway/limits.py: reservations that settle corrects
 
 
 def settle(entry: UsageEntry) -> None:
@@ -43,7 +57,11 @@ def settle(entry: UsageEntry) -> None:
     Each step is guarded on its own: the client already has its answer, so a failure is logged,
     never turned into a 500, and never stops the steps after it.
     """
-    for step in (_write_record, _touch_key):
+    if entry.settled:
+        return
+    entry.settled = True
+    # Limits first: a Redis call that hands unused reservations back before the slower steps.
+    for step in (_settle_limits, _write_record, _touch_key, metrics.observe, request_log.write):
         try:
             step(entry)
         except Exception:
@@ -52,6 +70,17 @@ def settle(entry: UsageEntry) -> None:
 
 def _write_record(entry: UsageEntry) -> None:
     principal = entry.principal
+    used = Consumption(entry.prompt_tokens, entry.completion_tokens, entry.audio_seconds, entry.images)
+    cost = pricing.cost_of(entry.upstream_model, used)
+    try:
+        _create_record(entry, principal, cost)
+    except IntegrityError:
+        # request_id is unique: a second writer for the same request (never expected) loses.
+        log.warning("usage record for %s already written; kept the first", entry.request_id)
+
+
+def _create_record(entry: UsageEntry, principal: KeyPrincipal | None, cost: Decimal | None) -> None:
+    # A cached answer spent nothing upstream: what it would have cost is recorded as saved.
     UsageRecord.objects.create(
         api_key_id=principal.key_id if principal else None,
         key_prefix=principal.prefix if principal else "",
@@ -69,8 +98,16 @@ def _write_record(entry: UsageEntry) -> None:
         streamed=entry.streamed,
         client_disconnected=entry.client_disconnected,
         cached=entry.cached,
+        usage_estimated=entry.usage_estimated,
+        cost_usd=Decimal(0) if entry.cached else cost,
+        cost_saved_usd=(cost or Decimal(0)) if entry.cached else Decimal(0),
         request_id=entry.request_id,
     )
+
+
+def _settle_limits(entry: UsageEntry) -> None:
+    if entry.admission is not None:
+        entry.admission.settle(entry)
 
 
 def _touch_key(entry: UsageEntry) -> None:

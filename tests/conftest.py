@@ -16,17 +16,24 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
 from gateway.testing.emulator import WorkersAIEmulator
-from gateway.testing.response_audit import take_offences
+from gateway.testing.response_audit import take_offences, wait_until_idle
 
 EMULATOR_ACCOUNT = "test-account"
 EMULATOR_TOKEN = "test-token"
 
 
 @pytest.fixture(autouse=True)
-def no_500_or_html() -> Iterator[None]:
-    """Fails the test if the gateway answered any request with a 500 or a non-admin HTML page."""
+def no_500_or_html(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fails the test if the gateway answered any request with a 500 or a non-admin HTML page.
+
+    It also holds the test database's teardown until the live server has finished every request,
+    usage record included (the database fixture is set up inside this one, so it is torn down after).
+    """
+    if "transactional_db" in request.fixturenames or "live_server" in request.fixturenames:
+        request.getfixturevalue("transactional_db")
     take_offences()
     yield
+    assert wait_until_idle(), "the live server was still serving requests 15 s after the test"
     offences = take_offences()
     assert not offences, f"the gateway served: {offences}"
 

@@ -18,6 +18,8 @@ from rest_framework.views import APIView
 
 from gateway.api.responses import SettledResponse
 from gateway.errors import GatewayError, from_drf
+from gateway.ledger_middleware import entry_for
+from gateway.limits import admit
 from gateway.response_cache import cache_plan_for
 from gateway.routing import RouteTarget, resolve_routes
 from gateway.usage import UsageEntry, settle
@@ -41,7 +43,7 @@ class GenerationView(APIView):
     def post(self, request: Request) -> Response | StreamingHttpResponse:
         started = time.monotonic()
         principal = request.user
-        entry = UsageEntry(request_id=request._request.request_id, endpoint=self.endpoint, principal=principal)
+        entry = entry_for(request._request, self.endpoint, principal)
         try:
             try:
                 data = request.data
@@ -50,10 +52,13 @@ class GenerationView(APIView):
             body = self.parse(data)
             entry.public_model, entry.streamed = body.model, body.stream
             targets = resolve_routes(body.model, self.task, principal.allows(body.model))
+            entry.admission = admit(request._request, principal, body, targets)
             if body.stream:
                 response = StreamingHttpResponse(
                     self.open_stream(body, targets, entry, started), content_type="text/event-stream; charset=utf-8"
                 )
+                for name, value in entry.admission.headers.items():
+                    response[name] = value
                 response["Cache-Control"] = "no-cache"
                 response["X-Accel-Buffering"] = "no"  # nginx must not buffer a stream
                 return response
@@ -65,9 +70,12 @@ class GenerationView(APIView):
                 result = self.complete(body, targets, entry)
                 cache_plan.store(result, entry)
         except GatewayError as error:
+            if entry.admission is not None:  # an answer after admission reports the limits too
+                error.headers = {**entry.admission.headers, **error.headers}
             entry.status, entry.error_code = error.status, error.code or ""
             entry.latency_ms = int((time.monotonic() - started) * 1000)
             settle(entry)
             raise
         entry.latency_ms = int((time.monotonic() - started) * 1000)
-        return SettledResponse(result, entry, headers=cache_plan.headers(hit=cached is not None))
+        headers = {**entry.admission.headers, **cache_plan.headers(hit=cached is not None)}
+        return SettledResponse(result, entry, headers=headers)

@@ -1,4 +1,4 @@
-"""GET /healthz (the process answers) and GET /readyz (its database and Redis answer)."""
+"""GET /healthz (the process answers) and GET /readyz (its database, Redis and Celery broker answer)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from django.db import connection
 from django.http import HttpRequest, JsonResponse
 
 from gateway.errors import GatewayError, error_response
+from gateway.metrics import BROKER_PROBE_OPTIONS
 
 
 def healthz(request: HttpRequest) -> JsonResponse:
@@ -25,8 +26,20 @@ def readyz(request: HttpRequest) -> JsonResponse:
         cache.get("readyz")
     except Exception as exc:
         failures.append(f"redis: {type(exc).__name__}")
+    try:
+        _ping_broker()
+    except Exception as exc:
+        failures.append(f"broker: {type(exc).__name__}")
     if failures:
         return error_response(
             GatewayError(503, "Not ready: " + "; ".join(failures), type="server_error", code="not_ready")
         )
-    return JsonResponse({"status": "ready", "database": "ok", "redis": "ok"})
+    return JsonResponse({"status": "ready", "database": "ok", "redis": "ok", "broker": "ok"})
+
+
+def _ping_broker() -> None:
+    # The broker is its own setting (often the cache's Redis, not necessarily): image jobs need it.
+    from kombu import Connection
+
+    with Connection(settings.CELERY_BROKER_URL, connect_timeout=2, transport_options=BROKER_PROBE_OPTIONS) as conn:
+        conn.default_channel.client.ping()

@@ -1,7 +1,11 @@
-"""Test-only middleware: remembers every 5xx and every HTML answer outside the admin.
+"""Test-only middleware: remembers every 5xx and every HTML answer outside the admin, and knows
+which requests are still in flight.
 
 config/settings_test.py installs it and tests/conftest.py fails any test during which one was
-served, so "no request in the suite gets a 500 or an HTML body" is checked, not hoped.
+served, so "no request in the suite gets a 500 or an HTML body" is checked, not hoped. The usage
+record of a request is written after the client has its answer, so a test can end while the live
+server still writes; conftest waits for `wait_until_idle()` before the test database is emptied,
+or the two would deadlock.
 """
 
 from __future__ import annotations
@@ -13,6 +17,27 @@ from django.http import HttpRequest, HttpResponseBase
 
 _lock = threading.Lock()
 _offences: list[str] = []
+_idle = threading.Condition()
+_in_flight = 0
+
+
+def wait_until_idle(timeout: float = 15.0) -> bool:
+    """True once no request is being served or closed (its usage written), False on timeout."""
+    with _idle:
+        return _idle.wait_for(lambda: _in_flight == 0, timeout=timeout)
+
+
+def _enter() -> None:
+    global _in_flight
+    with _idle:
+        _in_flight += 1
+
+
+def _leave() -> None:
+    global _in_flight
+    with _idle:
+        _in_flight -= 1
+        _idle.notify_all()
 
 
 def take_offences() -> list[str]:
@@ -27,7 +52,15 @@ class ResponseAuditMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponseBase:
-        response = self.get_response(request)
+        _enter()
+        try:
+            response = self.get_response(request)
+        except BaseException:
+            _leave()
+            raise
+        # The last closer of the outermost middleware: it runs after the usage record is written
+        # (SettledResponse.close, a stream's generator, the ledger middleware's closer).
+        response._resource_closers.append(_leave)
         html = response.get("Content-Type", "").startswith("text/html")
         if response.status_code >= 500 and response.status_code not in {502, 503, 504}:
             self._note(f"{response.status_code} for {request.method} {request.path}")

@@ -70,6 +70,8 @@ def test_adding_a_key_shows_its_plaintext_once_and_stores_only_the_hash(operator
             "allowed_models": '["gpt-4"]',
             "rpm_limit": "60",
             "tpm_limit": "",
+            "model_limits": "{}",
+            "quota_period": "month",
             "expires_at_0": "",
             "expires_at_1": "",
             "revoked_at_0": "",
@@ -101,6 +103,7 @@ def test_editing_a_key_keeps_its_secret(operator, gateway_url, routes) -> None: 
     response = operator.post(
         f"/admin/gateway/apikey/{key.pk}/change/",
         {"name": "renamed", "owner": key.owner_id, "allowed_models": "[]", "rpm_limit": "", "tpm_limit": "",
+         "model_limits": "{}", "quota_period": "month",
          "expires_at_0": "", "expires_at_1": "", "revoked_at_0": "", "revoked_at_1": ""},
     )  # fmt: skip
 

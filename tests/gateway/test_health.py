@@ -1,9 +1,10 @@
-"""GET /healthz (the process answers) and GET /readyz (its database and Redis answer)."""
+"""GET /healthz (the process answers) and GET /readyz (its database, Redis and Celery broker answer)."""
 
 from __future__ import annotations
 
 import pytest
 import requests
+from conftest import error_of
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -21,7 +22,7 @@ def test_readyz_reports_database_and_redis(gateway_url) -> None:  # type: ignore
     response = requests.get(f"{gateway_url}/readyz")
 
     assert response.status_code == 200
-    assert response.json() == {"status": "ready", "database": "ok", "redis": "ok"}
+    assert response.json() == {"status": "ready", "database": "ok", "redis": "ok", "broker": "ok"}
 
 
 def test_readyz_is_503_when_redis_is_unreachable(gateway_url, settings) -> None:  # type: ignore[no-untyped-def]
@@ -36,3 +37,13 @@ def test_readyz_is_503_when_redis_is_unreachable(gateway_url, settings) -> None:
     error = response.json()["error"]
     assert error["code"] == "not_ready"
     assert "redis" in error["message"] and "database" not in error["message"]
+
+
+def test_readyz_is_503_when_the_celery_broker_is_unreachable(gateway_url, settings) -> None:  # type: ignore[no-untyped-def]
+    settings.CELERY_BROKER_URL = "redis://127.0.0.1:1/0"
+
+    response = requests.get(f"{gateway_url}/readyz")
+
+    error = error_of(response, 503)
+    assert error["code"] == "not_ready"
+    assert "broker" in error["message"] and "redis" not in error["message"]

@@ -102,6 +102,14 @@ def test_serve_runs_the_whole_stack(fresh_database: str, tmp_path: Path) -> None
             usage = conn.execute("SELECT streamed, status FROM gateway_usagerecord ORDER BY created_at").fetchall()
         assert len(stored) == 1 and key.startswith(stored[0][0]) and key not in stored[0][1]
         assert usage == [(False, 200), (True, 200)]
+        # The metrics and the request log follow the record (usage.settle steps), in whichever worker.
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and log_path.read_text().count('"endpoint":"chat.completions"') < 2:
+            time.sleep(0.1)
+        served = [line for line in log_path.read_text().splitlines() if '"endpoint":"chat.completions"' in line]
+        assert len(served) == 2 and all(line.startswith("{") for line in served) and key not in "".join(served)
+        scraped = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+        assert 'gateway_requests_total{endpoint="chat.completions",model="gpt-4",status="200"} 2' in scraped
 
         admin = requests.Session()
         login = f"http://127.0.0.1:{port}/admin/login/"

@@ -5,12 +5,20 @@ from __future__ import annotations
 from django.http import HttpResponse, JsonResponse
 from django.test import RequestFactory
 
-from gateway.testing.response_audit import ResponseAuditMiddleware, take_offences
+from gateway.testing.response_audit import ResponseAuditMiddleware, take_offences, wait_until_idle
 
 
 def answer(path: str, response: HttpResponse) -> list[str]:
-    ResponseAuditMiddleware(lambda request: response)(RequestFactory().get(path))
+    ResponseAuditMiddleware(lambda request: response)(RequestFactory().get(path)).close()
     return take_offences()
+
+
+def test_a_request_is_in_flight_until_its_response_is_closed() -> None:
+    response = ResponseAuditMiddleware(lambda request: JsonResponse({}))(RequestFactory().get("/v1/models"))
+
+    assert wait_until_idle(timeout=0.05) is False
+    response.close()
+    assert wait_until_idle(timeout=0.05) is True
 
 
 def test_it_flags_a_500_and_an_html_page() -> None:

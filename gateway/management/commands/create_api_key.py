@@ -1,4 +1,5 @@
 """create_api_key NAME [--owner USERNAME] [--rpm N] [--tpm N] [--models a,b] [--expires-days N]
+                   [--quota-tokens N] [--quota-usd X] [--quota-period day|month]
 
 Prints the plaintext key alone on the last line of stdout; it is not stored and not shown again.
 """
@@ -7,6 +8,7 @@ from __future__ import annotations
 
 from argparse import ArgumentTypeError
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -34,6 +36,11 @@ class Command(BaseCommand):
         parser.add_argument("--tpm", type=positive_int, help="Tokens per minute.")
         parser.add_argument("--models", help="Comma-separated public model names (default: all).")
         parser.add_argument("--expires-days", type=positive_int, help="Expire after N days.")
+        parser.add_argument("--quota-tokens", type=positive_int, help="Token budget per quota period.")
+        parser.add_argument("--quota-usd", type=Decimal, help="Cost budget (USD) per quota period.")
+        parser.add_argument(
+            "--quota-period", choices=ApiKey.QuotaPeriod.values, default=ApiKey.QuotaPeriod.MONTH, help="UTC."
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         owner, _ = get_user_model().objects.get_or_create(username=options["owner"] or options["name"])
@@ -44,6 +51,9 @@ class Command(BaseCommand):
             rpm_limit=options["rpm"],
             tpm_limit=options["tpm"],
             allowed_models=models,
+            quota_tokens=options["quota_tokens"],
+            quota_usd=options["quota_usd"],
+            quota_period=options["quota_period"],
             expires_at=timezone.now() + timedelta(days=options["expires_days"]) if options["expires_days"] else None,
         )
         plaintext = key.issue()

@@ -12,6 +12,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from gateway.models import ModelRoute, Provider
+from gateway.pricing import ensure_prices
 from gateway.seed_catalog import MAPPINGS, UPSTREAM_MODELS, WHISPER_TURBO, UpstreamModel
 
 DEFAULT_PROVIDER = "workers-ai"
@@ -48,5 +49,6 @@ class Command(BaseCommand):
             created = sum(ensure_route(provider, name, task, model) for name, task, model in MAPPINGS)
             created += sum(ensure_route(provider, model.name, model.task, model) for model in UPSTREAM_MODELS)
             created += ensure_route(provider, WHISPER_TURBO.name, "translation", WHISPER_TURBO)
+            priced = ensure_prices([model.name for model in UPSTREAM_MODELS])
         total = ModelRoute.objects.count()
-        self.stdout.write(f"seed_models: {created} route(s) created, {total} in total.")
+        self.stdout.write(f"seed_models: {created} route(s) created, {total} in total; {priced} price row(s) created.")

@@ -1,0 +1,229 @@
+"""The usage dashboard and its CSV export, read as an operator's browser would get them."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import timedelta
+from html.parser import HTMLParser
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
+from django.test import Client
+from seeded_usage import has_cost, record, seed_usage
+
+from gateway.models import UsageRecord
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+URL = "/admin/usage-dashboard/"
+CSV_URL = "/admin/usage-dashboard/csv/"
+
+
+@pytest.fixture
+def operator(transactional_db: None) -> Client:
+    user = get_user_model().objects.create_superuser("operator", password="not-used-here")
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+class Tables(HTMLParser):
+    """Body rows of every <table id=…>: {table id: {row heading: [cell texts]}}."""
+
+    def __init__(self, html: str) -> None:
+        super().__init__()
+        self.tables: dict[str, dict[str, list[str]]] = {}
+        self._table: str | None = None
+        self._row: list[str] | None = None
+        self._text: list[str] | None = None
+        self._in_body = False
+        self.feed(html)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "table" and dict(attrs).get("id"):
+            self._table = dict(attrs)["id"]
+            self.tables[self._table] = {}
+        elif tag == "tbody":
+            self._in_body = True
+        elif tag == "tr" and self._table and self._in_body:
+            self._row = []
+        elif tag in ("th", "td") and self._row is not None:
+            self._text = []
+
+    def handle_data(self, data: str) -> None:
+        if self._text is not None:
+            self._text.append(data)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("th", "td") and self._row is not None and self._text is not None:
+            self._row.append("".join(self._text).strip())
+            self._text = None
+        elif tag == "tr" and self._table and self._row:
+            self.tables[self._table][self._row[0]] = self._row[1:]
+            self._row = None
+        elif tag == "table":
+            self._table, self._in_body = None, False
+
+
+def cost(text: str) -> str:
+    return text if has_cost() else "—"
+
+
+def test_anonymous_visitors_are_sent_to_the_login_page(transactional_db: None) -> None:
+    for url in (URL, CSV_URL):
+        response = Client().get(url)
+
+        assert response.status_code == 302
+        assert response["Location"].startswith(f"/admin/login/?next={url}")
+
+
+def test_it_refuses_users_who_are_not_staff(transactional_db: None) -> None:
+    client = Client()
+    client.force_login(get_user_model().objects.create_user("visitor", password="x"))
+
+    for url in (URL, CSV_URL):
+        response = client.get(url)
+
+        assert response.status_code == 302
+        assert response["Location"].startswith("/admin/login/")
+
+
+def test_it_refuses_staff_without_the_usage_permission(transactional_db: None) -> None:
+    user = get_user_model().objects.create_user("clerk", password="x", is_staff=True)
+    client = Client()
+    client.force_login(user)
+
+    assert client.get(URL).status_code == 403
+    assert client.get(CSV_URL).status_code == 403
+
+    user.user_permissions.add(Permission.objects.get(codename="view_usagerecord"))
+    assert client.get(URL).status_code == 200
+
+
+def test_its_tables_and_tiles_add_up_the_seeded_records(operator: Client) -> None:
+    seed_usage()
+
+    response = operator.get(URL)
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    tables = Tables(html).tables
+    # Requests, errors, error rate, prompt, completion, total tokens, cost, p50, p95.
+    alpha = [k for k in tables["by-key"] if k.startswith("alpha")]
+    beta = [k for k in tables["by-key"] if k.startswith("beta")]
+    assert len(alpha) == len(beta) == 1
+    assert tables["by-key"][alpha[0]] == ["3", "1", "33.3%", "15", "25", "40", cost("0.0035"), "100 ms", "280 ms"]
+    assert tables["by-key"][beta[0]] == ["2", "1", "50.0%", "7", "3", "10", cost("0.0010"), "110 ms", "200 ms"]
+    assert tables["by-model"] == {
+        "gpt-4": ["2", "0", "0.0%", "15", "25", "40", cost("0.0035"), "200 ms", "290 ms"],
+        "gpt-4o-mini": ["3", "2", "66.7%", "7", "3", "10", cost("0.0010"), "50 ms", "194 ms"],
+    }
+    assert 'data-tile="requests">5<' in html
+    assert 'data-tile="tokens">50<' in html
+    assert 'data-tile="error-rate">40.0%<' in html
+    assert 'data-tile="p95">' in html and html.count('class="gw-chart"') == (11 if has_cost() else 8)
+    assert response.context["board"].filter.bucket == "day"
+    assert len(response.context["board"].over_time) == 7
+
+
+def test_the_key_and_model_filters_narrow_everything(operator: Client) -> None:
+    seeded = seed_usage()
+
+    response = operator.get(URL, {"key": seeded.beta.pk, "model": "gpt-4o-mini"})
+
+    tables = Tables(response.content.decode()).tables
+    assert list(tables["by-model"]) == ["gpt-4o-mini"]
+    assert tables["by-model"]["gpt-4o-mini"][:2] == ["2", "1"]
+    assert len(tables["by-key"]) == 1
+    assert b'data-tile="requests">2<' in response.content
+
+
+def test_a_range_of_two_days_or_less_is_drawn_per_hour(operator: Client) -> None:
+    seeded = seed_usage()
+    yesterday = (seeded.today - timedelta(days=1)).date().isoformat()
+
+    response = operator.get(URL, {"start": yesterday, "end": yesterday})
+
+    board = response.context["board"]
+    assert board.filter.bucket == "hour"
+    assert len(board.over_time) == 24
+    busy = {point.at.hour: point.stats.requests for point in board.over_time if point.stats.requests}
+    assert busy == {10: 2, 12: 1}  # alpha's and beta's 10:00 requests, alpha's 500 two hours later
+    assert "12:00" in response.content.decode()
+
+
+def test_the_csv_has_one_row_per_bucket_key_and_model(operator: Client) -> None:
+    seeded = seed_usage()
+
+    response = operator.get(CSV_URL)
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == "text/csv; charset=utf-8"
+    assert response["Content-Disposition"].startswith('attachment; filename="usage-')
+    rows = list(csv.DictReader(io.StringIO(response.content.decode())))
+    day1 = (seeded.today - timedelta(days=1)).date().isoformat()
+    day3 = (seeded.today - timedelta(days=3)).date().isoformat()
+    found = {(row["bucket_start_utc"][:10], row["key_name"], row["model"]): row for row in rows}
+    assert set(found) == {
+        (day3, "alpha", "gpt-4"),
+        (day3, "beta", "gpt-4o-mini"),
+        (day1, "alpha", "gpt-4"),
+        (day1, "alpha", "gpt-4o-mini"),
+        (day1, "beta", "gpt-4o-mini"),
+    }
+    assert sum(int(row["requests"]) for row in rows) == 5
+    assert sum(int(row["total_tokens"]) for row in rows) == 50
+    beta_day3 = found[(day3, "beta", "gpt-4o-mini")]
+    assert (beta_day3["requests"], beta_day3["errors"], beta_day3["latency_p50_ms"]) == ("1", "1", "10.0")
+    assert beta_day3["key_prefix"] == seeded.beta.prefix
+    assert found[(day1, "alpha", "gpt-4")]["cost_usd"] == ("0.003" if has_cost() else "")
+
+
+def test_the_csv_keeps_formulas_out_of_spreadsheets(operator: Client) -> None:
+    seeded = seed_usage()
+    record(seeded.alpha, "=HYPERLINK(1)", 404, seeded.today - timedelta(days=1))
+
+    rows = list(csv.DictReader(io.StringIO(operator.get(CSV_URL).content.decode())))
+
+    assert "'=HYPERLINK(1)" in {row["model"] for row in rows}
+
+
+def test_an_empty_range_renders_without_errors(operator: Client) -> None:
+    response = operator.get(URL, {"start": "2001-01-01", "end": "2001-01-31"})
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert html.count('class="gw-chart"') == (11 if has_cost() else 8)
+    assert "No requests in this range" in html
+    assert 'data-tile="requests">0<' in html
+    assert 'data-tile="p50">—<' in html
+    csv_lines = operator.get(CSV_URL, {"start": "2001-01-01", "end": "2001-01-31"}).content.decode().splitlines()
+    assert len(csv_lines) == 1 and csv_lines[0].startswith("bucket_start_utc,")
+
+
+def test_a_backwards_range_is_explained_not_drawn(operator: Client) -> None:
+    response = operator.get(URL, {"start": "2024-02-10", "end": "2024-02-01"})
+
+    assert response.status_code == 200
+    assert b"The start date is after the end date." in response.content
+    assert b'class="gw-chart"' not in response.content
+    assert operator.get(CSV_URL, {"start": "2024-02-10", "end": "2024-02-01"}).status_code == 400
+
+
+def test_names_from_clients_are_escaped_in_charts_and_tables(operator: Client) -> None:
+    seeded = seed_usage()
+    record(seeded.alpha, "<script>alert(1)</script>", 404, seeded.today - timedelta(days=1))
+
+    html = operator.get(URL).content.decode()
+
+    assert "<script>alert(1)" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+def test_the_admin_links_to_it(operator: Client) -> None:
+    UsageRecord.objects.all().delete()
+
+    assert f'href="{URL}"'.encode() in operator.get("/admin/").content
+    assert f'href="{URL}"'.encode() in operator.get("/admin/gateway/usagerecord/").content

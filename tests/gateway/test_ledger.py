@@ -1,0 +1,144 @@
+"""The usage ledger: exactly one record per request, whatever became of it."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+import requests
+from conftest import make_key, usage_records
+from django.test import Client
+
+from gateway.auth import resolve_key
+from gateway.models import UsageRecord
+from gateway.usage import UsageEntry, settle
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+CHAT_URL = "/v1/chat/completions"
+HI = [{"role": "user", "content": "hi"}]
+
+
+def post(gateway_url: str, key: str | None, body: Any = None, path: str = CHAT_URL, **kwargs: Any) -> requests.Response:
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    return requests.post(f"{gateway_url}{path}", json=body, headers=headers, timeout=30, **kwargs)
+
+
+def test_every_request_leaves_exactly_one_record_with_its_outcome(gateway_url, api_key, routes, settings) -> None:  # type: ignore[no-untyped-def]
+    settings.GATEWAY_MAX_BODY_BYTES = 2048
+    seen: dict[str, tuple[int, str]] = {}  # x-request-id → (status, endpoint) as the client saw them
+
+    def note(response: requests.Response, endpoint: str) -> None:
+        seen[response.headers["x-request-id"]] = (response.status_code, endpoint)
+
+    note(post(gateway_url, api_key, {"model": "gpt-4", "messages": HI}), "chat.completions")
+    note(post(gateway_url, api_key, {"model": "gpt-4", "messages": []}), "chat.completions")  # 400
+    note(post(gateway_url, "sk-gw-wrong", {"model": "gpt-4", "messages": HI}), "chat.completions")  # 401
+    note(post(gateway_url, api_key, {}, path="/v1/no/such/thing"), "unknown")  # 404
+    note(
+        requests.delete(f"{gateway_url}{CHAT_URL}", headers={"Authorization": f"Bearer {api_key}"}), "chat.completions"
+    )
+    big = {"model": "gpt-4", "messages": [{"role": "user", "content": "x" * 3000}]}
+    note(post(gateway_url, api_key, big), "chat.completions")  # 413, before the view
+    note(requests.get(f"{gateway_url}/v1/models", headers={"Authorization": f"Bearer {api_key}"}), "models")
+    streamed = post(gateway_url, api_key, {"model": "gpt-4", "messages": HI, "stream": True}, stream=True)
+    assert b"[DONE]" in streamed.content
+    note(streamed, "chat.completions")
+    routes.set_latency(per_chunk=0.05)
+    left = post(
+        gateway_url,
+        api_key,
+        {"model": "gpt-4", "messages": [{"role": "user", "content": "[[long]]"}], "stream": True},
+        stream=True,
+    )
+    lines = left.iter_lines()
+    [next(lines) for _ in range(4)]
+    left.close()  # the client leaves mid-stream
+    note(left, "chat.completions")
+    routes.set_latency()
+    miss, hit = (post(gateway_url, api_key, {"model": "gpt-4", "messages": HI, "temperature": 0}) for _ in range(2))
+    assert (miss.headers["x-cache"], hit.headers["x-cache"]) == ("miss", "hit")
+    note(miss, "chat.completions")
+    note(hit, "chat.completions")
+
+    assert sorted(status for status, _ in seen.values()) == [200, 200, 200, 200, 200, 200, 400, 401, 404, 405, 413]
+    records = usage_records(len(seen))
+    assert {record.request_id: (record.status, record.endpoint) for record in records} == seen
+    by_id = {record.request_id: record for record in records}
+    assert by_id[left.headers["x-request-id"]].client_disconnected is True
+    assert [by_id[r.headers["x-request-id"]].cached for r in (miss, hit)] == [False, True]
+    key_id = resolve_key(api_key).key_id
+    assert {record.request_id for record in records if record.api_key_id is None} == {
+        request_id for request_id, (status, _) in seen.items() if status == 401
+    }
+    assert all(record.api_key_id == key_id for record in records if record.status != 401)
+
+
+def test_a_refusal_before_the_view_records_its_error_code(gateway_url, api_key, routes, settings) -> None:  # type: ignore[no-untyped-def]
+    settings.GATEWAY_MAX_BODY_BYTES = 2048
+    post(gateway_url, api_key, {"model": "gpt-4", "messages": [{"role": "user", "content": "x" * 3000}]})
+    post(gateway_url, None, {"model": "gpt-4", "messages": HI})
+    requests.get(f"{gateway_url}/v1/nowhere", headers={"Authorization": f"Bearer {api_key}"})
+
+    key_id = resolve_key(api_key).key_id
+    records = sorted(usage_records(3), key=lambda record: record.status)
+    assert [(r.status, r.error_code, r.endpoint) for r in records] == [
+        (401, "missing_api_key", "chat.completions"),
+        (404, "unknown_url", "unknown"),
+        (413, "request_too_large", "chat.completions"),
+    ]
+    # Refused before authentication ran, but with a valid key: the key owns the record.
+    assert [r.api_key_id for r in records] == [None, key_id, key_id]
+
+
+def test_paths_outside_v1_are_not_recorded(gateway_url, routes) -> None:  # type: ignore[no-untyped-def]
+    assert requests.get(f"{gateway_url}/healthz").status_code == 200
+    assert requests.get(f"{gateway_url}/nowhere").status_code == 404
+    time.sleep(0.2)
+
+    assert UsageRecord.objects.count() == 0
+
+
+def test_a_stream_closed_before_its_first_byte_is_recorded_as_disconnected(api_key, routes) -> None:  # type: ignore[no-untyped-def]
+    # Over HTTP the server always starts the body; in-process, a response can be closed unread, so
+    # the stream's generator never runs (nor its own settle).
+    response = Client().post(
+        CHAT_URL,
+        {"model": "gpt-4", "messages": HI, "stream": True},
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {api_key}"},
+    )
+    assert response.status_code == 200 and response.streaming
+    response.close()
+
+    (record,) = usage_records(1)
+    assert (record.status, record.streamed, record.client_disconnected) == (200, True, True)
+    assert record.request_id == response["x-request-id"]
+    assert record.public_model == "gpt-4"
+
+
+def test_a_stream_without_a_final_usage_event_is_estimated_and_flagged(gateway_url, api_key, routes) -> None:  # type: ignore[no-untyped-def]
+    routes.set_latency(per_chunk=0.05)
+    body = {"model": "gpt-4", "messages": [{"role": "user", "content": "[[long]]"}], "stream": True}
+    left = post(gateway_url, api_key, body, stream=True)
+    lines = left.iter_lines()
+    [next(lines) for _ in range(4)]
+    left.close()  # gone before the upstream's usage event
+    post(gateway_url, api_key, {"model": "gpt-4", "messages": HI, "stream": True}).close()
+
+    estimated, reported = sorted(usage_records(2), key=lambda record: not record.client_disconnected)
+    assert (estimated.usage_estimated, estimated.client_disconnected) == (True, True)
+    assert estimated.prompt_tokens > 0 and estimated.completion_tokens > 0
+    assert (reported.usage_estimated, reported.client_disconnected) == (False, False)
+
+
+def test_a_second_settle_of_the_same_request_writes_nothing(routes) -> None:  # type: ignore[no-untyped-def]
+    make_key("twice")
+    entry = UsageEntry(request_id="req_twice", endpoint="chat.completions", principal=None, status=200)
+    settle(entry)
+    settle(entry)
+    # Another entry under the same id (a bug elsewhere) loses to the first, without an error.
+    settle(UsageEntry(request_id="req_twice", endpoint="chat.completions", principal=None, status=500))
+
+    assert [(r.request_id, r.status) for r in UsageRecord.objects.all()] == [("req_twice", 200)]
