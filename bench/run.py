@@ -39,6 +39,8 @@ DB_NAME = "gateway_bench"
 REQUESTS = int(os.environ.get("BENCH_REQUESTS", "2000"))
 CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "16"))
 STREAMS = int(os.environ.get("BENCH_STREAMS", "60"))
+# BENCH_KEY_LIMITS=1 gives the bench key (never reached) RPM/TPM limits, to measure the limiter's cost.
+_KEY_LIMITS = ["--rpm", "100000000", "--tpm", "1000000000"] if os.environ.get("BENCH_KEY_LIMITS") == "1" else []
 BODY = {"model": "gpt-4", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 16}
 
 
@@ -48,7 +50,14 @@ def _percentile(values: list[float], pct: float) -> float:
 
 
 def _bench_env() -> str:
-    names = ("GUNICORN_CMD_ARGS", "GATEWAY_WORKERS", "GATEWAY_THREADS", "BENCH_REQUESTS", "BENCH_CONCURRENCY")
+    names = (
+        "GUNICORN_CMD_ARGS",
+        "GATEWAY_WORKERS",
+        "GATEWAY_THREADS",
+        "BENCH_REQUESTS",
+        "BENCH_CONCURRENCY",
+        "BENCH_KEY_LIMITS",
+    )
     return "".join(f"{name}={os.environ[name]!r} " for name in (*names, "BENCH_STREAMS") if name in os.environ)
 
 
@@ -127,7 +136,12 @@ def main() -> None:
     subprocess.run([*manage, "seed_models", "-v", "0"], env=env, check=True, cwd=ROOT, capture_output=True)
     key = (
         subprocess.run(
-            [*manage, "create_api_key", "bench"], env=env, check=True, cwd=ROOT, capture_output=True, text=True
+            [*manage, "create_api_key", "bench", *_KEY_LIMITS],
+            env=env,
+            check=True,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
         )
         .stdout.strip()
         .splitlines()[-1]

@@ -69,6 +69,19 @@ def redis() -> Any:
     return cache._cache.get_client(write=True)
 
 
+_scripts: dict[tuple[int, str], Any] = {}
+
+
+def _run(source: str, keys: list[str], args: list[int]) -> Any:
+    """EVALSHA of a script registered once per client, instead of sending its text on every call
+    (EVAL ships and hashes the whole script each time: measurable on the hot path)."""
+    client = redis()
+    script = _scripts.get((id(client), source))
+    if script is None:
+        script = _scripts.setdefault((id(client), source), client.register_script(source))
+    return script(keys=keys, args=args)
+
+
 def reserve(amounts: Sequence[tuple[Counter, int]]) -> Outcome:
     if not amounts:
         return Outcome(refused=None, used={})
@@ -76,7 +89,7 @@ def reserve(amounts: Sequence[tuple[Counter, int]]) -> Outcome:
     args: list[int] = []
     for counter, amount in amounts:
         args += [amount, counter.limit, counter.ttl]
-    answer = [int(value) for value in redis().eval(_RESERVE, len(keys), *keys, *args)]
+    answer = [int(value) for value in _run(_RESERVE, keys, args)]
     if answer[0]:
         refused = amounts[answer[0] - 1][0]
         return Outcome(refused=refused, used={refused: answer[1]})
@@ -87,4 +100,4 @@ def adjust(deltas: Sequence[tuple[Counter, int]]) -> None:
     deltas = [(counter, delta) for counter, delta in deltas if delta]
     if deltas:
         keys = [counter.redis_key for counter, _ in deltas]
-        redis().eval(_ADJUST, len(keys), *keys, *(delta for _, delta in deltas))
+        _run(_ADJUST, keys, [delta for _, delta in deltas])
