@@ -118,7 +118,6 @@ def _database_from_url(url: str) -> dict[str, object]:
             },
         },
         "CONN_HEALTH_CHECKS": False,
-        "TEST": {"NAME": env_str("DATABASE_TEST_NAME") or None},
     }
 
 
