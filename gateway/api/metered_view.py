@@ -1,0 +1,58 @@
+"""The frame of every model endpoint: the usage entry, the body, the routes, the admission.
+
+A subclass parses its body and answers; this class resolves the routes, admits the request
+against the key's limits (gateway/limits.py), and makes sure every refusal raised on the way —
+validation, routing, limits, upstream — settles the request's usage record and carries the
+limit headers once the request was admitted.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, ClassVar
+
+from django.http import HttpResponseBase
+from rest_framework.exceptions import APIException
+from rest_framework.request import Request
+from rest_framework.views import APIView
+
+from gateway.errors import GatewayError, from_drf
+from gateway.ledger_middleware import entry_for
+from gateway.limits import admit
+from gateway.routing import RouteTarget, resolve_routes
+from gateway.usage import UsageEntry, settle
+
+
+class MeteredView(APIView):
+    endpoint: ClassVar[str]
+    task: ClassVar[str]
+
+    def parse(self, data: Any) -> Any:
+        raise NotImplementedError
+
+    def answer(
+        self, request: Request, body: Any, targets: tuple[RouteTarget, ...], entry: UsageEntry, started: float
+    ) -> HttpResponseBase:
+        raise NotImplementedError
+
+    def post(self, request: Request) -> HttpResponseBase:
+        started = time.monotonic()
+        principal = request.user
+        entry = entry_for(request._request, self.endpoint, principal)
+        try:
+            try:
+                data = request.data
+            except APIException as exc:  # unreadable body: still one usage record for the key
+                raise from_drf(exc) from exc
+            body = self.parse(data)
+            entry.public_model = body.model
+            targets = resolve_routes(body.model, self.task, principal.allows(body.model))
+            entry.admission = admit(request._request, principal, body, targets)
+            return self.answer(request, body, targets, entry, started)
+        except GatewayError as error:
+            if entry.admission is not None:  # an answer after admission reports the limits too
+                error.headers = {**entry.admission.headers, **error.headers}
+            entry.status, entry.error_code = error.status, error.code or ""
+            entry.latency_ms = int((time.monotonic() - started) * 1000)
+            settle(entry)
+            raise
