@@ -1,8 +1,8 @@
 """One JSON line per request on the "gateway.requests" logger, written as a `usage.settle` step.
 
-The line names the request, never its content: no message or prompt text, no key (only the
-key's prefix, as the admin shows it), no upstream answer. GATEWAY_LOG_PROMPTS is reserved for an
-opt-in prompt excerpt; the usage entry carries no prompt text today, so nothing is logged either way.
+The line names the request, not its content: no key (only the key's prefix, as the admin shows
+it), no upstream answer, and no message or prompt text unless GATEWAY_LOG_PROMPTS is on, when a
+`prompt` field carries the first 500 characters of what the client asked.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ def line_for(entry: UsageEntry) -> dict[str, Any]:
         "streamed": entry.streamed,
         "cached": entry.cached,
         "client_disconnected": entry.client_disconnected,
-    }
+    } | ({"prompt": entry.prompt_excerpt} if entry.prompt_excerpt else {})
 
 
 def write(entry: UsageEntry) -> None:

@@ -42,7 +42,9 @@ class UsageEntry:
     ttft_ms: int | None = None
     streamed: bool = False
     client_disconnected: bool = False
-    cached: bool = False  # answered from the response cache (gateway/response_cache.py)
+    cached: bool = False
+    # Set only with GATEWAY_LOG_PROMPTS on (gateway/api/metered_view.py); never stored in the ledger.
+    prompt_excerpt: str = ""  # answered from the response cache (gateway/response_cache.py)
     usage_estimated: bool = False  # the upstream reported no usage: the tokens are the gateway's estimate
     audio_seconds: float = 0.0  # priced per audio minute (gateway/pricing.py)
     images: int = 0  # priced per image

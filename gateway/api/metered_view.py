@@ -8,9 +8,11 @@ limit headers once the request was admitted.
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any, ClassVar
 
+from django.conf import settings
 from django.http import HttpResponseBase
 from rest_framework.exceptions import APIException
 from rest_framework.request import Request
@@ -21,6 +23,16 @@ from gateway.ledger_middleware import entry_for
 from gateway.limits import admit
 from gateway.routing import RouteTarget, resolve_routes
 from gateway.usage import UsageEntry, settle
+
+
+_EXCERPT_CHARS = 500
+
+
+def prompt_excerpt(data: dict[str, Any]) -> str:
+    """The start of what the client asked (messages, prompt or input), for opt-in request logs."""
+    asked = next((data[name] for name in ("messages", "prompt", "input") if name in data), "")
+    text = asked if isinstance(asked, str) else json.dumps(asked, ensure_ascii=False, separators=(",", ":"))
+    return text[:_EXCERPT_CHARS]
 
 
 class MeteredView(APIView):
@@ -46,6 +58,8 @@ class MeteredView(APIView):
                 raise from_drf(exc) from exc
             body = self.parse(data)
             entry.public_model = body.model
+            if settings.GATEWAY_LOG_PROMPTS:
+                entry.prompt_excerpt = prompt_excerpt(data)
             targets = resolve_routes(body.model, self.task, principal.allows(body.model))
             entry.admission = admit(request._request, principal, body, targets)
             return self.answer(request, body, targets, entry, started)

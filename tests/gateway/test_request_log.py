@@ -100,3 +100,14 @@ def test_streams_and_refusals_get_their_line_too(gateway_url, api_key, request_l
     assert stream_line["completion_tokens"] > 0
     assert (refused_line["status"], refused_line["error_code"]) == (404, "model_not_found")
     assert refused_line["upstream_latency_ms"] is None
+
+
+def test_the_log_prompts_setting_adds_a_prompt_excerpt(gateway_url, api_key, request_lines, settings) -> None:  # type: ignore[no-untyped-def]
+    settings.GATEWAY_LOG_PROMPTS = True
+    response = post_chat(gateway_url, api_key)
+
+    [line] = request_lines.for_request(response.headers["x-request-id"])
+
+    assert SECRET_PROMPT in line["prompt"]
+    assert len(line["prompt"]) <= 500
+    assert api_key not in json.dumps(line)
