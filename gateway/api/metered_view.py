@@ -24,7 +24,6 @@ from gateway.limits import admit
 from gateway.routing import RouteTarget, resolve_routes
 from gateway.usage import UsageEntry, settle
 
-
 _EXCERPT_CHARS = 500
 
 
