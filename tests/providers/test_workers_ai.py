@@ -7,79 +7,30 @@ per word; reasoning models think "I should greet the user." first.
 from __future__ import annotations
 
 import json
-import socket
 import time
-from collections.abc import Iterator
 
 import pytest
 import requests
 from requests.adapters import HTTPAdapter
-
-from gateway.providers.base import (
-    ChatDelta,
-    ChatMessage,
-    ChatRequest,
-    ProviderConfig,
-    ProviderError,
-    ToolCall,
+from workers_ai_helpers import (
+    ACCOUNT,
+    GPT_OSS,
+    LLAMA,
+    QWEN3,
+    QWQ,
+    R1_DISTILL,
+    THOUGHT,
+    TOKEN,
+    ask,
+    collect,
+    emu_fixture,  # noqa: F401
+    provider_emulator_fixture,  # noqa: F401
+    provider_for,
 )
-from gateway.providers.event_stream import iter_event_data
-from gateway.providers.workers_ai import WorkersAIProvider, parse_result, translate_stream
+
+from gateway.providers.base import ChatMessage, ChatRequest, ToolCall
+from gateway.providers.workers_ai import parse_result
 from gateway.testing.emulator import WorkersAIEmulator
-
-ACCOUNT = "test-account"
-TOKEN = "test-token"
-LLAMA = "@cf/meta/llama-3.1-8b-instruct-fp8"
-QWQ = "@cf/qwen/qwq-32b"
-R1_DISTILL = "@cf/deepseek-ai/deepseek-r1-distill-qwen-32b"
-QWEN3 = "@cf/qwen/qwen3-30b-a3b-fp8"
-GPT_OSS = "@cf/openai/gpt-oss-120b"
-VISION = "@cf/meta/llama-3.2-11b-vision-instruct"
-THOUGHT = "I should greet the user."
-
-
-@pytest.fixture(scope="module")
-def provider_emulator() -> Iterator[WorkersAIEmulator]:
-    # Its own emulator, so these tests need nothing of the Django-side fixtures.
-    emu = WorkersAIEmulator(account_id=ACCOUNT, token=TOKEN, port=0)
-    emu.start()
-    yield emu
-    emu.stop()
-
-
-@pytest.fixture
-def emu(provider_emulator: WorkersAIEmulator) -> WorkersAIEmulator:
-    provider_emulator.reset()
-    return provider_emulator
-
-
-def provider_for(
-    emu: WorkersAIEmulator,
-    *,
-    token: str = TOKEN,
-    account: str = ACCOUNT,
-    read_timeout: float = 10.0,
-    session: requests.Session | None = None,
-) -> WorkersAIProvider:
-    config = ProviderConfig(
-        kind="workers_ai",
-        base_url=emu.base_url,
-        account_id=account,
-        api_token=token,
-        connect_timeout=2.0,
-        read_timeout=read_timeout,
-    )
-    return WorkersAIProvider(config, session=session)
-
-
-def ask(text: str, model: str = LLAMA, **fields: object) -> ChatRequest:
-    return ChatRequest(model=model, messages=(ChatMessage(role="user", content=text),), **fields)
-
-
-def collect(deltas: Iterator[ChatDelta]) -> tuple[str, str, list[ChatDelta]]:
-    got = list(deltas)
-    return "".join(d.reasoning for d in got), "".join(d.content for d in got), got
-
 
 # --- non-streaming ------------------------------------------------------------------------------
 
@@ -359,164 +310,3 @@ def test_stream_closed_before_iteration_gives_its_connection_back(emu: WorkersAI
     assert pool.pool.qsize() == 0
     stream.close()
     assert pool.pool.qsize() == 1
-
-
-# --- errors --------------------------------------------------------------------------------------
-
-
-def raised_by(call: object) -> ProviderError:
-    with pytest.raises(ProviderError) as caught:
-        call()  # type: ignore[operator]
-    return caught.value
-
-
-def test_an_unknown_model_is_model_not_found(emu: WorkersAIEmulator) -> None:
-    error = raised_by(lambda: provider_for(emu).chat(ask("hi", "@cf/nobody/no-such-model")))
-    assert (error.kind, error.upstream_status, error.upstream_code) == ("model_not_found", 400, 5007)
-
-
-def test_an_input_the_schema_rejects_is_bad_request(emu: WorkersAIEmulator) -> None:
-    # temperature is 0–5 upstream (reference, Text generation).
-    error = raised_by(lambda: provider_for(emu).chat(ask("hi", temperature=7.0)))
-    assert (error.kind, error.upstream_code) == ("bad_request", 5006)
-    assert error.message.startswith("Upstream rejected the request: AiError: Bad input:")
-    assert "temperature" in error.message
-
-
-@pytest.mark.parametrize(
-    ("status", "code", "kind", "retry_after"),
-    [
-        (429, 3040, "rate_limited", 2),
-        (429, 3036, "rate_limited", 60),
-        (429, 4006, "rate_limited", 60),
-        (429, 9999, "rate_limited", 5),
-        (403, 5018, "permission", None),
-        (403, 3041, "permission", None),
-        (413, 3006, "too_large", None),
-        (408, 3007, "timeout", None),
-        (408, 3008, "timeout", None),
-        (400, 9106, "auth", None),
-        (422, 9998, "bad_request", None),
-        (500, 9997, "upstream", None),
-        (503, 3040, "rate_limited", 2),  # the code decides, not the status
-    ],
-)
-def test_injected_upstream_errors_map_by_code(
-    emu: WorkersAIEmulator, status: int, code: int, kind: str, retry_after: int | None
-) -> None:
-    emu.inject_error(status=status, code=code, message=f"injected {code}")
-    error = raised_by(lambda: provider_for(emu).chat(ask("hi")))
-    assert (error.kind, error.upstream_status, error.upstream_code) == (kind, status, code)
-    assert error.retry_after == retry_after
-
-
-def test_a_wrong_token_is_auth_and_the_message_does_not_leak_it(emu: WorkersAIEmulator) -> None:
-    secret = "wrong-secret-token-123"
-    error = raised_by(lambda: provider_for(emu, token=secret).chat(ask("hi")))
-    assert (error.kind, error.upstream_status, error.upstream_code) == ("auth", 401, 10000)
-    assert secret not in error.message and ACCOUNT not in error.message
-    assert "misconfigured" in error.message
-
-
-def test_a_wrong_account_is_auth_and_the_message_does_not_leak_it(emu: WorkersAIEmulator) -> None:
-    account = "someone-elses-account"
-    error = raised_by(lambda: provider_for(emu, account=account).chat(ask("hi")))
-    assert (error.kind, error.upstream_status, error.upstream_code) == ("auth", 404, 7003)
-    assert account not in error.message and TOKEN not in error.message
-
-
-def test_an_unagreed_licence_is_permission(emu: WorkersAIEmulator) -> None:
-    # The provider agrees by itself (tests/gateway/test_chat_vision.py); here agreeing fails too.
-    emu.inject_error(403, 5016, "AiError: you must agree to the Llama 3.2 licence", model=VISION, times=3)
-    error = raised_by(lambda: provider_for(emu).chat(ask("hi", VISION)))
-    assert (error.kind, error.upstream_status, error.upstream_code) == ("permission", 403, 5016)
-
-
-def test_a_slow_upstream_is_timeout(emu: WorkersAIEmulator) -> None:
-    emu.set_latency(first_byte=1.0)
-    error = raised_by(lambda: provider_for(emu, read_timeout=0.2).chat(ask("hi")))
-    assert error.kind == "timeout"
-
-
-def test_a_stream_that_stalls_midway_is_timeout(emu: WorkersAIEmulator) -> None:
-    stream = provider_for(emu, read_timeout=0.5).chat_stream(ask("[[slow]] hi"))
-    assert next(stream).content == "Hello!"
-    error = raised_by(lambda: next(stream))
-    assert error.kind == "timeout"
-
-
-def test_a_closed_port_is_unavailable() -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    config = ProviderConfig(
-        kind="workers_ai",
-        base_url=f"http://127.0.0.1:{port}/client/v4",
-        account_id=ACCOUNT,
-        api_token=TOKEN,
-        connect_timeout=1.0,
-    )
-    error = raised_by(lambda: WorkersAIProvider(config).chat(ask("hi")))
-    assert error.kind == "unavailable"
-    assert str(port) not in error.message and ACCOUNT not in error.message
-
-
-def test_a_stream_refused_upfront_raises_before_iteration(emu: WorkersAIEmulator) -> None:
-    emu.inject_error(status=429, code=3040, message="No more data centers to forward the request to")
-    error = raised_by(lambda: provider_for(emu).chat_stream(ask("hi")))
-    assert (error.kind, error.retry_after) == ("rate_limited", 2)
-
-
-def test_an_error_event_mid_stream_raises_by_its_code() -> None:
-    # The emulator never sends one; a body in the upstream's error shape is translated the way
-    # chat_stream translates the events it reads.
-    body = b'data: {"response":"Hi"}\n\ndata: {"errors":[{"code":3040,"message":"busy"}]}\n\n'
-    deltas = translate_stream(iter_event_data([body]), starts_in_reasoning=False)
-    assert next(deltas).content == "Hi"
-    error = raised_by(lambda: next(deltas))
-    assert (error.kind, error.upstream_code, error.retry_after) == ("rate_limited", 3040, 2)
-
-
-def test_a_bare_error_event_mid_stream_is_upstream() -> None:
-    deltas = translate_stream(iter_event_data([b'data: {"error":"model crashed"}\n\n']), False)
-    error = raised_by(lambda: next(deltas))
-    assert error.kind == "upstream" and "model crashed" in error.message
-
-
-# --- catalogue -----------------------------------------------------------------------------------
-
-
-def test_list_models_reads_the_whole_catalogue(emu: WorkersAIEmulator) -> None:
-    models = {m.name: m for m in provider_for(emu).list_models()}
-    assert [(r.path, r.query) for r in emu.requests] == [
-        (f"/accounts/{ACCOUNT}/ai/models/search", {"page": "1", "per_page": "100"})
-    ]
-    llama = models[LLAMA]
-    assert (llama.task, llama.context_window, llama.function_calling) == ("chat", 32000, True)
-    assert llama.created == 1735689600  # "2025-01-01 00:00:00.000", UTC
-    assert llama.description
-    assert models[QWQ].reasoning and not llama.reasoning
-    assert models[VISION].vision and models[VISION].task == "chat"
-    assert models["@cf/llava-hf/llava-1.5-7b-hf"].task == "chat"
-    assert models["@cf/llava-hf/llava-1.5-7b-hf"].vision
-    assert models["@cf/baai/bge-base-en-v1.5"].task == "embedding"
-    assert models["@cf/openai/whisper"].task == "transcription"
-    assert models["@cf/myshell-ai/melotts"].task == "speech"
-    assert models["@cf/black-forest-labs/flux-1-schnell"].task == "image"
-
-
-def test_list_models_pages_through_everything(emu: WorkersAIEmulator) -> None:
-    provider = provider_for(emu)
-    everything = [m.name for m in provider.list_models()]
-    emu.reset()
-    provider.catalogue_page_size = 5
-    paged = [m.name for m in provider.list_models()]
-    assert paged == everything and len(set(paged)) == len(paged)
-    pages = [r.query["page"] for r in emu.requests]
-    assert pages == [str(n) for n in range(1, len(pages) + 1)]
-    assert len(pages) == -(-len(everything) // 5)
-
-
-def test_list_models_with_a_wrong_token_is_auth(emu: WorkersAIEmulator) -> None:
-    error = raised_by(lambda: provider_for(emu, token="nope").list_models())
-    assert error.kind == "auth"
