@@ -24,7 +24,7 @@ from gateway import pricing
 from gateway.auth import KeyPrincipal
 from gateway.counters import Counter, redis
 from gateway.errors import GatewayError
-from gateway.models import UsageRecord
+from gateway.models import UsageRecord, UsageRollup
 
 TOKENS = "tokens"
 USD = "usd"
@@ -87,13 +87,19 @@ def seed_missing(budgets: list[Budget]) -> None:
         key = budget.counter.redis_key
         if client.exists(key):
             continue
+        # Records and the daily roll-ups prune_usage made of older records: a period is whole
+        # days, so a rolled-up day is either all inside it or all outside.
         records = UsageRecord.objects.filter(
             api_key_id=budget.key_id, created_at__gte=budget.period.start, cached=False
         )
-        if budget.unit == TOKENS:
-            spent = records.aggregate(total=Sum("total_tokens"))["total"] or 0
-        else:
-            spent = micros(records.aggregate(total=Sum("cost_usd"))["total"])
+        rollups = UsageRollup.objects.filter(
+            api_key_id=budget.key_id, day__gte=budget.period.start.date(), cached=False
+        )
+        field = "total_tokens" if budget.unit == TOKENS else "cost_usd"
+        total = (records.aggregate(total=Sum(field))["total"] or 0) + (
+            rollups.aggregate(total=Sum(field))["total"] or 0
+        )
+        spent = total if budget.unit == TOKENS else micros(Decimal(total))
         client.set(key, spent, nx=True, ex=budget.counter.ttl)
 
 

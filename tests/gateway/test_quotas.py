@@ -75,6 +75,21 @@ def test_a_lost_counter_starts_again_from_the_ledger(routes: object, gateway_url
     assert error_of(chat(gateway_url, key), 429)["code"] == "insufficient_quota"
 
 
+@pytest.mark.parametrize("period", ["day", "month"])
+def test_a_lost_counter_counts_rolled_up_days_too(routes: object, gateway_url: str, period: str) -> None:
+    from django.utils import timezone
+
+    from gateway.models import UsageRollup
+
+    key = make_key(f"rollup-{period}", quota_tokens=1000, quota_period=period)
+    row = ApiKey.objects.get(key_hash=ApiKey.hash_key(key))
+    UsageRollup.objects.create(
+        day=timezone.now().date(), api_key=row, endpoint="chat.completions", status=200, requests=9, total_tokens=990
+    )
+
+    assert error_of(chat(gateway_url, key), 429)["code"] == "insufficient_quota"
+
+
 def test_a_cost_budget_is_reserved_from_the_price_table(routes: object, gateway_url: str) -> None:
     from gateway.models import Price
 
