@@ -18,6 +18,7 @@ from django.core.cache import cache
 from gateway.models import Price
 
 _SNAPSHOT_KEY = "prices:snapshot:v1"
+SNAPSHOT_SECONDS = 60
 _MILLION = Decimal(1_000_000)
 _ZERO = Decimal(0)
 
@@ -52,7 +53,7 @@ def price_table() -> dict[str, PriceRecord]:
             )
             for row in Price.objects.all()
         }
-        cache.set(_SNAPSHOT_KEY, table, timeout=None)
+        cache.set(_SNAPSHOT_KEY, table, timeout=SNAPSHOT_SECONDS)  # why a lifetime: gateway/routing.py
     return table
 
 

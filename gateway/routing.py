@@ -18,6 +18,10 @@ from gateway.models import ModelRoute, ProviderRecord
 # The snapshot depends on GATEWAY_EXPOSE_RAW_MODELS, so the setting is part of its key: processes
 # started with different values never serve each other's table.
 _SNAPSHOT_KEYS = {True: "routes:snapshot:raw", False: "routes:snapshot:public"}
+# Edits drop the snapshot at once (gateway/signals.py). The lifetime only bounds one race: a
+# request that read the table just before an edit and stores it just after the drop would keep
+# the old table alive; it lives a minute at most, and a rebuild is one query a minute.
+SNAPSHOT_SECONDS = 60
 _RAW_PREFIXES = ("@cf/", "@hf/")
 
 
@@ -86,7 +90,7 @@ def route_table() -> RouteTable:
     table = cache.get(key)
     if table is None:
         table = _build_table()
-        cache.set(key, table, timeout=None)
+        cache.set(key, table, timeout=SNAPSHOT_SECONDS)
     return table
 
 

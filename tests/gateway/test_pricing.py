@@ -78,7 +78,8 @@ def test_a_model_without_a_price_records_an_unknown_cost(openai_client, routes) 
 
 
 def test_a_price_edit_applies_to_the_next_request(openai_client, routes) -> None:  # type: ignore[no-untyped-def]
-    openai_client.chat.completions.create(model="gpt-4", messages=HI)  # the price table is now cached
+    openai_client.chat.completions.create(model="gpt-4", messages=HI)
+    usage_records(1)  # priced after the answer went out: the price table is now cached
     price = Price.objects.get(upstream_model=LLAMA_70B)
     price.usd_per_m_input, price.usd_per_m_output = Decimal("1000"), Decimal("2000")
     price.save()  # as the admin saves it: the cached table is dropped
