@@ -89,8 +89,15 @@ def resolve_key(plaintext: str) -> KeyPrincipal | None:
         return cached or None  # False marks a known-unknown key
     row = ApiKey.objects.filter(key_hash=key_hash).first()
     principal = _principal_from_row(row) if row else None
-    cache.set(cache_key(key_hash), principal or False, settings.GATEWAY_AUTH_CACHE_SECONDS)
+    # add, not set: a lookup that read the row just before an edit must not overwrite the state the
+    # edit wrote into the cache just after (gateway/signals.py), or a revoked key would live on.
+    cache.add(cache_key(key_hash), principal or False, settings.GATEWAY_AUTH_CACHE_SECONDS)
     return principal
+
+
+def remember_key(row: ApiKey | None, key_hash: str) -> None:
+    """Put a key's current state in the cache (False once deleted), after an edit."""
+    cache.set(cache_key(key_hash), _principal_from_row(row) if row else False, settings.GATEWAY_AUTH_CACHE_SECONDS)
 
 
 class ApiKeyAuthentication(BaseAuthentication):

@@ -4,18 +4,25 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.cache import cache
+from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
 from gateway import pricing, routing
-from gateway.auth import cache_key
+from gateway.auth import remember_key
 from gateway.models import ApiKey, ModelRoute, Price, Provider
 
 
-@receiver([post_save, post_delete], sender=ApiKey)
+@receiver(post_save, sender=ApiKey)
+def _remember_key(sender: type[ApiKey], instance: ApiKey, **kwargs: Any) -> None:
+    # The new state is written, not just dropped, and only once committed: a lookup racing the
+    # edit only ever `add`s, so it cannot put the old state back (gateway/auth.py resolve_key).
+    transaction.on_commit(lambda: remember_key(instance, instance.key_hash))
+
+
+@receiver(post_delete, sender=ApiKey)
 def _forget_key(sender: type[ApiKey], instance: ApiKey, **kwargs: Any) -> None:
-    cache.delete(cache_key(instance.key_hash))
+    transaction.on_commit(lambda: remember_key(None, instance.key_hash))
 
 
 @receiver([post_save, post_delete], sender=ModelRoute)
