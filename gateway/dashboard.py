@@ -1,29 +1,36 @@
 """Usage dashboard queries: the ledger (UsageRecord) aggregated into typed series and rows.
 
-Each chart or table is one aggregate query. Latency percentiles are Postgres' ordered-set
-aggregate `percentile_cont`, computed in the database over the records of each group.
+Each chart or table is one aggregate query over the records, plus one over the daily roll-ups
+(UsageRollup) that `prune_usage` left in place of older records; the two are added per group.
+Latency percentiles are Postgres' ordered-set aggregate `percentile_cont`, computed in the
+database over the records of each group: roll-ups keep no latencies, so rolled-up days add to
+every count, token and cost but to no percentile. A roll-up is one UTC day, so with hourly
+buckets it is placed at 00:00 of its day.
 Cost is read from `UsageRecord.cost_usd` when the model has it; before that column exists
 every cost is None and the page says so.
 """
 
 from __future__ import annotations
 
+from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from django import forms
 from django.db.models import Aggregate, Count, DecimalField, F, FloatField, Q, QuerySet, Sum, Value
 from django.db.models.functions import Coalesce, Trunc
 
-from gateway.models import ApiKey, UsageRecord
+from gateway.models import ApiKey, UsageRecord, UsageRollup
 
 DEFAULT_DAYS = 7
 MAX_DAYS = 366
 HOURLY_UP_TO = timedelta(days=2)
 TOP_MODELS = 6  # models drawn as their own line over time; the rest add up to "other"
 OTHER = "other"
+
+K = TypeVar("K", bound=Hashable)
 
 
 class Percentile(Aggregate):
@@ -57,8 +64,9 @@ class DashboardForm(forms.Form):
         # Missing fields fall back to the defaults, so a bare URL and a filtered one both validate.
         merged = {**{name: value.isoformat() for name, value in initial.items()}, **_present(data)}
         super().__init__(merged, initial=initial)
-        models = UsageRecord.objects.exclude(public_model="").values_list("public_model", flat=True)
-        choices = [("", "all models")] + [(name, name) for name in models.distinct().order_by("public_model")]
+        models = UsageRecord.objects.exclude(public_model="").order_by().values_list("public_model", flat=True)
+        rolled_up = UsageRollup.objects.exclude(public_model="").order_by().values_list("public_model", flat=True)
+        choices = [("", "all models")] + [(name, name) for name in models.union(rolled_up).order_by("public_model")]
         self.fields["model"].choices = choices
 
     def clean(self) -> dict[str, Any]:
@@ -119,6 +127,15 @@ class DashboardFilter:
         if self.model:
             records = records.filter(public_model=self.model)
         return records
+
+    def rollups(self) -> QuerySet[UsageRollup]:
+        """The roll-ups of the range's days (its bounds are whole UTC days), without Meta's order."""
+        rollups = UsageRollup.objects.filter(day__gte=self.start.date(), day__lt=self.end.date()).order_by()
+        if self.key is not None:
+            rollups = rollups.filter(api_key=self.key)
+        if self.model:
+            rollups = rollups.filter(public_model=self.model)
+        return rollups
 
     def query_string(self) -> str:
         from urllib.parse import urlencode
@@ -185,6 +202,7 @@ class Dashboard:
     by_key: list[Row]
     by_model: list[Row]
     cost_known: bool
+    rolled_up_days: int = 0  # days with roll-ups in the range: counted everywhere, without latency
 
 
 def _stat_aggregates() -> dict[str, Any]:
@@ -202,6 +220,23 @@ def _stat_aggregates() -> dict[str, Any]:
     return aggregates
 
 
+def _rollup_aggregates() -> dict[str, Any]:
+    """What `_stat_aggregates` sums, over roll-ups: each row stands for `requests` requests.
+
+    The count is named `calls`, as an aggregate may not share its name with the field it sums.
+    """
+    aggregates: dict[str, Any] = {
+        "calls": Coalesce(Sum("requests"), 0),
+        "errors": Coalesce(Sum("requests", filter=Q(status__gte=400)), 0),
+        "prompt": Coalesce(Sum("prompt_tokens"), 0),
+        "completion": Coalesce(Sum("completion_tokens"), 0),
+        "tokens": Coalesce(Sum("total_tokens"), 0),
+    }
+    if has_cost():
+        aggregates["cost"] = _cost_sum()
+    return aggregates
+
+
 def _cost_sum() -> Coalesce:
     money = DecimalField(max_digits=28, decimal_places=10)
     return Coalesce(Sum("cost_usd"), Value(Decimal(0)), output_field=money)
@@ -209,15 +244,45 @@ def _cost_sum() -> Coalesce:
 
 def _stats(row: dict[str, Any]) -> Stats:
     return Stats(
-        requests=row["requests"],
+        requests=row["requests"] if "requests" in row else row["calls"],
         errors=row["errors"],
         prompt_tokens=row["prompt"],
         completion_tokens=row["completion"],
         total_tokens=row["tokens"],
         cost_usd=row.get("cost"),
-        p50_ms=row["p50"],
-        p95_ms=row["p95"],
+        p50_ms=row.get("p50"),  # roll-ups have none
+        p95_ms=row.get("p95"),
     )
+
+
+def _add(records: Stats, rollups: Stats) -> Stats:
+    """Records' and roll-ups' figures added up; the percentiles stay the records' alone."""
+    cost = records.cost_usd
+    if rollups.cost_usd is not None:
+        cost = (cost or Decimal(0)) + rollups.cost_usd
+    return Stats(
+        requests=records.requests + rollups.requests,
+        errors=records.errors + rollups.errors,
+        prompt_tokens=records.prompt_tokens + rollups.prompt_tokens,
+        completion_tokens=records.completion_tokens + rollups.completion_tokens,
+        total_tokens=records.total_tokens + rollups.total_tokens,
+        cost_usd=cost,
+        p50_ms=records.p50_ms,
+        p95_ms=records.p95_ms,
+    )
+
+
+def _combine(records: Iterable[tuple[K, Stats]], rollups: Iterable[tuple[K, Stats]]) -> dict[K, Stats]:
+    """Groups of records and of roll-ups by the same key, added where both have one; records' order first."""
+    found = dict(records)
+    for key, stats in rollups:
+        found[key] = _add(found[key], stats) if key in found else stats
+    return found
+
+
+def _day_start(day: date) -> datetime:
+    """Where a roll-up's day goes on the time axis: its day's bucket, or 00:00 of it per hour."""
+    return datetime.combine(day, time.min, tzinfo=UTC)
 
 
 def _order_key(row: Row) -> tuple[int, str]:
@@ -226,38 +291,71 @@ def _order_key(row: Row) -> tuple[int, str]:
 
 def build_dashboard(selection: DashboardFilter) -> Dashboard:
     records = selection.records()
+    rollups = selection.rollups()
     aggregates = _stat_aggregates()
-    totals = _stats(records.aggregate(**aggregates))
+    rolled = _rollup_aggregates()
+    totals = _add(_stats(records.aggregate(**aggregates)), _stats(rollups.aggregate(**rolled)))
 
     bucketed = records.annotate(bucket=Trunc("created_at", selection.bucket, tzinfo=UTC))
-    found = {row["bucket"]: _stats(row) for row in bucketed.values("bucket").annotate(**aggregates)}
+    per_day = list(rollups.values("day").annotate(**rolled))
+    found = _combine(
+        ((row["bucket"], _stats(row)) for row in bucketed.values("bucket").annotate(**aggregates)),
+        ((_day_start(row["day"]), _stats(row)) for row in per_day),
+    )
     empty = Stats(0, 0, 0, 0, 0, Decimal(0) if has_cost() else None, None, None)
     over_time = [Point(at=at, stats=found.get(at, empty)) for at in selection.buckets()]
 
-    per_model = bucketed.values("bucket", "public_model").annotate(
-        requests=Count("id"), tokens=Coalesce(Sum("total_tokens"), 0), **({"cost": _cost_sum()} if has_cost() else {})
-    )
+    model_sums = {"requests": Count("id"), "tokens": Coalesce(Sum("total_tokens"), 0)}
+    rollup_model_sums = {"calls": Coalesce(Sum("requests"), 0), "tokens": Coalesce(Sum("total_tokens"), 0)}
+    if has_cost():
+        model_sums["cost"] = rollup_model_sums["cost"] = _cost_sum()
+    per_model: dict[tuple[datetime, str], ModelPoint] = {}
+    for row in bucketed.values("bucket", "public_model").annotate(**model_sums).order_by("bucket", "public_model"):
+        point = ModelPoint(row["bucket"], row["public_model"], row["requests"], row["tokens"], row.get("cost"))
+        per_model[(point.at, point.model)] = point
+    rolled_models = rollups.values("day", "public_model").annotate(**rollup_model_sums).order_by("day", "public_model")
+    for row in rolled_models:
+        at, model = _day_start(row["day"]), row["public_model"]
+        known = per_model.get((at, model))
+        cost = row.get("cost")
+        if known is not None:
+            cost = None if cost is None else (known.cost_usd or Decimal(0)) + cost
+            point = ModelPoint(at, model, known.requests + row["calls"], known.total_tokens + row["tokens"], cost)
+        else:
+            point = ModelPoint(at, model, row["calls"], row["tokens"], cost)
+        per_model[(at, model)] = point
+    # A stable sort by bucket keeps the database's order of models within each bucket.
     by_model_over_time = [
-        ModelPoint(row["bucket"], row["public_model"] or "(none)", row["requests"], row["tokens"], row.get("cost"))
-        for row in per_model.order_by("bucket", "public_model")
+        ModelPoint(point.at, point.model or "(none)", point.requests, point.total_tokens, point.cost_usd)
+        for point in sorted(per_model.values(), key=lambda point: point.at)
     ]
 
-    keyed = records.annotate(key_name=Coalesce(F("api_key__name"), Value(""))).values("key_name", "key_prefix")
+    def keyed(queryset: QuerySet[Any], sums: dict[str, Any]) -> Iterable[tuple[tuple[str, str], Stats]]:
+        named = queryset.annotate(key_name=Coalesce(F("api_key__name"), Value(""))).values("key_name", "key_prefix")
+        return (((row["key_name"], row["key_prefix"]), _stats(row)) for row in named.annotate(**sums))
+
     by_key = sorted(
         (
-            Row(label=_key_label(row["key_name"], row["key_prefix"]), stats=_stats(row))
-            for row in keyed.annotate(**aggregates)
+            Row(label=_key_label(name, prefix), stats=stats)
+            for (name, prefix), stats in _combine(keyed(records, aggregates), keyed(rollups, rolled)).items()
         ),
         key=_order_key,
     )
-    by_model = sorted(
-        (
-            Row(label=row["public_model"] or "(none)", stats=_stats(row))
-            for row in records.values("public_model").annotate(**aggregates)
-        ),
-        key=_order_key,
+    models = _combine(
+        ((row["public_model"], _stats(row)) for row in records.values("public_model").annotate(**aggregates)),
+        ((row["public_model"], _stats(row)) for row in rollups.values("public_model").annotate(**rolled)),
     )
-    return Dashboard(selection, totals, over_time, by_model_over_time, by_key, by_model, cost_known=has_cost())
+    by_model = sorted((Row(label=model or "(none)", stats=stats) for model, stats in models.items()), key=_order_key)
+    return Dashboard(
+        selection,
+        totals,
+        over_time,
+        by_model_over_time,
+        by_key,
+        by_model,
+        cost_known=has_cost(),
+        rolled_up_days=len({row["day"] for row in per_day}),
+    )
 
 
 def _key_label(name: str, prefix: str) -> str:
@@ -297,6 +395,7 @@ class ExportRow:
 
 
 def export_rows(selection: DashboardFilter) -> list[ExportRow]:
+    """Records per bucket, key and model, plus roll-ups per day (at 00:00 when per hour), added up."""
     grouped = (
         selection.records()
         .annotate(bucket=Trunc("created_at", selection.bucket, tzinfo=UTC))
@@ -305,7 +404,19 @@ def export_rows(selection: DashboardFilter) -> list[ExportRow]:
         .annotate(**_stat_aggregates())
         .order_by("bucket", "key_name", "key_prefix", "public_model")
     )
-    return [
-        ExportRow(row["bucket"], row["key_name"], row["key_prefix"], row["public_model"], _stats(row))
-        for row in grouped
-    ]
+    rolled = (
+        selection.rollups()
+        .annotate(key_name=Coalesce(F("api_key__name"), Value("")))
+        .values("day", "key_name", "key_prefix", "public_model")
+        .annotate(**_rollup_aggregates())
+        .order_by("day", "key_name", "key_prefix", "public_model")
+    )
+    found = _combine(
+        (((row["bucket"], row["key_name"], row["key_prefix"], row["public_model"]), _stats(row)) for row in grouped),
+        (
+            ((_day_start(row["day"]), row["key_name"], row["key_prefix"], row["public_model"]), _stats(row))
+            for row in rolled
+        ),
+    )
+    # A stable sort by bucket keeps the database's order of keys and models within each bucket.
+    return [ExportRow(*group, stats) for group, stats in sorted(found.items(), key=lambda item: item[0][0])]

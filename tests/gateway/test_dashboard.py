@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import timedelta
+from datetime import date, timedelta
+from decimal import Decimal
 from html.parser import HTMLParser
 
 import pytest
@@ -13,7 +14,7 @@ from django.contrib.auth.models import Permission
 from django.test import Client
 from seeded_usage import has_cost, record, seed_usage
 
-from gateway.models import UsageRecord
+from gateway.models import ApiKey, UsageRecord, UsageRollup
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -179,6 +180,136 @@ def test_the_csv_has_one_row_per_bucket_key_and_model(operator: Client) -> None:
     assert (beta_day3["requests"], beta_day3["errors"], beta_day3["latency_p50_ms"]) == ("1", "1", "10.0")
     assert beta_day3["key_prefix"] == seeded.beta.prefix
     assert found[(day1, "alpha", "gpt-4")]["cost_usd"] == ("0.003" if has_cost() else "")
+
+
+def rollup(
+    key: ApiKey | None, model: str, status: int, day: date, requests: int, *, tokens: int = 0, cost: str = "0"
+) -> UsageRollup:
+    """A day `prune_usage` folded away: `tokens` split 2:1 into prompt and completion."""
+    return UsageRollup.objects.create(
+        day=day,
+        api_key=key,
+        key_prefix=key.prefix if key else "",
+        endpoint="chat.completions",
+        public_model=model,
+        status=status,
+        requests=requests,
+        prompt_tokens=tokens * 2 // 3,
+        completion_tokens=tokens - tokens * 2 // 3,
+        total_tokens=tokens,
+        cost_usd=Decimal(cost),
+    )
+
+
+def seed_rollups() -> tuple[date, date]:
+    """Roll-ups five days ago (in the default range) and ten days ago (outside it); returns both days.
+
+    day 5  alpha gpt-4 200: 4 requests, 150 tokens (100 + 50), $0.02
+           alpha gpt-4o-mini 500: 2 requests, no tokens
+           no key gpt-3.5 200: 1 request, 6 tokens (4 + 2)
+    day 10 alpha gpt-4 200: 100 requests, 9999 tokens, $50 (must not count)
+    """
+    seeded = seed_usage()
+    day5, day10 = (seeded.today - timedelta(days=5)).date(), (seeded.today - timedelta(days=10)).date()
+    rollup(seeded.alpha, "gpt-4", 200, day5, 4, tokens=150, cost="0.02")
+    rollup(seeded.alpha, "gpt-4o-mini", 500, day5, 2)
+    rollup(None, "gpt-3.5", 200, day5, 1, tokens=6)
+    rollup(seeded.alpha, "gpt-4", 200, day10, 100, tokens=9999, cost="50")
+    return day5, day10
+
+
+def test_rolled_up_days_add_to_the_tables_tiles_and_charts(operator: Client) -> None:
+    day5, _ = seed_rollups()
+
+    response = operator.get(URL)
+
+    html = response.content.decode()
+    tables = Tables(html).tables
+    alpha = next(k for k in tables["by-key"] if k.startswith("alpha"))
+    # Records plus roll-ups for the counts, tokens and cost; latency from the records alone.
+    assert tables["by-key"][alpha] == ["9", "3", "33.3%", "115", "75", "190", cost("0.0235"), "100 ms", "280 ms"]
+    assert tables["by-key"]["(no key)"] == ["1", "0", "0.0%", "4", "2", "6", cost("0.0000"), "—", "—"]
+    assert tables["by-model"] == {
+        "gpt-4": ["6", "0", "0.0%", "115", "75", "190", cost("0.0235"), "200 ms", "290 ms"],
+        "gpt-4o-mini": ["5", "4", "80.0%", "7", "3", "10", cost("0.0010"), "50 ms", "194 ms"],
+        "gpt-3.5": ["1", "0", "0.0%", "4", "2", "6", cost("0.0000"), "—", "—"],
+    }
+    assert 'data-tile="requests">12<' in html
+    assert 'data-tile="tokens">206<' in html
+    assert 'data-tile="error-rate">33.3%<' in html  # (2 + 2) / 12
+    assert 'data-tile="p50">100 ms<' in html  # the five records' latencies alone
+    board = response.context["board"]
+    assert board.rolled_up_days == 1
+    point = next(point for point in board.over_time if point.at.date() == day5)
+    assert (point.stats.requests, point.stats.errors, point.stats.total_tokens) == (7, 2, 156)
+    assert point.stats.p50_ms is None and point.stats.p95_ms is None  # no latency point for that day
+    if has_cost():
+        assert point.stats.cost_usd == Decimal("0.02")
+    assert sum(p.requests for p in board.by_model_over_time if p.at.date() == day5) == 7
+    assert 'id="rollup-note"' in html and "00:00" not in html.split('id="rollup-note"')[1].split("</p>")[0]
+
+
+def test_the_csv_includes_rolled_up_days_without_latency(operator: Client) -> None:
+    day5, day10 = seed_rollups()
+
+    rows = list(csv.DictReader(io.StringIO(operator.get(CSV_URL).content.decode())))
+
+    assert sum(int(row["requests"]) for row in rows) == 12
+    assert sum(int(row["errors"]) for row in rows) == 4
+    assert sum(int(row["total_tokens"]) for row in rows) == 206
+    assert all(row["bucket_start_utc"][:10] != day10.isoformat() for row in rows)
+    rolled = {(row["key_name"], row["model"]): row for row in rows if row["bucket_start_utc"][:10] == day5.isoformat()}
+    assert set(rolled) == {("alpha", "gpt-4"), ("alpha", "gpt-4o-mini"), ("", "gpt-3.5")}
+    gpt4 = rolled[("alpha", "gpt-4")]
+    assert gpt4["bucket_start_utc"] == f"{day5.isoformat()}T00:00:00+00:00"
+    assert (gpt4["requests"], gpt4["errors"], gpt4["prompt_tokens"], gpt4["completion_tokens"]) == (
+        "4",
+        "0",
+        "100",
+        "50",
+    )
+    assert gpt4["cost_usd"] == ("0.02" if has_cost() else "")
+    assert (gpt4["latency_p50_ms"], gpt4["latency_p95_ms"]) == ("", "")
+    assert rolled[("alpha", "gpt-4o-mini")]["errors"] == "2"
+    assert [row["bucket_start_utc"] for row in rows] == sorted(row["bucket_start_utc"] for row in rows)
+
+
+def test_per_hour_a_rolled_up_day_sits_at_its_first_hour(operator: Client) -> None:
+    seeded = seed_usage()
+    yesterday = (seeded.today - timedelta(days=1)).date()
+    rollup(seeded.beta, "gpt-4o-mini", 503, yesterday, 3, tokens=30)
+
+    response = operator.get(URL, {"start": yesterday.isoformat(), "end": yesterday.isoformat()})
+
+    board = response.context["board"]
+    busy = {point.at.hour: point.stats.requests for point in board.over_time if point.stats.requests}
+    assert busy == {0: 3, 10: 2, 12: 1}
+    assert board.over_time[0].stats.errors == 3 and board.over_time[0].stats.p50_ms is None
+    assert board.totals.requests == 6 and board.totals.errors == 4
+    note = response.content.decode().split('id="rollup-note"')[1].split("</p>")[0]
+    assert "00:00 of that day" in note
+    rows = list(
+        csv.DictReader(io.StringIO(operator.get(CSV_URL, {"start": yesterday, "end": yesterday}).content.decode()))
+    )
+    assert {row["bucket_start_utc"] for row in rows if row["errors"] == "3"} == {f"{yesterday}T00:00:00+00:00"}
+
+
+def test_a_model_known_only_from_roll_ups_can_be_chosen(operator: Client) -> None:
+    seed_rollups()
+
+    response = operator.get(URL, {"model": "gpt-3.5"})
+
+    assert response.status_code == 200
+    assert Tables(response.content.decode()).tables["by-model"] == {
+        "gpt-3.5": ["1", "0", "0.0%", "4", "2", "6", cost("0.0000"), "—", "—"]
+    }
+    assert 'data-tile="p50">—<' in response.content.decode()  # roll-ups only: no latency
+
+
+def test_without_roll_ups_the_page_has_no_roll_up_note(operator: Client) -> None:
+    seed_usage()
+
+    assert b'id="rollup-note"' not in operator.get(URL).content
 
 
 def test_the_csv_keeps_formulas_out_of_spreadsheets(operator: Client) -> None:
