@@ -15,6 +15,7 @@ from typing import Any
 from django.conf import settings
 
 from gateway.api.content_parts import parse_content
+from gateway.api.request_fields import parse_integer, parse_model, parse_sampling, parse_streaming
 from gateway.api.tool_request import ToolChoice, parse_response_format, parse_tool_calls, parse_tools
 from gateway.errors import invalid
 from gateway.providers.base import ChatMessage, ResponseFormat, ToolSpec
@@ -40,29 +41,6 @@ class ChatCompletionRequest:
     tool_choice: ToolChoice = ToolChoice()
     parallel_tool_calls: bool = True
     response_format: ResponseFormat | None = None
-
-
-def parse_number(data: dict[str, Any], name: str, low: float, high: float) -> float | None:
-    value = data.get(name)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise invalid(f"'{name}' must be a number.", param=name)
-    if not low <= value <= high:
-        raise invalid(f"'{name}' must be between {low:g} and {high:g}; got {value}.", param=name)
-    return float(value)
-
-
-def parse_integer(data: dict[str, Any], name: str, low: int, high: int | None = None) -> int | None:
-    value = data.get(name)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise invalid(f"'{name}' must be an integer.", param=name)
-    if value < low or (high is not None and value > high):
-        bound = f"between {low} and {high}" if high is not None else f"at least {low}"
-        raise invalid(f"'{name}' must be {bound}; got {value}.", param=name)
-    return value
 
 
 def _message(raw: Any, index: int) -> ChatMessage:
@@ -93,17 +71,6 @@ def _message(raw: Any, index: int) -> ChatMessage:
     )
 
 
-def parse_stop(data: dict[str, Any]) -> tuple[str, ...]:
-    stop = data.get("stop")
-    if stop is None:
-        return ()
-    if isinstance(stop, str):
-        return (stop,) if stop else ()
-    if isinstance(stop, list) and len(stop) <= 4 and all(isinstance(item, str) for item in stop):
-        return tuple(item for item in stop if item)
-    raise invalid("'stop' must be a string or an array of at most 4 strings.", param="stop")
-
-
 def _check_image_count(raw_messages: list[Any]) -> None:
     """Before any image is fetched: each http(s) image costs a fetch while the request waits."""
     count = sum(
@@ -127,23 +94,14 @@ def _refuse_unsupported(data: dict[str, Any]) -> None:
 
 
 def parse_chat_request(data: Any) -> ChatCompletionRequest:
-    if not isinstance(data, dict):
-        raise invalid("The request body must be a JSON object.")
-    model = data.get("model")
-    if not isinstance(model, str) or not model:
-        raise invalid("You must provide a model parameter.", param="model")
+    model = parse_model(data)
     raw_messages = data.get("messages")
     if not isinstance(raw_messages, list) or not raw_messages:
         raise invalid("'messages' must be a non-empty array.", param="messages")
     _refuse_unsupported(data)
     _check_image_count(raw_messages)
 
-    stream = data.get("stream") or False
-    if not isinstance(stream, bool):
-        raise invalid("'stream' must be a boolean.", param="stream")
-    options = data.get("stream_options")
-    if options is not None and not isinstance(options, dict):
-        raise invalid("'stream_options' must be an object.", param="stream_options")
+    stream, include_usage = parse_streaming(data)
     n = parse_integer(data, "n", 1, 128) or 1
     if n > settings.GATEWAY_MAX_N:
         raise invalid(f"'n' may be at most {settings.GATEWAY_MAX_N} on this gateway.", param="n")
@@ -158,15 +116,10 @@ def parse_chat_request(data: Any) -> ChatCompletionRequest:
         model=model,
         messages=tuple(_message(raw, index) for index, raw in enumerate(raw_messages)),
         stream=stream,
-        include_usage=bool(options and options.get("include_usage")),
+        include_usage=include_usage,
         max_tokens=max_tokens,
-        temperature=parse_number(data, "temperature", 0, 2),
-        top_p=parse_number(data, "top_p", 0, 1),
-        seed=parse_integer(data, "seed", -(2**63), 2**63 - 1),
-        frequency_penalty=parse_number(data, "frequency_penalty", -2, 2),
-        presence_penalty=parse_number(data, "presence_penalty", -2, 2),
-        stop=parse_stop(data),
         n=n,
+        **parse_sampling(data),
         tools=tools,
         tool_choice=tool_choice,
         parallel_tool_calls=parallel_tool_calls,

@@ -14,7 +14,7 @@ from typing import Any
 
 from django.conf import settings
 
-from gateway.api.chat_request import parse_integer, parse_number, parse_stop
+from gateway.api.request_fields import parse_integer, parse_model, parse_sampling, parse_streaming
 from gateway.errors import invalid
 
 DEFAULT_MAX_TOKENS = 16  # OpenAI's default on this endpoint (openai-contract.md)
@@ -85,11 +85,7 @@ def _refuse_unsupported(data: dict[str, Any], n: int) -> None:
 
 
 def parse_completion_request(data: Any) -> CompletionRequest:
-    if not isinstance(data, dict):
-        raise invalid("The request body must be a JSON object.")
-    model = data.get("model")
-    if not isinstance(model, str) or not model:
-        raise invalid("You must provide a model parameter.", param="model")
+    model = parse_model(data)
     prompts = _prompts(data)
     n = parse_integer(data, "n", 1, 128) or 1
     # Every choice is one upstream call, so GATEWAY_MAX_N bounds the calls of one request.
@@ -101,12 +97,7 @@ def parse_completion_request(data: Any) -> CompletionRequest:
         )
     _refuse_unsupported(data, n)
 
-    stream = data.get("stream") or False
-    if not isinstance(stream, bool):
-        raise invalid("'stream' must be a boolean.", param="stream")
-    options = data.get("stream_options")
-    if options is not None and not isinstance(options, dict):
-        raise invalid("'stream_options' must be an object.", param="stream_options")
+    stream, include_usage = parse_streaming(data)
     echo = data.get("echo") or False
     if not isinstance(echo, bool):
         raise invalid("'echo' must be a boolean.", param="echo")
@@ -116,14 +107,9 @@ def parse_completion_request(data: Any) -> CompletionRequest:
         model=model,
         prompts=prompts,
         stream=stream,
-        include_usage=bool(options and options.get("include_usage")),
+        include_usage=include_usage,
         max_tokens=DEFAULT_MAX_TOKENS if max_tokens is None else max_tokens,
-        temperature=parse_number(data, "temperature", 0, 2),
-        top_p=parse_number(data, "top_p", 0, 1),
-        seed=parse_integer(data, "seed", -(2**63), 2**63 - 1),
-        frequency_penalty=parse_number(data, "frequency_penalty", -2, 2),
-        presence_penalty=parse_number(data, "presence_penalty", -2, 2),
-        stop=parse_stop(data),
         n=n,
         echo=echo,
+        **parse_sampling(data),
     )
