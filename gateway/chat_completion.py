@@ -21,11 +21,12 @@ from gateway.errors import from_provider_error, invalid
 from gateway.providers.base import ChatDelta, ChatRequest, ChatResult, ProviderError, Usage
 from gateway.providers.registry import provider_for
 from gateway.routing import RouteTarget
+from gateway.settled_stream import settled_stream
 from gateway.stop_sequences import StopScanner, truncate_at_stop
 from gateway.streaming import KEEPALIVE, with_keepalive
 from gateway.tokens import estimate_prompt_tokens, estimate_text_tokens, max_tokens_for
 from gateway.tool_plan import ToolPlan, apply_plan, plan_for
-from gateway.usage import UsageEntry, settle
+from gateway.usage import UsageEntry
 
 T = TypeVar("T")
 
@@ -167,6 +168,24 @@ def open_stream(
     return _frame(body, attempt, deltas, entry, started)
 
 
+@dataclass
+class _Tally:
+    """What a stream has sent so far, for its usage record."""
+
+    prompt_estimate: int
+    usage: Usage | None = None
+    completion_chars: int = 0
+
+    def estimate(self) -> Usage:
+        return Usage(self.prompt_estimate, -(-self.completion_chars // 4))
+
+    def account(self, entry: UsageEntry) -> None:
+        usage = self.usage
+        if usage is None:  # no final usage event: the upstream's count never came
+            usage, entry.usage_estimated = self.estimate(), True
+        entry.prompt_tokens, entry.completion_tokens = usage.prompt_tokens, usage.completion_tokens
+
+
 def _frame(
     body: ChatCompletionRequest,
     attempt: _Attempt,
@@ -174,71 +193,63 @@ def _frame(
     entry: UsageEntry,
     started: float,
 ) -> Iterator[bytes]:
+    tally = _Tally(attempt.prompt_estimate)
+    frames = _chunks(body, attempt, deltas, entry, started, tally)
+    return settled_stream(frames, entry, started, lambda: tally.account(entry))
+
+
+def _chunks(
+    body: ChatCompletionRequest,
+    attempt: _Attempt,
+    deltas: Iterator[ChatDelta],
+    entry: UsageEntry,
+    started: float,
+    tally: _Tally,
+) -> Iterator[bytes]:
     writer = ChunkWriter(model=body.model, include_usage=body.include_usage)
     scanner = StopScanner(body.stop)
-    usage: Usage | None = None
     upstream_finish: str | None = None
-    completion_chars = 0
     calls_sent = 0
-    finished = False
-    try:
-        yield sse.event(writer.delta({"role": "assistant", "content": ""}))
-        for item in with_keepalive(deltas, settings.GATEWAY_SSE_KEEPALIVE_SECONDS):
-            if item is KEEPALIVE:
-                yield sse.PING
-                continue
-            if entry.ttft_ms is None and (item.content or item.reasoning or item.tool_calls):
-                entry.ttft_ms = int((time.monotonic() - started) * 1000)
-            usage = item.usage or usage
-            upstream_finish = item.finish_reason or upstream_finish
-            if item.reasoning:
-                yield sse.event(writer.delta({"reasoning_content": item.reasoning}))
-            for call in item.tool_calls:
-                if attempt.plan.single_call and calls_sent:
-                    break
-                for delta in writer.tool_call_deltas(calls_sent, call):
-                    yield sse.event(delta)
-                calls_sent += 1
-                completion_chars += len(call.arguments)
-            text = scanner.feed(item.content)
-            completion_chars += len(item.content)
-            if text:
-                yield sse.event(writer.delta({"content": text}))
-            if scanner.stopped:
+    yield sse.event(writer.delta({"role": "assistant", "content": ""}))
+    for item in with_keepalive(deltas, settings.GATEWAY_SSE_KEEPALIVE_SECONDS):
+        if item is KEEPALIVE:
+            yield sse.PING
+            continue
+        if entry.ttft_ms is None and (item.content or item.reasoning or item.tool_calls):
+            entry.ttft_ms = int((time.monotonic() - started) * 1000)
+        tally.usage = item.usage or tally.usage
+        upstream_finish = item.finish_reason or upstream_finish
+        if item.reasoning:
+            yield sse.event(writer.delta({"reasoning_content": item.reasoning}))
+        for call in item.tool_calls:
+            if attempt.plan.single_call and calls_sent:
                 break
-        tail = scanner.finish()
-        if tail:
-            yield sse.event(writer.delta({"content": tail}))
-        if usage is None:  # the upstream sent no final usage event
-            usage = Usage(attempt.prompt_estimate, -(-completion_chars // 4))
-            entry.usage_estimated = True
-        if calls_sent:
-            finish = "tool_calls"
-        elif scanner.stopped:
-            finish = "stop"
-        else:
-            finish = finish_reason_for(upstream_finish, usage, attempt.request.max_tokens)
-        yield sse.event(writer.delta({}, finish_reason=finish))
-        if body.include_usage:
-            yield sse.event(writer.usage(usage))
-        yield sse.DONE
-        finished = True
-    except ProviderError as exc:
-        # Headers are gone already: an `error` event makes the SDK raise APIError mid-stream.
-        error = from_provider_error(exc)
-        entry.status, entry.error_code = error.status, error.code or ""
-        yield sse.event(error.body())
-        finished = True
-    finally:
-        if usage is not None:
-            entry.prompt_tokens, entry.completion_tokens = usage.prompt_tokens, usage.completion_tokens
-        else:
-            entry.prompt_tokens = attempt.prompt_estimate
-            entry.completion_tokens = -(-completion_chars // 4)
-            entry.usage_estimated = True
-        entry.client_disconnected = not finished
-        entry.latency_ms = int((time.monotonic() - started) * 1000)
-        settle(entry)
+            for delta in writer.tool_call_deltas(calls_sent, call):
+                yield sse.event(delta)
+            calls_sent += 1
+            tally.completion_chars += len(call.arguments)
+        text = scanner.feed(item.content)
+        tally.completion_chars += len(item.content)
+        if text:
+            yield sse.event(writer.delta({"content": text}))
+        if scanner.stopped:
+            break
+    tail = scanner.finish()
+    if tail:
+        yield sse.event(writer.delta({"content": tail}))
+    if tally.usage is None:  # the upstream sent no final usage event
+        tally.usage = tally.estimate()
+        entry.usage_estimated = True
+    if calls_sent:
+        finish = "tool_calls"
+    elif scanner.stopped:
+        finish = "stop"
+    else:
+        finish = finish_reason_for(upstream_finish, tally.usage, attempt.request.max_tokens)
+    yield sse.event(writer.delta({}, finish_reason=finish))
+    if body.include_usage:
+        yield sse.event(writer.usage(tally.usage))
+    yield sse.DONE
 
 
 def replay(result: ChatResult) -> list[ChatDelta]:

@@ -17,14 +17,14 @@ from gateway import sse
 from gateway.api.completion_render import TextChoice, TextChunkWriter, text_completion_body
 from gateway.api.completion_request import CompletionRequest
 from gateway.chat_completion import finish_reason_for, with_fallbacks
-from gateway.errors import from_provider_error
-from gateway.providers.base import ChatDelta, ChatMessage, ChatProvider, ChatRequest, ProviderError, Usage
+from gateway.providers.base import ChatDelta, ChatMessage, ChatProvider, ChatRequest, Usage
 from gateway.providers.registry import provider_for
 from gateway.routing import RouteTarget
+from gateway.settled_stream import settled_stream
 from gateway.stop_sequences import StopScanner, truncate_at_stop
 from gateway.streaming import KEEPALIVE, with_keepalive
 from gateway.tokens import estimate_prompt_tokens, estimate_text_tokens, max_tokens_for
-from gateway.usage import UsageEntry, settle
+from gateway.usage import UsageEntry
 
 
 @dataclass(frozen=True)
@@ -153,31 +153,34 @@ def _frame(
     entry: UsageEntry,
     started: float,
 ) -> Iterator[bytes]:
-    writer = TextChunkWriter(model=body.model, include_usage=body.include_usage)
     progress: list[_ChoiceProgress] = []
-    finished = False
-    try:
-        for planned in calls:
-            progress.append(_ChoiceProgress(planned))
-            deltas = first if planned.index == 0 else _opened_when_read(provider, planned.request)
-            yield from _frame_choice(body, writer, progress[-1], deltas, entry, started)
-        if body.include_usage:
-            yield sse.event(writer.usage(_streamed_usage(progress)))
-        yield sse.DONE
-        finished = True
-    except ProviderError as exc:
-        # Headers are gone already: an `error` event makes the SDK raise APIError mid-stream.
-        error = from_provider_error(exc)
-        entry.status, entry.error_code = error.status, error.code or ""
-        yield sse.event(error.body())
-        finished = True
-    finally:
+
+    def account() -> None:
         usage = _streamed_usage(progress)
         entry.prompt_tokens, entry.completion_tokens = usage.prompt_tokens, usage.completion_tokens
         entry.usage_estimated = any(choice.usage is None for choice in progress)
-        entry.client_disconnected = not finished
-        entry.latency_ms = int((time.monotonic() - started) * 1000)
-        settle(entry)
+
+    frames = _choices(body, provider, calls, first, entry, started, progress)
+    return settled_stream(frames, entry, started, account)
+
+
+def _choices(
+    body: CompletionRequest,
+    provider: ChatProvider,
+    calls: list[_Call],
+    first: Iterator[ChatDelta],
+    entry: UsageEntry,
+    started: float,
+    progress: list[_ChoiceProgress],
+) -> Iterator[bytes]:
+    writer = TextChunkWriter(model=body.model, include_usage=body.include_usage)
+    for planned in calls:
+        progress.append(_ChoiceProgress(planned))
+        deltas = first if planned.index == 0 else _opened_when_read(provider, planned.request)
+        yield from _frame_choice(body, writer, progress[-1], deltas, entry, started)
+    if body.include_usage:
+        yield sse.event(writer.usage(_streamed_usage(progress)))
+    yield sse.DONE
 
 
 def _frame_choice(
