@@ -6,6 +6,7 @@ through the emulator; nothing of the gateway's own is mocked.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -94,6 +95,21 @@ def usage_records(count: int, **filters: object) -> list[Any]:
             assert len(records) == count, records
             return records
         time.sleep(0.02)
+
+
+def sse_events(raw: bytes) -> list[dict[str, Any]]:
+    """The JSON payloads of an SSE body, failing on anything OpenAI clients would not expect:
+    `event:` lines, blocks that are neither `data:` nor a comment, or a missing final [DONE]."""
+    text = raw.decode("utf-8")
+    assert text.endswith("data: [DONE]\n\n")
+    payloads = []
+    for block in text.split("\n\n")[:-2]:  # the last two: "data: [DONE]" and ""
+        if block.startswith(":"):
+            continue  # keep-alive comment
+        assert block.startswith("data: "), block
+        assert "\nevent:" not in block
+        payloads.append(json.loads(block[len("data: ") :]))
+    return payloads
 
 
 def error_of(response: requests.Response, status: int) -> dict[str, Any]:

@@ -7,7 +7,7 @@ import json
 import openai
 import pytest
 import requests
-from conftest import error_of
+from conftest import error_of, sse_events
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -28,10 +28,6 @@ TIME = {
     "function": {"name": "get_time", "parameters": {"type": "object", "properties": {"zone": {"type": "string"}}}},
 }
 ASK = [{"role": "user", "content": "[[tool]] weather in Paris?"}]
-
-
-def sse_payloads(raw: bytes) -> list[dict]:
-    return [json.loads(block[len("data: ") :]) for block in raw.decode().split("\n\n") if block.startswith("data: {")]
 
 
 def test_a_native_tool_call_comes_back_as_openai_tool_calls(openai_client, routes) -> None:  # type: ignore[no-untyped-def]
@@ -56,7 +52,7 @@ def test_a_streamed_tool_call_arrives_as_proper_deltas(gateway_url, api_key, rou
         headers={"Authorization": f"Bearer {api_key}"},
     ).content
 
-    events = sse_payloads(raw)
+    events = sse_events(raw)
     deltas = [e["choices"][0]["delta"] for e in events]
     tool_deltas = [delta["tool_calls"][0] for delta in deltas if "tool_calls" in delta]
     first, rest = tool_deltas[0], tool_deltas[1:]
@@ -205,7 +201,7 @@ def test_json_schema_mode_streams_valid_json_chunks(gateway_url, api_key, routes
         headers={"Authorization": f"Bearer {api_key}"},
     ).content
 
-    events = sse_payloads(raw)
+    events = sse_events(raw)
     content = "".join(e["choices"][0]["delta"].get("content", "") for e in events if e["choices"])
     assert json.loads(content) == {"city": "Hello! You said: hi"}
     assert events[-1]["choices"][0]["finish_reason"] == "stop"

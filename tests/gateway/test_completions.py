@@ -7,7 +7,7 @@ import json
 import openai
 import pytest
 import requests
-from conftest import error_of, usage_records
+from conftest import error_of, sse_events, usage_records
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -20,20 +20,6 @@ def post(gateway_url: str, key: str, body: dict) -> requests.Response:
     return requests.post(
         f"{gateway_url}/v1/completions", json=body, headers={"Authorization": f"Bearer {key}"}, timeout=30
     )
-
-
-def sse_events(raw: bytes) -> list[dict]:
-    """The JSON payloads of an SSE body, failing on anything OpenAI clients would not expect."""
-    text = raw.decode("utf-8")
-    assert text.endswith("data: [DONE]\n\n")
-    payloads = []
-    for block in text.split("\n\n")[:-2]:  # the last two: "data: [DONE]" and ""
-        if block.startswith(":"):
-            continue  # keep-alive comment
-        assert block.startswith("data: "), block
-        assert "\nevent:" not in block and not block.startswith("event:")
-        payloads.append(json.loads(block[len("data: ") :]))
-    return payloads
 
 
 def test_it_answers_a_string_prompt_through_the_sdk(openai_client, routes) -> None:  # type: ignore[no-untyped-def]
