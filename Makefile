@@ -39,6 +39,7 @@ test: install-dev lint browser
 lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
 
 # Stops the embedded Postgres and Redis under DATA_DIR (Ctrl-C stops a running `make run`).
 stop:

@@ -56,9 +56,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "gateway.middleware.RequestIdMiddleware",
-    "gateway.ledger_middleware.UsageLedgerMiddleware",  # after the id, before any early refusal
-    "gateway.middleware.BodySizeLimitMiddleware",
+    "gateway.http.middleware.RequestIdMiddleware",
+    "gateway.http.ledger_middleware.UsageLedgerMiddleware",  # after the id, before any early refusal
+    "gateway.http.middleware.BodySizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -82,7 +82,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "gateway.context_processors.upstream_label",
+                "gateway.ops.context_processors.upstream_label",
             ],
         },
     },
@@ -128,7 +128,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 REDIS_URL = env_str("REDIS_URL") or embedded.redis_url(DATA_DIR)
 CACHES = {
     "default": {
-        "BACKEND": "gateway.cache_backend.GatewayRedisCache",
+        "BACKEND": "gateway.cache.backend.GatewayRedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "gw"),
     }
@@ -165,12 +165,12 @@ GATEWAY_MAX_N = env_int("GATEWAY_MAX_N", 8, minimum=1)
 GATEWAY_AUTH_CACHE_SECONDS = env_int("GATEWAY_AUTH_CACHE_SECONDS", 300, minimum=0)
 # Images are fetched one after another while the request waits: cap how many one request may carry.
 GATEWAY_MAX_IMAGES_PER_REQUEST = env_int("GATEWAY_MAX_IMAGES_PER_REQUEST", 4, minimum=1)
-# Images given by http(s) URL are fetched by the gateway behind an SSRF guard (gateway/image_fetch.py);
+# Images given by http(s) URL are fetched by the gateway behind an SSRF guard (gateway/chat/image_fetch.py);
 # the byte cap applies to data: URL images too. ALLOW_HOSTS: host names or CIDRs fetched even if private.
 GATEWAY_IMAGE_FETCH_MAX_BYTES = env_int("GATEWAY_IMAGE_FETCH_MAX_BYTES", 10_485_760, minimum=1)
 GATEWAY_IMAGE_FETCH_TIMEOUT_SECONDS = env_float("GATEWAY_IMAGE_FETCH_TIMEOUT_SECONDS", 10.0)
 GATEWAY_IMAGE_FETCH_ALLOW_HOSTS = env_list("GATEWAY_IMAGE_FETCH_ALLOW_HOSTS", "")
-# Default lifetime of cached chat answers (gateway/response_cache.py); 0 turns the cache off.
+# Default lifetime of cached chat answers (gateway/cache/responses.py); 0 turns the cache off.
 GATEWAY_CACHE_TTL_SECONDS = env_int("GATEWAY_CACHE_TTL_SECONDS", 3600, minimum=0)
 DATA_UPLOAD_MAX_MEMORY_SIZE = GATEWAY_MAX_BODY_BYTES
 # GET /metrics asks for this bearer token when set, and is open when unset (scraped on a private
@@ -180,12 +180,12 @@ GATEWAY_METRICS_TOKEN = env_str("GATEWAY_METRICS_TOKEN")
 GATEWAY_LOG_PROMPTS = env_bool("GATEWAY_LOG_PROMPTS", False)
 
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["gateway.auth.ApiKeyAuthentication"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["gateway.access.auth.ApiKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
-    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "gateway.api.negotiation.AlwaysJSON",
-    "EXCEPTION_HANDLER": "gateway.errors.exception_handler",
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "gateway.http.negotiation.AlwaysJSON",
+    "EXCEPTION_HANDLER": "gateway.http.envelope.exception_handler",
     "UNAUTHENTICATED_USER": None,
 }
 

@@ -1,18 +1,15 @@
-"""URL routes. Every non-admin route answers JSON, errors included (gateway/errors.py handlers)."""
+"""URL routes. Every non-admin route answers JSON, errors included (gateway/http/envelope.py handlers)."""
 
 from __future__ import annotations
 
 from django.contrib import admin
 from django.urls import path, re_path
 
-from gateway.api.chat import ChatCompletionsView
-from gateway.api.completions import CompletionsView
-from gateway.api.health import healthz, readyz
-from gateway.api.metrics import metrics_view
-from gateway.api.models import ModelDetailView, ModelListView
-from gateway.api.moderations import ModerationsView
-from gateway.api.usage import UsageView
-from gateway.dashboard_views import usage_csv, usage_dashboard
+from gateway.chat.views import ChatCompletionsView
+from gateway.completions.views import CompletionsView
+from gateway.http.views import ModelDetailView, ModelListView, UsageView, healthz, metrics_view, readyz
+from gateway.moderations.views import ModerationsView
+from gateway.ops.views import usage_csv, usage_dashboard
 
 urlpatterns = [
     path("healthz", healthz),
@@ -30,7 +27,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
 ]
 
-handler400 = "gateway.errors.bad_request"
-handler403 = "gateway.errors.permission_denied"
-handler404 = "gateway.errors.not_found"
-handler500 = "gateway.errors.server_error"
+handler400 = "gateway.http.envelope.bad_request"
+handler403 = "gateway.http.envelope.permission_denied"
+handler404 = "gateway.http.envelope.not_found"
+handler500 = "gateway.http.envelope.server_error"

@@ -1,17 +1,12 @@
-"""The OpenAI error envelope: one exception type, one DRF handler, one upstream mapping.
+"""The one error type of the gateway and the upstream mapping into it.
 
-Every non-success answer is `{"error": {"message", "type", "param", "code"}}` JSON
-(shared/reference/openai-contract.md, "Errors and headers").
+Raised anywhere in a request and rendered as the OpenAI envelope, `{"error": {"message", "type",
+"param", "code"}}`, by gateway/http/envelope.py (https://platform.openai.com/docs/guides/error-codes).
 """
 
 from __future__ import annotations
 
 from typing import Any
-
-from django.core.exceptions import RequestDataTooBig
-from django.http import Http404, HttpRequest, JsonResponse
-from rest_framework import exceptions as drf
-from rest_framework.response import Response
 
 from gateway.providers.base import ProviderError
 
@@ -89,73 +84,3 @@ def body_too_large() -> GatewayError:
         f"The request body is larger than this gateway accepts ({settings.GATEWAY_MAX_BODY_BYTES} bytes).",
         code="request_too_large",
     )
-
-
-def error_response(error: GatewayError) -> JsonResponse:
-    response = JsonResponse(error.body(), status=error.status)
-    # Set here, not left to CommonMiddleware: the 413 leaves before that middleware runs, with the
-    # request body unread, and without a length the client could only wait for the connection to
-    # close, which a server draining the declared body never does.
-    response["Content-Length"] = str(len(response.content))
-    for name, value in error.headers.items():
-        response[name] = value
-    return response
-
-
-def from_drf(exc: drf.APIException) -> GatewayError:
-    status = exc.status_code
-    detail = exc.detail
-    if isinstance(exc, drf.ParseError):
-        return GatewayError(400, f"We could not parse the JSON body of your request. ({detail})", code="invalid_json")
-    if isinstance(exc, drf.UnsupportedMediaType):
-        return GatewayError(415, f"{detail} Send the body as application/json.", code="unsupported_media_type")
-    if isinstance(exc, drf.MethodNotAllowed):
-        return GatewayError(405, str(detail), code="method_not_allowed")
-    if isinstance(exc, drf.NotAuthenticated | drf.AuthenticationFailed):
-        return GatewayError(401, str(detail), code="invalid_api_key")
-    if isinstance(exc, drf.Throttled):
-        return GatewayError(429, str(detail), code="rate_limit_exceeded", headers={"Retry-After": str(exc.wait or 1)})
-    if isinstance(detail, dict):
-        param, messages = next(iter(detail.items()))
-        message = messages[0] if isinstance(messages, list) else messages
-        return GatewayError(status, f"{param}: {message}", param=str(param))
-    return GatewayError(status, str(detail))
-
-
-def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    """DRF's EXCEPTION_HANDLER: every error a view raises leaves as the OpenAI envelope."""
-    if isinstance(exc, ProviderError):
-        exc = from_provider_error(exc)
-    elif isinstance(exc, RequestDataTooBig):
-        exc = body_too_large()
-    elif isinstance(exc, Http404):
-        exc = GatewayError(404, "Not found.", code="not_found")
-    elif isinstance(exc, drf.APIException):
-        exc = from_drf(exc)
-    if not isinstance(exc, GatewayError):
-        return None  # a bug: let Django's 500 handler (handler500 below) answer
-    return Response(exc.body(), status=exc.status, headers=exc.headers)
-
-
-def not_found(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
-    """handler404: unknown URLs answer JSON, never an HTML page."""
-    return error_response(
-        GatewayError(404, f"Unknown request URL: {request.method} {request.path}.", code="unknown_url")
-    )
-
-
-def server_error(request: HttpRequest) -> JsonResponse:
-    """handler500: the last line of defence stays JSON too."""
-    return error_response(
-        GatewayError(
-            500, "The gateway had an internal error; the request id identifies it in the logs.", type="server_error"
-        )
-    )
-
-
-def bad_request(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
-    return error_response(GatewayError(400, "Bad request.", code="bad_request"))
-
-
-def permission_denied(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
-    return error_response(GatewayError(403, "Permission denied.", code="permission_denied"))

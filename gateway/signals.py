@@ -8,15 +8,16 @@ from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
-from gateway import pricing, routing
-from gateway.auth import remember_key
+from gateway.access.auth import remember_key
+from gateway.accounting import pricing
+from gateway.catalog import routes
 from gateway.models import ApiKey, ModelRoute, Price, Provider
 
 
 @receiver(post_save, sender=ApiKey)
 def _remember_key(sender: type[ApiKey], instance: ApiKey, **kwargs: Any) -> None:
     # The new state is written, not just dropped, and only once committed: a lookup racing the
-    # edit only ever `add`s, so it cannot put the old state back (gateway/auth.py resolve_key).
+    # edit only ever `add`s, so it cannot put the old state back (gateway/access/auth.py resolve_key).
     transaction.on_commit(lambda: remember_key(instance, instance.key_hash))
 
 
@@ -28,7 +29,7 @@ def _forget_key(sender: type[ApiKey], instance: ApiKey, **kwargs: Any) -> None:
 @receiver([post_save, post_delete], sender=ModelRoute)
 @receiver([post_save, post_delete], sender=Provider)
 def _forget_routes(sender: type, instance: Any, **kwargs: Any) -> None:
-    routing.invalidate()
+    routes.invalidate()
 
 
 @receiver([post_save, post_delete], sender=Price)

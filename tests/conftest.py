@@ -58,7 +58,7 @@ def upstream(emulator: WorkersAIEmulator) -> Iterator[WorkersAIEmulator]:
 @pytest.fixture
 def routes(transactional_db: None, upstream: WorkersAIEmulator) -> WorkersAIEmulator:
     """Seeded model routes whose provider points at the emulator, as an operator would set it."""
-    from gateway import response_cache
+    from gateway.cache import responses
     from gateway.models import Provider
 
     call_command("seed_models", verbosity=0)
@@ -69,7 +69,7 @@ def routes(transactional_db: None, upstream: WorkersAIEmulator) -> WorkersAIEmul
     provider.api_token = EMULATOR_TOKEN
     provider.read_timeout = 10
     provider.save()  # post_save drops the cached route table
-    response_cache.clear()  # answers cached by earlier tests of this run must not serve this one
+    responses.clear()  # answers cached by earlier tests of this run must not serve this one
     return upstream
 
 

@@ -1,4 +1,4 @@
-"""The SSRF-guarded image fetch (gateway/image_fetch.py) against a real local server.
+"""The SSRF-guarded image fetch (gateway/chat/image_fetch.py) against a real local server.
 
 The server listens on 127.0.0.1, which the guard refuses unless GATEWAY_IMAGE_FETCH_ALLOW_HOSTS
 names it, so each test allowlists it only where a fetch must reach it. Name resolution is replaced
@@ -17,8 +17,8 @@ import pytest
 import trustme
 from image_origin import PNG, ImageOrigin
 
+from gateway.chat.image_fetch import fetch_image
 from gateway.errors import GatewayError
-from gateway.image_fetch import fetch_image
 
 PARAM = "messages[0].content[1].image_url.url"
 REFUSED = f"Could not fetch the image at {PARAM}: refused: the host does not resolve to a public address."
@@ -261,8 +261,8 @@ def test_https_refuses_a_certificate_for_another_name(tls, monkeypatch, settings
 
 
 def test_a_name_that_does_not_resolve_reads_like_a_private_one() -> None:
+    from gateway.chat.image_fetch import fetch_image
     from gateway.errors import GatewayError
-    from gateway.image_fetch import fetch_image
 
     with pytest.raises(GatewayError) as caught:
         fetch_image("http://no-such-host.invalid/cat.png", param=PARAM)

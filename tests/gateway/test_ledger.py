@@ -10,9 +10,10 @@ import requests
 from conftest import make_key, usage_records
 from django.test import Client
 
-from gateway.auth import resolve_key
+from gateway.access.auth import resolve_key
+from gateway.accounting.entry import UsageEntry
+from gateway.accounting.ledger import settle
 from gateway.models import UsageRecord
-from gateway.usage import UsageEntry, settle
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

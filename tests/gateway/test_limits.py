@@ -16,7 +16,7 @@ from tests.conftest import error_of, make_key, usage_records
 pytestmark = pytest.mark.django_db(transaction=True)
 
 HI = [{"role": "user", "content": "hi"}]
-HI_ESTIMATE = 1 + 4 + 3  # gateway/tokens.py: ceil(2 bytes / 4) + 4 per message + 3 for the primer
+HI_ESTIMATE = 1 + 4 + 3  # gateway/accounting/tokens.py: ceil(2 bytes / 4) + 4 per message + 3 for the primer
 
 
 def seconds(duration: str) -> float:

@@ -142,7 +142,7 @@ def test_histograms_are_cumulative_and_agree_with_their_count(gateway_url, api_k
 
 
 def test_refusals_from_the_limiter_are_counted_and_labels_are_escaped(gateway_url) -> None:  # type: ignore[no-untyped-def]
-    from gateway import metrics
+    from gateway.accounting import metrics
 
     odd = 'rpm "quoted" \\ back\nslash'
     _, before = scrape(gateway_url)
@@ -169,7 +169,7 @@ def test_counts_from_other_processes_add_up(gateway_url, settings) -> None:  # t
         "CACHE_KEY_PREFIX": settings.CACHES["default"]["KEY_PREFIX"],
         "DATABASE_URL": "postgresql://unused@/unused?host=/nonexistent",  # never connected
     }
-    code = f"import django; django.setup(); from gateway import metrics; metrics.count_refusal({kind!r})"
+    code = f"import django; django.setup(); from gateway.accounting import metrics; metrics.count_refusal({kind!r})"
     for _ in range(2):
         subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, check=True, timeout=60)
 

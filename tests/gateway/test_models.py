@@ -10,7 +10,7 @@ import pytest
 import requests
 from conftest import error_of
 
-from gateway import routing
+from gateway.catalog import routes as route_snapshot
 from gateway.models import ModelRoute
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -34,9 +34,9 @@ def listed(gateway_url: str, key: str) -> dict[str, dict[str, Any]]:
 @pytest.fixture
 def raw_models_hidden(settings, routes) -> Iterator[None]:  # type: ignore[no-untyped-def]
     settings.GATEWAY_EXPOSE_RAW_MODELS = False
-    routing.invalidate()  # the route table is a Redis snapshot built under the old setting
+    route_snapshot.invalidate()  # the route table is a Redis snapshot built under the old setting
     yield
-    routing.invalidate()
+    route_snapshot.invalidate()
 
 
 def test_listing_models_needs_a_key(gateway_url, routes) -> None:  # type: ignore[no-untyped-def]

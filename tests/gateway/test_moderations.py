@@ -8,7 +8,8 @@ import pytest
 import requests
 from conftest import error_of, usage_records
 
-from gateway.moderation import HAZARD_CATEGORIES, OPENAI_CATEGORIES, Verdict, parse_verdict
+from gateway.moderations.render import HAZARD_CATEGORIES, OPENAI_CATEGORIES, Verdict
+from gateway.moderations.service import parse_verdict
 from gateway.providers.base import ProviderError
 from gateway.testing.emulator.replies import prompt_tokens, tokens
 

@@ -8,8 +8,8 @@ import pytest
 from conftest import usage_records
 from django.core.management import call_command
 
+from gateway.accounting.pricing import Consumption, cost_of
 from gateway.models import Price
-from gateway.pricing import Consumption, cost_of
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -12,7 +12,7 @@ import requests
 from conftest import make_key, usage_records
 from django.core.management import CommandError, call_command
 
-from gateway.auth import resolve_key
+from gateway.access.auth import resolve_key
 from gateway.models import UsageRecord, UsageRollup
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -14,7 +14,7 @@ from tests.conftest import error_of, make_key, usage_records
 pytestmark = pytest.mark.django_db(transaction=True)
 
 PROMPT = [{"role": "user", "content": "x" * 200}]
-RESERVED = 50 + 4 + 3 + 20  # the prompt estimate (gateway/tokens.py) and max_tokens=20
+RESERVED = 50 + 4 + 3 + 20  # the prompt estimate (gateway/accounting/tokens.py) and max_tokens=20
 
 
 def chat(url: str, key: str, **body: object) -> requests.Response:

@@ -252,7 +252,7 @@ class _BrokenRedis:
 
 def test_redis_trouble_does_not_fail_the_request(openai_client, routes, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     # Only the cache's Redis is broken: keys and routes still come from the real one.
-    monkeypatch.setattr("gateway.response_cache.cache", _BrokenRedis())
+    monkeypatch.setattr("gateway.cache.responses.cache", _BrokenRedis())
 
     answers = [create(openai_client) for _ in range(2)]
 

@@ -10,7 +10,7 @@ import pytest
 import requests
 from conftest import error_of, make_key, usage_records
 
-from gateway.auth import resolve_key
+from gateway.access.auth import resolve_key
 from gateway.models import ApiKey, UsageRecord, UsageRollup
 
 pytestmark = pytest.mark.django_db(transaction=True)

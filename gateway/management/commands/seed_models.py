@@ -11,9 +11,9 @@ from typing import Any
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
+from gateway.accounting.pricing import ensure_prices
+from gateway.catalog.seed import MAPPINGS, UPSTREAM_MODELS, WHISPER_TURBO, UpstreamModel
 from gateway.models import ModelRoute, Provider
-from gateway.pricing import ensure_prices
-from gateway.seed_catalog import MAPPINGS, UPSTREAM_MODELS, WHISPER_TURBO, UpstreamModel
 
 DEFAULT_PROVIDER = "workers-ai"
 

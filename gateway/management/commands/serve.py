@@ -19,7 +19,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 
-from gateway import routing
+from gateway.catalog import routes
 from gateway.models import ApiKey
 
 EMULATOR_ACCOUNT = "emulated-account"
@@ -53,7 +53,7 @@ class Command(BaseCommand):
         call_command("migrate", interactive=False, verbosity=0)
         call_command("seed_models")
         call_command("collectstatic", interactive=False, verbosity=0)
-        routing.invalidate()
+        routes.invalidate()
         self._bootstrap_admin()
 
         python = sys.executable

@@ -13,7 +13,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
-from gateway import routing
+from gateway.catalog import routes
 from gateway.management.commands.seed_models import DEFAULT_PROVIDER
 from gateway.models import ModelRoute, Provider, Task
 from gateway.providers.base import CatalogueModel, ProviderError
@@ -55,7 +55,7 @@ class Command(BaseCommand):
         with transaction.atomic():
             created = sum(_apply(provider, model) for model in served)
         # Refreshes go through update(), which sends no post_save: drop the cached route table here.
-        routing.invalidate()
+        routes.invalidate()
         self.stdout.write(
             f"sync_models: {len(catalogue)} catalogue model(s), {len(served)} on served tasks, "
             f"{created} route(s) created."

@@ -1,0 +1,126 @@
+"""Bearer key → KeyPrincipal, as a DRF authentication class.
+
+Lookups go by keyed hash, never by comparing plaintext, and are cached in Redis so the hot path
+makes no database round trip. gateway/signals.py drops the cached entry whenever a key is saved
+or deleted, so revocation and expiry edits take effect at once on every worker.
+"""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.cache import cache
+from django.utils import timezone
+from rest_framework.authentication import BaseAuthentication
+from rest_framework.request import Request
+
+from gateway.errors import GatewayError
+from gateway.models import ApiKey
+
+
+@dataclass(frozen=True)
+class KeyPrincipal:
+    """What a request knows about its key; also serves as request.user for DRF."""
+
+    key_id: int | None  # None for the static ACCESS_TOKEN
+    name: str
+    prefix: str
+    owner_id: int | None
+    allowed_models: tuple[str, ...] = ()
+    rpm_limit: int | None = None
+    tpm_limit: int | None = None
+    # (public model, rpm, tpm): counted apart from the key-wide limits (gateway/accounting/admission.py).
+    model_limits: tuple[tuple[str, int | None, int | None], ...] = ()
+    quota_tokens: int | None = None
+    quota_usd: Decimal | None = None
+    quota_period: str = "month"
+    expires_at: datetime | None = None
+    revoked: bool = False
+
+    is_authenticated = True
+    is_anonymous = False
+
+    def allows(self, public_model: str) -> bool:
+        return not self.allowed_models or public_model in self.allowed_models
+
+
+_ACCESS_TOKEN_PRINCIPAL = KeyPrincipal(key_id=None, name="ACCESS_TOKEN", prefix="access-token", owner_id=None)
+
+
+def cache_key(key_hash: str) -> str:
+    return f"apikey:{key_hash}"
+
+
+def _principal_from_row(row: ApiKey) -> KeyPrincipal:
+    return KeyPrincipal(
+        key_id=row.pk,
+        name=row.name,
+        prefix=row.prefix,
+        owner_id=row.owner_id,
+        allowed_models=tuple(row.allowed_models or ()),
+        rpm_limit=row.rpm_limit,
+        tpm_limit=row.tpm_limit,
+        model_limits=tuple(
+            (model, limits.get("rpm"), limits.get("tpm"))
+            for model, limits in (row.model_limits or {}).items()
+            if isinstance(limits, dict)
+        ),
+        quota_tokens=row.quota_tokens,
+        quota_usd=row.quota_usd,
+        quota_period=row.quota_period,
+        expires_at=row.expires_at,
+        revoked=row.revoked_at is not None,
+    )
+
+
+def resolve_key(plaintext: str) -> KeyPrincipal | None:
+    """The principal for a presented key, or None when no such key exists."""
+    # Bytes, not str: compare_digest raises TypeError on non-ASCII str, and a header can carry any
+    # latin-1 character, which would turn a bad key into a 500.
+    if settings.ACCESS_TOKEN and hmac.compare_digest(plaintext.encode(), settings.ACCESS_TOKEN.encode()):
+        return _ACCESS_TOKEN_PRINCIPAL
+    key_hash = ApiKey.hash_key(plaintext)
+    cached = cache.get(cache_key(key_hash))
+    if cached is not None:
+        return cached or None  # False marks a known-unknown key
+    row = ApiKey.objects.filter(key_hash=key_hash).first()
+    principal = _principal_from_row(row) if row else None
+    # add, not set: a lookup that read the row just before an edit must not overwrite the state the
+    # edit wrote into the cache just after (gateway/signals.py), or a revoked key would live on.
+    cache.add(cache_key(key_hash), principal or False, settings.GATEWAY_AUTH_CACHE_SECONDS)
+    return principal
+
+
+def remember_key(row: ApiKey | None, key_hash: str) -> None:
+    """Put a key's current state in the cache (False once deleted), after an edit."""
+    cache.set(cache_key(key_hash), _principal_from_row(row) if row else False, settings.GATEWAY_AUTH_CACHE_SECONDS)
+
+
+class ApiKeyAuthentication(BaseAuthentication):
+    def authenticate(self, request: Request) -> tuple[KeyPrincipal, KeyPrincipal] | None:
+        header = request.META.get("HTTP_AUTHORIZATION", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise GatewayError(
+                401,
+                "You didn't provide an API key. Send it as 'Authorization: Bearer YOUR_KEY'.",
+                type="invalid_request_error",
+                code="missing_api_key" if not header else "invalid_api_key",
+            )
+        principal = resolve_key(token.strip())
+        if principal is None:
+            raise GatewayError(401, "Incorrect API key provided.", type="invalid_request_error", code="invalid_api_key")
+        if principal.revoked:
+            raise GatewayError(
+                401, "This API key has been revoked.", type="invalid_request_error", code="invalid_api_key"
+            )
+        if principal.expires_at is not None and principal.expires_at <= timezone.now():
+            raise GatewayError(401, "This API key has expired.", type="invalid_request_error", code="invalid_api_key")
+        return principal, principal
+
+    def authenticate_header(self, request: Request) -> str:
+        return 'Bearer realm="api"'

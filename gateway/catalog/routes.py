@@ -1,0 +1,146 @@
+"""Public model name → ordered upstream targets, served from a Redis snapshot of the route table.
+
+The snapshot is rebuilt from the database on a miss and dropped by gateway/signals.py whenever a
+route or provider is saved or deleted, so an operator's remap takes effect on the next request
+of every worker, and the hot path makes no database round trip.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.cache import cache
+
+from gateway.accounting.tokens import max_tokens_for
+from gateway.errors import GatewayError
+from gateway.models import ModelRoute, ProviderRecord
+
+# The snapshot depends on GATEWAY_EXPOSE_RAW_MODELS, so the setting is part of its key: processes
+# started with different values never serve each other's table.
+_SNAPSHOT_KEYS = {True: "routes:snapshot:raw", False: "routes:snapshot:public"}
+# Edits drop the snapshot at once (gateway/signals.py). The lifetime only bounds one race: a
+# request that read the table just before an edit and stores it just after the drop would keep
+# the old table alive; it lives a minute at most, and a rebuild is one query a minute.
+SNAPSHOT_SECONDS = 60
+_RAW_PREFIXES = ("@cf/", "@hf/")
+
+
+@dataclass(frozen=True)
+class RouteTarget:
+    public_name: str
+    task: str
+    upstream_model: str
+    provider: ProviderRecord
+    context_window: int | None
+    max_output_tokens: int | None
+    supports_tools: bool
+    supports_vision: bool
+    supports_json_mode: bool
+    reasoning: bool
+    created: int  # unix seconds
+    # With a default, so a route snapshot pickled before this field existed still loads.
+    cache_ttl_seconds: int | None = None
+
+
+@dataclass(frozen=True)
+class RouteTable:
+    by_name: dict[str, tuple[RouteTarget, ...]]
+
+    def names(self) -> list[str]:
+        return sorted(self.by_name)
+
+
+def is_raw_name(name: str) -> bool:
+    return name.startswith(_RAW_PREFIXES)
+
+
+def _build_table() -> RouteTable:
+    rows = (
+        ModelRoute.objects.filter(enabled=True, provider__enabled=True)
+        .select_related("provider")
+        .order_by("public_name", "priority", "id")
+    )
+    records: dict[int, ProviderRecord] = {}
+    by_name: dict[str, list[RouteTarget]] = {}
+    for row in rows:
+        if is_raw_name(row.public_name) and not settings.GATEWAY_EXPOSE_RAW_MODELS:
+            continue
+        record = records.get(row.provider_id) or records.setdefault(row.provider_id, row.provider.record())
+        by_name.setdefault(row.public_name, []).append(
+            RouteTarget(
+                public_name=row.public_name,
+                task=row.task,
+                upstream_model=row.upstream_model,
+                provider=record,
+                context_window=row.context_window,
+                max_output_tokens=row.max_output_tokens,
+                supports_tools=row.supports_tools,
+                supports_vision=row.supports_vision,
+                supports_json_mode=row.supports_json_mode,
+                reasoning=row.reasoning,
+                created=int(row.created_at.timestamp()),
+                cache_ttl_seconds=row.cache_ttl_seconds,
+            )
+        )
+    return RouteTable({name: tuple(targets) for name, targets in by_name.items()})
+
+
+def route_table() -> RouteTable:
+    key = _SNAPSHOT_KEYS[settings.GATEWAY_EXPOSE_RAW_MODELS]
+    table = cache.get(key)
+    if table is None:
+        table = _build_table()
+        cache.set(key, table, timeout=SNAPSHOT_SECONDS)
+    return table
+
+
+def invalidate() -> None:
+    cache.delete_many(list(_SNAPSHOT_KEYS.values()))
+
+
+def resolve_routes(public_name: str, task: str, principal_allows: bool) -> tuple[RouteTarget, ...]:
+    """The enabled targets for a name on an endpoint's task, best first; errors as the envelope."""
+    targets = route_table().by_name.get(public_name, ())
+    if not targets:
+        raise GatewayError(
+            404,
+            f"The model `{public_name}` does not exist or you do not have access to it.",
+            param="model",
+            code="model_not_found",
+        )
+    if not principal_allows:
+        raise GatewayError(
+            403,
+            f"This API key is not allowed to use the model `{public_name}`.",
+            param="model",
+            code="model_not_allowed",
+        )
+    matching = tuple(target for target in targets if target.task == task)
+    if not matching:
+        raise GatewayError(
+            400,
+            f"The model `{public_name}` does not serve this endpoint (it is a {targets[0].task} model).",
+            param="model",
+            code="model_not_supported",
+        )
+    return matching
+
+
+def completion_bound(targets: Iterable[RouteTarget], requested: int | None, prompt_estimate: int) -> int:
+    """The most any of `targets` may generate for one choice of this prompt (README "Context
+    windows and max_tokens"); a route the prompt does not fit is skipped: its call will say so."""
+    bounds = []
+    for target in targets:
+        try:
+            cap = max_tokens_for(
+                requested=requested,
+                prompt_estimate=prompt_estimate,
+                context_window=target.context_window,
+                max_output_tokens=target.max_output_tokens,
+            )
+        except GatewayError:
+            continue
+        bounds.append(cap or 0)
+    return max(bounds, default=requested or 0)

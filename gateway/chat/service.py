@@ -1,0 +1,232 @@
+"""One chat completion: routes tried in priority order, the upstream called, the answer shaped.
+
+Knows OpenAI's semantics (finish reasons, stop, n, stream framing) and nothing of upstream formats;
+those stay in the provider adapters behind gateway/providers/registry.py.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from django.conf import settings
+
+from gateway.accounting.entry import UsageEntry
+from gateway.accounting.tokens import estimate_prompt_tokens, estimate_text_tokens, max_tokens_for
+from gateway.catalog.fallbacks import with_fallbacks
+from gateway.catalog.routes import RouteTarget
+from gateway.chat.render import Choice, ChunkWriter, completion_body
+from gateway.chat.request import ChatCompletionRequest
+from gateway.chat.tool_plan import ToolPlan, apply_plan, plan_for
+from gateway.errors import invalid
+from gateway.providers.base import ChatDelta, ChatRequest, ChatResult, Usage
+from gateway.providers.registry import provider_for
+from gateway.streams import sse
+from gateway.streams.keepalive import KEEPALIVE, with_keepalive
+from gateway.streams.settled import settled_stream
+from gateway.streams.stop_sequences import StopScanner, truncate_at_stop
+
+
+@dataclass(frozen=True)
+class _Attempt:
+    request: ChatRequest
+    prompt_estimate: int
+    plan: ToolPlan
+
+
+def _attempt(body: ChatCompletionRequest, target: RouteTarget) -> _Attempt:
+    plan = plan_for(body, target)
+    estimate = estimate_prompt_tokens(plan.messages)
+    return _Attempt(
+        prompt_estimate=estimate,
+        plan=plan,
+        request=ChatRequest(
+            model=target.upstream_model,
+            messages=plan.messages,
+            tools=plan.tools,
+            response_format=plan.response_format,
+            max_tokens=max_tokens_for(
+                requested=body.max_tokens,
+                prompt_estimate=estimate,
+                context_window=target.context_window,
+                max_output_tokens=target.max_output_tokens,
+            ),
+            temperature=body.temperature,
+            top_p=body.top_p,
+            seed=body.seed,
+            frequency_penalty=body.frequency_penalty,
+            presence_penalty=body.presence_penalty,
+            reasoning=target.reasoning,
+        ),
+    )
+
+
+def finish_reason_for(upstream: str | None, usage: Usage | None, max_tokens: int | None) -> str:
+    if upstream:
+        return upstream
+    if usage is not None and max_tokens is not None and usage.completion_tokens >= max_tokens:
+        return "length"
+    return "stop"
+
+
+def vision_targets(body: ChatCompletionRequest, targets: tuple[RouteTarget, ...]) -> tuple[RouteTarget, ...]:
+    """The targets able to take the request's images (all of them for a text-only request)."""
+    if not any(message.images for message in body.messages):
+        return targets
+    able = tuple(target for target in targets if target.supports_vision)
+    if not able:
+        raise invalid(
+            f"The model `{body.model}` does not accept images: send text only, or use a model with vision.",
+            param="messages",
+            code="model_not_vision_capable",
+        )
+    return able
+
+
+def complete(body: ChatCompletionRequest, targets: tuple[RouteTarget, ...], entry: UsageEntry) -> dict:
+    """A non-streaming completion; n > 1 is served by n upstream calls."""
+
+    def call(target: RouteTarget) -> tuple[_Attempt, list[ChatResult]]:
+        attempt = _attempt(body, target)
+        provider = provider_for(target.provider.config())
+        return attempt, [apply_plan(provider.chat(attempt.request), attempt.plan) for _ in range(body.n)]
+
+    attempt, results = with_fallbacks(vision_targets(body, targets), entry, call)
+    choices = []
+    prompt_tokens = completion_tokens = 0
+    for result in results:
+        content, stopped = truncate_at_stop(result.content, body.stop)
+        usage = result.usage or Usage(attempt.prompt_estimate, estimate_text_tokens(result.content))
+        entry.usage_estimated |= result.usage is None
+        if result.tool_calls:
+            finish = "tool_calls"
+        elif stopped:
+            finish = "stop"
+        else:
+            finish = finish_reason_for(result.finish_reason, usage, attempt.request.max_tokens)
+        choices.append(
+            Choice(content=content, finish_reason=finish, reasoning=result.reasoning, tool_calls=result.tool_calls)
+        )
+        prompt_tokens = max(prompt_tokens, usage.prompt_tokens)  # the same prompt, counted once
+        completion_tokens += usage.completion_tokens
+    total = Usage(prompt_tokens, completion_tokens)
+    entry.prompt_tokens, entry.completion_tokens = total.prompt_tokens, total.completion_tokens
+    return completion_body(body.model, choices, total)
+
+
+def open_stream(
+    body: ChatCompletionRequest, targets: tuple[RouteTarget, ...], entry: UsageEntry, started: float
+) -> Iterator[bytes]:
+    """Open the upstream stream now, so a refusal is still a real HTTP error, then frame it.
+
+    The adapter returns once the upstream's headers are in; waiting for the first event happens
+    inside the stream, behind keep-alives, because a reasoning model may think for a long time.
+    The returned iterator writes the usage record when it ends, however it ends.
+    """
+
+    def call(target: RouteTarget) -> tuple[_Attempt, Iterator[ChatDelta]]:
+        attempt = _attempt(body, target)
+        provider = provider_for(target.provider.config())
+        if attempt.plan.streams_natively:
+            return attempt, provider.chat_stream(attempt.request)
+        # JSON mode does not stream upstream: fetch the answer whole, replay it as chunks.
+        return attempt, iter(replay(apply_plan(provider.chat(attempt.request), attempt.plan)))
+
+    attempt, deltas = with_fallbacks(vision_targets(body, targets), entry, call)
+    return _frame(body, attempt, deltas, entry, started)
+
+
+@dataclass
+class _Tally:
+    """What a stream has sent so far, for its usage record."""
+
+    prompt_estimate: int
+    usage: Usage | None = None
+    completion_chars: int = 0
+
+    def estimate(self) -> Usage:
+        return Usage(self.prompt_estimate, -(-self.completion_chars // 4))
+
+    def account(self, entry: UsageEntry) -> None:
+        usage = self.usage
+        if usage is None:  # no final usage event: the upstream's count never came
+            usage, entry.usage_estimated = self.estimate(), True
+        entry.prompt_tokens, entry.completion_tokens = usage.prompt_tokens, usage.completion_tokens
+
+
+def _frame(
+    body: ChatCompletionRequest,
+    attempt: _Attempt,
+    deltas: Iterator[ChatDelta],
+    entry: UsageEntry,
+    started: float,
+) -> Iterator[bytes]:
+    tally = _Tally(attempt.prompt_estimate)
+    frames = _chunks(body, attempt, deltas, entry, started, tally)
+    return settled_stream(frames, entry, started, lambda: tally.account(entry))
+
+
+def _chunks(
+    body: ChatCompletionRequest,
+    attempt: _Attempt,
+    deltas: Iterator[ChatDelta],
+    entry: UsageEntry,
+    started: float,
+    tally: _Tally,
+) -> Iterator[bytes]:
+    writer = ChunkWriter(model=body.model, include_usage=body.include_usage)
+    scanner = StopScanner(body.stop)
+    upstream_finish: str | None = None
+    calls_sent = 0
+    yield sse.event(writer.delta({"role": "assistant", "content": ""}))
+    for item in with_keepalive(deltas, settings.GATEWAY_SSE_KEEPALIVE_SECONDS):
+        if item is KEEPALIVE:
+            yield sse.PING
+            continue
+        if entry.ttft_ms is None and (item.content or item.reasoning or item.tool_calls):
+            entry.ttft_ms = int((time.monotonic() - started) * 1000)
+        tally.usage = item.usage or tally.usage
+        upstream_finish = item.finish_reason or upstream_finish
+        if item.reasoning:
+            yield sse.event(writer.delta({"reasoning_content": item.reasoning}))
+        for call in item.tool_calls:
+            if attempt.plan.single_call and calls_sent:
+                break
+            for delta in writer.tool_call_deltas(calls_sent, call):
+                yield sse.event(delta)
+            calls_sent += 1
+            tally.completion_chars += len(call.arguments)
+        text = scanner.feed(item.content)
+        tally.completion_chars += len(item.content)
+        if text:
+            yield sse.event(writer.delta({"content": text}))
+        if scanner.stopped:
+            break
+    tail = scanner.finish()
+    if tail:
+        yield sse.event(writer.delta({"content": tail}))
+    if tally.usage is None:  # the upstream sent no final usage event
+        tally.usage = tally.estimate()
+        entry.usage_estimated = True
+    if calls_sent:
+        finish = "tool_calls"
+    elif scanner.stopped:
+        finish = "stop"
+    else:
+        finish = finish_reason_for(upstream_finish, tally.usage, attempt.request.max_tokens)
+    yield sse.event(writer.delta({}, finish_reason=finish))
+    if body.include_usage:
+        yield sse.event(writer.usage(tally.usage))
+    yield sse.DONE
+
+
+def replay(result: ChatResult) -> list[ChatDelta]:
+    """A whole answer as the deltas of a stream: reasoning, content, tool calls, then usage."""
+    deltas = [ChatDelta(reasoning=result.reasoning)] if result.reasoning else []
+    if result.content:
+        deltas.append(ChatDelta(content=result.content))
+    if result.tool_calls:
+        deltas.append(ChatDelta(tool_calls=result.tool_calls))
+    deltas.append(ChatDelta(usage=result.usage, finish_reason=result.finish_reason))
+    return deltas

@@ -1,0 +1,55 @@
+"""The shape every text-generation endpoint shares: validate, route, answer or stream, record usage.
+
+Chat and legacy completions differ in their request type, task and service; everything around
+them — SSE response headers, the response cache — is the same and lives here, inside the frame
+every model endpoint shares (gateway/http/metered_view.py).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from django.http import HttpResponseBase, StreamingHttpResponse
+from rest_framework.request import Request
+
+from gateway.accounting.entry import UsageEntry
+from gateway.cache.responses import cache_plan_for
+from gateway.catalog.routes import RouteTarget
+from gateway.http.metered_view import MeteredView
+from gateway.http.responses import SettledResponse
+
+
+class GenerationView(MeteredView):
+    def complete(self, body: Any, targets: tuple[RouteTarget, ...], entry: UsageEntry) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def open_stream(
+        self, body: Any, targets: tuple[RouteTarget, ...], entry: UsageEntry, started: float
+    ) -> Iterator[bytes]:
+        raise NotImplementedError
+
+    def answer(
+        self, request: Request, body: Any, targets: tuple[RouteTarget, ...], entry: UsageEntry, started: float
+    ) -> HttpResponseBase:
+        entry.streamed = body.stream
+        if body.stream:
+            response = StreamingHttpResponse(
+                self.open_stream(body, targets, entry, started), content_type="text/event-stream; charset=utf-8"
+            )
+            for name, value in entry.admission.headers.items():
+                response[name] = value
+            response["Cache-Control"] = "no-cache"
+            response["X-Accel-Buffering"] = "no"  # nginx must not buffer a stream
+            return response
+        cache_plan = cache_plan_for(body, targets, request.user, request.headers)
+        cached = cache_plan.lookup()
+        if cached is not None:
+            result = cached.replay(entry)
+        else:
+            result = self.complete(body, targets, entry)
+            cache_plan.store(result, entry)
+        entry.latency_ms = int((time.monotonic() - started) * 1000)
+        headers = {**entry.admission.headers, **cache_plan.headers(hit=cached is not None)}
+        return SettledResponse(result, entry, headers=headers)

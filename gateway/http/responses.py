@@ -1,0 +1,29 @@
+"""Responses that write their usage record after the client has the body."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework.response import Response
+
+from gateway.accounting.entry import UsageEntry
+from gateway.accounting.ledger import settle
+
+
+class SettledResponse(Response):
+    """A JSON response whose UsageRecord is written in close().
+
+    WSGI servers call close() once the body is on the wire, so the ledger insert (about a
+    millisecond) never sits between the upstream's answer and the client. It runs before
+    Django's own close(), whose request_finished handler hands the DB connection back.
+    """
+
+    def __init__(self, data: Any, entry: UsageEntry, **kwargs: Any) -> None:
+        super().__init__(data, **kwargs)
+        self._usage_entry = entry
+
+    def close(self) -> None:
+        try:
+            settle(self._usage_entry)
+        finally:
+            super().close()

@@ -1,0 +1,125 @@
+"""One moderation: one Llama Guard verdict per input, read from either answer shape it gives."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from gateway.accounting.entry import UsageEntry
+from gateway.accounting.tokens import estimate_prompt_tokens, estimate_text_tokens
+from gateway.catalog.fallbacks import with_fallbacks
+from gateway.catalog.routes import RouteTarget
+from gateway.errors import invalid
+from gateway.moderations.render import Verdict
+from gateway.moderations.request import VERDICT_MAX_TOKENS, ModerationRequest, verdict_prompt
+from gateway.providers.base import ChatProvider, ChatRequest, ProviderError, ResponseFormat, Usage
+from gateway.providers.registry import provider_for
+
+_HAZARD_CODE = re.compile(r"(?<![a-z])s(\d{1,2})(?!\d)", re.IGNORECASE)
+
+
+def parse_verdict(text: str) -> Verdict:
+    """A verdict from either shape Llama Guard answers in (reference, Moderation).
+
+    JSON mode gives `{"safe": bool, "categories": ["S1", …]}` (the adapter hands it on as JSON
+    text); otherwise, or from older deployments, the string "safe" or "unsafe\\nS1,S9".
+    """
+    stripped = text.strip()
+    try:
+        parsed: Any = json.loads(stripped)
+    except ValueError:
+        parsed = stripped
+    if isinstance(parsed, dict):
+        verdict = _verdict_of_object(parsed)
+    elif isinstance(parsed, str):
+        verdict = _verdict_of_text(parsed)
+    else:
+        verdict = None
+    if verdict is None:
+        raise ProviderError("upstream", f"Upstream error: the moderation model's verdict is unreadable: {text[:80]!r}")
+    return verdict
+
+
+def _hazards(text: str) -> tuple[str, ...]:
+    codes = [f"S{int(number)}" for number in _HAZARD_CODE.findall(text)]
+    return tuple(dict.fromkeys(codes))
+
+
+def _verdict_of_text(text: str) -> Verdict | None:
+    head, _, rest = text.strip().partition("\n")
+    words = head.replace(":", " ").replace(",", " ").split()
+    if not words:
+        return None
+    label = words[0].lower()
+    if label == "safe":
+        return Verdict(flagged=False)
+    if label == "unsafe":
+        return Verdict(flagged=True, hazards=_hazards(" ".join(words[1:]) + "\n" + rest))
+    return None
+
+
+def _verdict_of_object(raw: dict[str, Any]) -> Verdict | None:
+    categories = raw.get("categories")
+    if isinstance(categories, list):
+        hazards = _hazards(",".join(str(item) for item in categories))
+    else:
+        hazards = _hazards(categories) if isinstance(categories, str) else ()
+    safe = raw.get("safe")
+    if isinstance(safe, str) and safe.strip().lower() in {"true", "safe", "false", "unsafe"}:
+        safe = safe.strip().lower() in {"true", "safe"}
+    if safe is None and "safe" not in raw:
+        safe = not hazards
+    if not isinstance(safe, bool):
+        return None
+    return Verdict(flagged=False) if safe else Verdict(flagged=True, hazards=hazards)
+
+
+# --- the upstream calls --------------------------------------------------------------------------
+
+
+def _check_fits(inputs: tuple[str, ...], target: RouteTarget) -> None:
+    if target.context_window is None:
+        return
+    for index, text in enumerate(inputs):
+        estimate = estimate_prompt_tokens(verdict_prompt(text))
+        if estimate + VERDICT_MAX_TOKENS > target.context_window:
+            raise invalid(
+                f"This model's maximum context length is {target.context_window} tokens; input {index} comes to "
+                f"about {estimate} tokens. Please shorten it.",
+                param="input",
+                code="context_length_exceeded",
+            )
+
+
+def _judge(provider: ChatProvider, target: RouteTarget, text: str) -> tuple[Verdict, Usage, bool]:
+    """The verdict, its usage, and whether that usage is the gateway's estimate."""
+    if not text.strip():
+        return Verdict(flagged=False), Usage(0, 0), False  # nothing to judge, nothing to pay for
+    messages = verdict_prompt(text)
+    result = provider.chat(
+        ChatRequest(
+            model=target.upstream_model,
+            messages=messages,
+            max_tokens=VERDICT_MAX_TOKENS,
+            temperature=0.0,
+            response_format=ResponseFormat("json_object"),
+        )
+    )
+    usage = result.usage or Usage(estimate_prompt_tokens(messages), estimate_text_tokens(result.content))
+    return parse_verdict(result.content), usage, result.usage is None
+
+
+def moderate(body: ModerationRequest, targets: tuple[RouteTarget, ...], entry: UsageEntry) -> list[Verdict]:
+    """Every input judged on one route (the next route redoes them all if this one is down)."""
+
+    def call(target: RouteTarget) -> list[tuple[Verdict, Usage, bool]]:
+        _check_fits(body.inputs, target)
+        provider = provider_for(target.provider.config())
+        return [_judge(provider, target, text) for text in body.inputs]
+
+    judged = with_fallbacks(targets, entry, call)
+    entry.usage_estimated = any(estimated for _, _, estimated in judged)
+    entry.prompt_tokens = sum(usage.prompt_tokens for _, usage, _ in judged)
+    entry.completion_tokens = sum(usage.completion_tokens for _, usage, _ in judged)
+    return [verdict for verdict, _, _ in judged]

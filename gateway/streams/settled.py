@@ -1,0 +1,36 @@
+"""The end of every stream, however it ends: an error event if the upstream failed mid-way, and
+exactly one usage record — also when the client left (shared/reference/openai-contract.md).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+
+from gateway.accounting.entry import UsageEntry
+from gateway.accounting.ledger import settle
+from gateway.errors import from_provider_error
+from gateway.providers.base import ProviderError
+from gateway.streams import sse
+
+
+def settled_stream(
+    frames: Iterator[bytes], entry: UsageEntry, started: float, account: Callable[[], None]
+) -> Iterator[bytes]:
+    """Pass `frames` on; `account()` fills the entry's tokens from what the frames saw, then the
+    record is written. A client that leaves closes this generator, which closes `frames` too."""
+    finished = False
+    try:
+        yield from frames
+        finished = True
+    except ProviderError as exc:
+        # Headers are gone already: an `error` event makes the SDK raise APIError mid-stream.
+        error = from_provider_error(exc)
+        entry.status, entry.error_code = error.status, error.code or ""
+        yield sse.event(error.body())
+        finished = True
+    finally:
+        account()
+        entry.client_disconnected = not finished
+        entry.latency_ms = int((time.monotonic() - started) * 1000)
+        settle(entry)
