@@ -4,7 +4,8 @@ Starts the Workers AI emulator and the real server command line (gunicorn, confi
 on a database of its own, then measures with concurrent clients on loopback:
 - non-streamed chat latency through the gateway vs. straight to the emulator (the overhead),
 - throughput at a fixed concurrency,
-- database transactions per request (from pg_stat_database), the hot path's round trips,
+- database transactions per request (from pg_stat_database), the ledger writer's batches included,
+  and how long after the last answer every usage record is in the database,
 - concurrent streams held open at once, and the workers' resident memory while they are.
 Results are printed and appended to bench/results.md with the date and machine.
 """
@@ -103,6 +104,17 @@ def _transactions(url: str) -> int:
         return int(row[0])
 
 
+def _wait_for_records(url: str, count: int) -> int:
+    """The usage record count once it reaches `count` (the ledger writer works behind the answers)."""
+    deadline = time.monotonic() + 60
+    while True:
+        with psycopg.connect(url, autocommit=True) as conn:
+            found = int(conn.execute("SELECT count(*) FROM gateway_usagerecord").fetchone()[0])
+        if found >= count or time.monotonic() > deadline:
+            return found
+        time.sleep(0.01)
+
+
 def _rss_mb(pid: int) -> float:
     children = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
     total = 0
@@ -151,25 +163,32 @@ def main() -> None:
          "--access-logfile", "/dev/null"],
         env=env, cwd=ROOT,
     )  # fmt: skip
+    writer = subprocess.Popen([*manage, "ledger_writer"], env=env, cwd=ROOT, stdout=subprocess.DEVNULL)
     try:
         _wait_until_up(f"http://{BIND}/healthz")
         headers = {"Authorization": f"Bearer {key}"}
         gateway = f"http://{BIND}/v1/chat/completions"
         direct = f"{emulator.base_url}/accounts/{ACCOUNT}/ai/run/@cf/meta/llama-3.3-70b-instruct-fp8-fast"
         direct_body = {"messages": BODY["messages"], "max_tokens": 16}
+        records = _wait_for_records(database_url, 0)  # the database is kept between runs
         _timed_posts(gateway, headers, BODY, 200, CONCURRENCY)  # warm-up: pools, caches
         _timed_posts(direct, {"Authorization": f"Bearer {TOKEN}"}, direct_body, 200, CONCURRENCY)
 
         direct_lat, _ = _timed_posts(direct, {"Authorization": f"Bearer {TOKEN}"}, direct_body, 500, 1)
         serial_lat, _ = _timed_posts(gateway, headers, BODY, 500, 1)
+        records = _wait_for_records(database_url, records + 200 + 500)
         before = _transactions(database_url)
         loaded_lat, elapsed = _timed_posts(gateway, headers, BODY, REQUESTS, CONCURRENCY)
+        answered = time.perf_counter()
+        _wait_for_records(database_url, records + REQUESTS)
+        record_lag = time.perf_counter() - answered
         time.sleep(1.0)  # pg_stat_database is updated asynchronously
         per_request = (_transactions(database_url) - before) / REQUESTS
         streams = _held_streams(f"http://{BIND}", key, emulator, server.pid)
     finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(30)
+        for process in (server, writer):
+            process.send_signal(signal.SIGTERM)
+            process.wait(30)
         emulator.stop()
 
     lines = [
@@ -187,7 +206,8 @@ def main() -> None:
         f"| gateway overhead, serial p50 | {statistics.median(serial_lat) - statistics.median(direct_lat):.2f} ms |",
         f"| {CONCURRENCY} concurrent clients: p50 / p95 | {_ms(loaded_lat)} |",
         f"| throughput at {CONCURRENCY} clients | {REQUESTS / elapsed:.0f} req/s |",
-        f"| database transactions per request | {per_request:.2f} |",
+        f"| database transactions per request (ledger writer included) | {per_request:.3f} |",
+        f"| last usage record in the database, after the last answer | {record_lag * 1000:.0f} ms |",
         f"| {STREAMS} streams of ~2 s opened at once: completed / wall time | {streams[0]} / {streams[1]:.1f} s |",
         f"| gunicorn RSS (master + workers) while holding them | {streams[2]:.0f} MB |",
         "",

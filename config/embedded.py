@@ -157,8 +157,9 @@ def _start_redis(data_dir: Path, socket_path: Path) -> None:
     work_dir = data_dir / "redis"
     work_dir.mkdir(parents=True, exist_ok=True)
     socket_path.unlink(missing_ok=True)
-    # Persistence off: Redis holds the cache, limiter counters and the Celery queue, all of which
-    # the gateway can rebuild; an operator who needs durable queues points REDIS_URL elsewhere.
+    # Append-only file, fsynced every second: the usage spool, request leases, budget counters and
+    # the Celery queue survive a restart of this Redis (at most the last second is lost). RDB
+    # snapshots stay off: the append-only file alone is what is reloaded.
     subprocess.run(
         [
             _redis_server_binary(),
@@ -167,7 +168,8 @@ def _start_redis(data_dir: Path, socket_path: Path) -> None:
             "--unixsocketperm", "700",
             "--daemonize", "yes",
             "--save", "",
-            "--appendonly", "no",
+            "--appendonly", "yes",
+            "--appendfsync", "everysec",
             "--dir", str(work_dir),
             "--pidfile", str(work_dir / "redis.pid"),
             "--logfile", str(work_dir / "redis.log"),

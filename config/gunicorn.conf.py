@@ -11,6 +11,8 @@ import os
 bind = os.environ.get("GATEWAY_BIND", "127.0.0.1:8000")
 worker_class = "gthread"
 workers = int(os.environ.get("GATEWAY_WORKERS", "2"))
+# config/settings.py reads the same variable, with the same default, to size each worker's database
+# pool (DATABASE_POOL_MAX): change both together.
 threads = int(os.environ.get("GATEWAY_THREADS", "128"))
 # gthread workers heartbeat from their main loop, so a long stream does not trip this timeout.
 timeout = 120

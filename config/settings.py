@@ -92,6 +92,34 @@ TEMPLATES = [
 # --- Services -----------------------------------------------------------------------------------
 
 
+def _positive_seconds(name: str, default: float) -> float:
+    value = env_float(name, default)
+    if value <= 0:
+        from django.core.exceptions import ImproperlyConfigured
+
+        raise ImproperlyConfigured(f"{name}={value} must be a positive number of seconds")
+    return value
+
+
+# gunicorn's threads per worker process; config/gunicorn.conf.py reads the same variable with the
+# same default (tests/gateway/test_database_pool.py checks that they agree).
+GATEWAY_THREADS = env_int("GATEWAY_THREADS", 128, minimum=1)
+# The pool follows the thread count. A thread holds a connection only for its own statements, never
+# across an upstream wait (gateway/db.py), so with a connection per four threads a wait for one
+# means the database itself is the bottleneck; a request that finds none free within the pool
+# timeout then answers 503 with Retry-After (gateway/http/envelope.py) instead of queueing on.
+# At the defaults, 2 workers × 32 stay under PostgreSQL's default max_connections of 100, with
+# room for Celery and manage.py
+# (https://www.postgresql.org/docs/current/runtime-config-connection.html#GUC-MAX-CONNECTIONS).
+DATABASE_POOL_MAX = env_int("DATABASE_POOL_MAX", -(-GATEWAY_THREADS // 4), minimum=1)
+DATABASE_POOL_TIMEOUT_SECONDS = _positive_seconds("DATABASE_POOL_TIMEOUT_SECONDS", 5.0)
+# The server cancels any statement running longer (0: never), so no query holds a pooled connection
+# for long; the gateway's own statements take milliseconds. Sent as a libpq `options` startup
+# parameter, so every connection of the pool has it from the start
+# (https://www.postgresql.org/docs/current/libpq-connect.html#LIBPQ-CONNECT-OPTIONS).
+DATABASE_STATEMENT_TIMEOUT_MS = env_int("DATABASE_STATEMENT_TIMEOUT_MS", 30_000, minimum=0)
+
+
 def _database_from_url(url: str) -> dict[str, object]:
     parts = urlsplit(url)
     if parts.scheme not in {"postgres", "postgresql"}:
@@ -100,6 +128,10 @@ def _database_from_url(url: str) -> dict[str, object]:
         raise ImproperlyConfigured(f"DATABASE_URL must be a postgresql:// URL, not {parts.scheme}://")
     options = dict(parse_qsl(parts.query))
     host = options.pop("host", None) or (parts.hostname or "")
+    if DATABASE_STATEMENT_TIMEOUT_MS:  # after any `options` the URL itself gives
+        options["options"] = (
+            f"{options.get('options', '')} -c statement_timeout={DATABASE_STATEMENT_TIMEOUT_MS}".strip()
+        )
     return {
         "ENGINE": "django.db.backends.postgresql",
         "NAME": unquote(parts.path.lstrip("/")) or "postgres",
@@ -107,14 +139,14 @@ def _database_from_url(url: str) -> dict[str, object]:
         "PASSWORD": unquote(parts.password or ""),
         "HOST": host,
         "PORT": str(parts.port or ""),
-        # A small pool per process: a request hands its connection back before it waits on the
-        # upstream (gateway/db.py), so a handful serves many concurrent streams.
+        # Sized from the thread count (above): a request hands its connection back before it waits
+        # on the upstream (gateway/db.py), so a few serve many concurrent streams.
         "OPTIONS": {
             **options,
             "pool": {
                 "min_size": 1,
-                "max_size": env_int("DATABASE_POOL_MAX", 10, minimum=1),
-                "timeout": 10,
+                "max_size": DATABASE_POOL_MAX,
+                "timeout": DATABASE_POOL_TIMEOUT_SECONDS,
             },
         },
         "CONN_HEALTH_CHECKS": False,
@@ -126,11 +158,22 @@ DATABASES = {"default": _database_from_url(DATABASE_URL)}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env_str("REDIS_URL") or embedded.redis_url(DATA_DIR)
+# Redis answers in well under a millisecond. One that is gone or hung must fail a request at once
+# (503 with Retry-After, gateway/http/envelope.py), not hold a worker thread for redis-py's default
+# of 5 s or the OS's TCP timeouts. Django's RedisCache hands OPTIONS to redis-py's
+# ConnectionPool.from_url, so every connection of the pool has both. A blocking command sent
+# through this client (XREADGROUP BLOCK, say) must block for less than the socket timeout.
+REDIS_CONNECT_TIMEOUT_SECONDS = _positive_seconds("REDIS_CONNECT_TIMEOUT_SECONDS", 1.0)
+REDIS_SOCKET_TIMEOUT_SECONDS = _positive_seconds("REDIS_SOCKET_TIMEOUT_SECONDS", 2.0)
 CACHES = {
     "default": {
         "BACKEND": "gateway.cache.backend.GatewayRedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "gw"),
+        "OPTIONS": {
+            "socket_connect_timeout": REDIS_CONNECT_TIMEOUT_SECONDS,
+            "socket_timeout": REDIS_SOCKET_TIMEOUT_SECONDS,
+        },
     }
 }
 
@@ -178,6 +221,10 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = GATEWAY_MAX_BODY_BYTES
 GATEWAY_METRICS_TOKEN = env_str("GATEWAY_METRICS_TOKEN")
 # Reserved: would let request log lines carry a prompt excerpt. Nothing logs prompt text today.
 GATEWAY_LOG_PROMPTS = env_bool("GATEWAY_LOG_PROMPTS", False)
+# A running request's lease (gateway/accounting/spool.py): renewed every third of it while the
+# request runs; a request whose process died is recorded as interrupted, and its reservations
+# released, this long after its last renewal.
+GATEWAY_LEDGER_LEASE_SECONDS = env_float("GATEWAY_LEDGER_LEASE_SECONDS", 30.0)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["gateway.access.auth.ApiKeyAuthentication"],

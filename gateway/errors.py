@@ -53,7 +53,7 @@ def invalid(message: str, param: str | None = None, code: str | None = None) -> 
 
 
 # kind → (HTTP status, error type, code). Workers AI codes behind each kind: see
-# gateway/providers/workers_ai.py and shared/reference/workers-ai-api.md "Errors".
+# gateway/providers/workers_ai/errors.py and https://developers.cloudflare.com/workers-ai/platform/errors/.
 _UPSTREAM: dict[str, tuple[int, str, str]] = {
     "model_not_found": (404, "invalid_request_error", "model_not_found"),
     "bad_request": (400, "invalid_request_error", "upstream_bad_request"),

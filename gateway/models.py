@@ -5,8 +5,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+import re
 import secrets
+import time
+import zlib
 from dataclasses import dataclass
+from dataclasses import fields as dataclass_fields
 from decimal import Decimal
 
 from django.conf import settings
@@ -14,7 +18,38 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
+from gateway.db import release_connections
 from gateway.providers.base import ProviderConfig
+
+# A provider's token may come from the environment only under this prefix, or from the name the
+# Workers AI token has always had: any other name would let an admin user send the process's own
+# secrets (DJANGO_SECRET_KEY, DATABASE_URL) to a base URL of their choosing (README "Provider tokens").
+TOKEN_ENV_PREFIX = "GATEWAY_PROVIDER_"
+LEGACY_TOKEN_ENV = "CLOUDFLARE_API_TOKEN"
+_TOKEN_ENV_NAME = re.compile(re.escape(TOKEN_ENV_PREFIX) + r"[A-Z0-9_]+")
+
+
+def token_env_allowed(name: str) -> bool:
+    return name == LEGACY_TOKEN_ENV or _TOKEN_ENV_NAME.fullmatch(name) is not None
+
+
+def validate_token_env(value: str) -> None:
+    if value and not token_env_allowed(value):
+        raise ValidationError(
+            "Name a variable starting with %(prefix)s (capitals, digits, _) or %(legacy)s, not %(value)s.",
+            code="token_env_not_allowed",
+            params={"prefix": TOKEN_ENV_PREFIX, "legacy": LEGACY_TOKEN_ENV, "value": value},
+        )
+
+
+def snapshot_shape(*classes: type) -> str:
+    """A tag of the dataclasses a cache entry pickles (names and annotated types of their fields).
+
+    Cache keys carry it, so a process whose dataclasses changed shape never unpickles an entry
+    written by other code (a rolling deploy, a rollback): each shape reads and writes its own key.
+    """
+    shape = [(cls.__qualname__, [(field.name, str(field.type)) for field in dataclass_fields(cls)]) for cls in classes]
+    return f"{zlib.crc32(repr(shape).encode()):08x}"
 
 
 class Provider(models.Model):
@@ -31,8 +66,10 @@ class Provider(models.Model):
     api_token_env = models.CharField(
         max_length=64,
         blank=True,
-        default="CLOUDFLARE_API_TOKEN",
-        help_text="Name of the environment variable holding the token (preferred).",
+        default=LEGACY_TOKEN_ENV,
+        validators=[validate_token_env],
+        help_text=f"Name of the environment variable holding the token (preferred): {TOKEN_ENV_PREFIX}… "
+        f"or {LEGACY_TOKEN_ENV}.",
     )
     api_token = models.CharField(
         max_length=512, blank=True, help_text="Stored token, used when the variable above is unset."
@@ -48,40 +85,48 @@ class Provider(models.Model):
 
     def record(self) -> ProviderRecord:
         return ProviderRecord(
+            provider_id=self.pk,
             name=self.name,
             kind=self.kind,
             base_url=self.base_url,
             account_id=self.account_id,
             api_token_env=self.api_token_env,
-            api_token=self.api_token,
             connect_timeout=self.connect_timeout,
             read_timeout=self.read_timeout,
+            updated_at=self.updated_at.timestamp() if self.updated_at else 0.0,
         )
 
     def config(self) -> ProviderConfig:
-        return self.record().config()
+        return self.record().config(stored_token=self.api_token)
 
 
 @dataclass(frozen=True)
 class ProviderRecord:
-    """A provider row as cached data; `config()` resolves its blanks from this process's settings.
+    """A provider row as cached data; `config()` resolves its token and blanks in this process.
 
-    Resolution happens per process, not in the cache, because processes may differ in environment
-    (a demo's emulator URL, a rotated token) and must never pick up each other's.
+    It carries no secret: route snapshots pickle it into Redis (gateway/catalog/routes.py). The
+    token comes from the environment or, stored in the row, from this process's own copy
+    (`_stored_token`). Resolution is per process because processes may differ in environment (a
+    demo's emulator URL, a rotated token) and must never pick up each other's.
     """
 
+    provider_id: int
     name: str
     kind: str
     base_url: str
     account_id: str
     api_token_env: str
-    api_token: str
     connect_timeout: float
     read_timeout: float
+    updated_at: float  # unix seconds: a save changes it, which renews every process's copy of the token
 
-    def config(self) -> ProviderConfig:
-        token = (os.environ.get(self.api_token_env, "") if self.api_token_env else "") or self.api_token
-        if not token and self.api_token_env == "CLOUDFLARE_API_TOKEN":
+    def config(self, stored_token: str | None = None) -> ProviderConfig:
+        """`stored_token`: the row's own, when the caller holds the row; else read per process."""
+        # An invalid name (saved before the rule, or through queryset.update()) resolves to no token.
+        token = os.environ.get(self.api_token_env, "") if token_env_allowed(self.api_token_env) else ""
+        if not token:
+            token = _stored_token(self) if stored_token is None else stored_token
+        if not token and self.api_token_env == LEGACY_TOKEN_ENV:
             token = settings.CLOUDFLARE_API_TOKEN  # may come from CLOUDFLARE_API_TOKEN_FILE
         return ProviderConfig(
             kind=self.kind,
@@ -91,6 +136,30 @@ class ProviderRecord:
             connect_timeout=self.connect_timeout,
             read_timeout=self.read_timeout,
         )
+
+
+# provider id → (its updated_at, when read (monotonic), stored token). A save changes updated_at and
+# the route snapshot with it, so every process reads the new token at its next request; the
+# lifetime bounds a change that bypassed save() (queryset.update()), as the snapshots' own does.
+_stored_tokens: dict[int, tuple[float, float, str]] = {}
+STORED_TOKEN_SECONDS = 60.0
+
+
+def _stored_token(record: ProviderRecord) -> str:
+    now = time.monotonic()
+    held = _stored_tokens.get(record.provider_id)
+    if held is not None and held[0] == record.updated_at and now - held[1] < STORED_TOKEN_SECONDS:
+        return held[2]
+    token = Provider.objects.filter(pk=record.provider_id).values_list("api_token", flat=True).first() or ""
+    # Read on the way to an upstream call: hand the connection back before that wait (gateway/db.py).
+    release_connections()
+    _stored_tokens[record.provider_id] = (record.updated_at, now, token)
+    return token
+
+
+def forget_stored_token(provider_id: int) -> None:
+    """Drop this process's copy of a provider's token (gateway/signals.py, on save and delete)."""
+    _stored_tokens.pop(provider_id, None)
 
 
 class Task(models.TextChoices):

@@ -11,7 +11,7 @@ from django.dispatch import receiver
 from gateway.access.auth import remember_key
 from gateway.accounting import pricing
 from gateway.catalog import routes
-from gateway.models import ApiKey, ModelRoute, Price, Provider
+from gateway.models import ApiKey, ModelRoute, Price, Provider, forget_stored_token
 
 
 @receiver(post_save, sender=ApiKey)
@@ -30,6 +30,12 @@ def _forget_key(sender: type[ApiKey], instance: ApiKey, **kwargs: Any) -> None:
 @receiver([post_save, post_delete], sender=Provider)
 def _forget_routes(sender: type, instance: Any, **kwargs: Any) -> None:
     routes.invalidate()
+
+
+@receiver([post_save, post_delete], sender=Provider)
+def _forget_token(sender: type[Provider], instance: Provider, **kwargs: Any) -> None:
+    # This process's copy; the others renew theirs from the new updated_at (gateway/models.py).
+    forget_stored_token(instance.pk)
 
 
 @receiver([post_save, post_delete], sender=Price)

@@ -7,9 +7,14 @@ through the emulator; nothing of the gateway's own is mocked.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 import requests
@@ -19,6 +24,7 @@ from django.core.management import call_command
 from gateway.testing.emulator import WorkersAIEmulator
 from gateway.testing.response_audit import take_offences, wait_until_idle
 
+ROOT = Path(__file__).resolve().parents[1]
 EMULATOR_ACCOUNT = "test-account"
 EMULATOR_TOKEN = "test-token"
 
@@ -30,13 +36,58 @@ def no_500_or_html(request: pytest.FixtureRequest) -> Iterator[None]:
     It also holds the test database's teardown until the live server has finished every request,
     usage record included (the database fixture is set up inside this one, so it is torn down after).
     """
-    if "transactional_db" in request.fixturenames or "live_server" in request.fixturenames:
+    uses_database = "transactional_db" in request.fixturenames or "live_server" in request.fixturenames
+    if uses_database:
+        request.getfixturevalue("ledger_writer")
         request.getfixturevalue("transactional_db")
     take_offences()
     yield
     assert wait_until_idle(), "the live server was still serving requests 15 s after the test"
+    if uses_database:  # this test's records are in the database before it is emptied for the next
+        assert wait_for_spool_drained(), "usage records were still spooled 15 s after the test"
     offences = take_offences()
     assert not offences, f"the gateway served: {offences}"
+
+
+def database_url(database: dict[str, Any]) -> str:
+    """A postgresql:// URL for a Django DATABASES entry (another process's DATABASE_URL)."""
+    auth = quote(database["USER"] or "") + (f":{quote(database['PASSWORD'])}" if database["PASSWORD"] else "")
+    port = f":{database['PORT']}" if database["PORT"] else ""
+    host = database["HOST"]
+    if host.startswith("/"):  # a Unix socket directory goes in the query, as psycopg reads it
+        return f"postgresql://{auth}@{port}/{quote(database['NAME'])}?host={quote(host)}"
+    return f"postgresql://{auth}@{host}{port}/{quote(database['NAME'])}"
+
+
+@pytest.fixture(scope="session")
+def ledger_writer(django_db_setup: None, django_db_blocker: Any) -> Iterator[subprocess.Popen[bytes]]:
+    """`manage.py ledger_writer` on this run's test database and cache prefix, as `make run` starts
+    it: the gateway under test spools its usage records, and this process writes them."""
+    from django.conf import settings
+
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url(settings.DATABASES["default"]),
+        "REDIS_URL": settings.REDIS_URL,
+        "CACHE_KEY_PREFIX": settings.CACHES["default"]["KEY_PREFIX"],
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "PYTHONUNBUFFERED": "1",
+    }
+    writer = subprocess.Popen([sys.executable, "manage.py", "ledger_writer"], cwd=ROOT, env=env)
+    yield writer
+    writer.terminate()
+    writer.wait(timeout=30)
+
+
+def wait_for_spool_drained(timeout: float = 15.0) -> bool:
+    from gateway.accounting import spool
+
+    deadline = time.monotonic() + timeout
+    while spool.backlog():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
 
 
 @pytest.fixture(scope="session")

@@ -19,7 +19,7 @@ from rest_framework.authentication import BaseAuthentication
 from rest_framework.request import Request
 
 from gateway.errors import GatewayError
-from gateway.models import ApiKey
+from gateway.models import ApiKey, snapshot_shape
 
 
 @dataclass(frozen=True)
@@ -51,8 +51,12 @@ class KeyPrincipal:
 _ACCESS_TOKEN_PRINCIPAL = KeyPrincipal(key_id=None, name="ACCESS_TOKEN", prefix="access-token", owner_id=None)
 
 
+# The shape of the cached principal is part of the key (gateway/models.py snapshot_shape).
+_SHAPE = snapshot_shape(KeyPrincipal)
+
+
 def cache_key(key_hash: str) -> str:
-    return f"apikey:{key_hash}"
+    return f"apikey:{_SHAPE}:{key_hash}"
 
 
 def _principal_from_row(row: ApiKey) -> KeyPrincipal:

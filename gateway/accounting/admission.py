@@ -21,6 +21,7 @@ answer counts as a request but spends no tokens and no money.
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from dataclasses import dataclass, field
@@ -29,10 +30,13 @@ from django.http import HttpRequest
 from django_ratelimit.core import get_usage
 
 from gateway.access.auth import KeyPrincipal
-from gateway.accounting import counters, metrics, pricing, quotas
+from gateway.accounting import counters, metrics, pricing, quotas, spool
 from gateway.accounting.counters import Counter
 from gateway.accounting.entry import Demand, UsageEntry
+from gateway.accounting.ledger import record_row
 from gateway.errors import GatewayError
+
+log = logging.getLogger(__name__)
 
 _WINDOW = 60  # seconds: both limits are per minute
 
@@ -108,11 +112,10 @@ class Admission:
     reserved: dict[Counter, int] = field(default_factory=dict)
     settled: bool = False
 
-    def settle(self, entry: UsageEntry) -> None:
-        """Replace each reservation by what the request really used."""
-        if self.settled or not self.reserved:
-            return
-        self.settled = True
+    def deltas(self, entry: UsageEntry) -> list[tuple[Counter, int]]:
+        """What replaces each reservation by what the request really used (settle applies them)."""
+        if not self.reserved:
+            return []
         used = 0 if entry.cached else entry.prompt_tokens + entry.completion_tokens
         cost = 0
         if self.budgets_usd and not entry.cached:
@@ -122,21 +125,30 @@ class Admission:
             cost = quotas.micros(pricing.cost_of(entry.upstream_model, consumed))
         deltas = [(counter, used - self.reserved[counter]) for counter in self.tokens]
         deltas += [(counter, cost - self.reserved[counter]) for counter in self.budgets_usd]
-        counters.adjust(deltas)
+        return deltas
+
+    def release(self) -> list[tuple[Counter, int]]:
+        """Every reservation handed back whole."""
+        return [(counter, -amount) for counter, amount in self.reserved.items()]
 
 
-def admit(
-    request: HttpRequest, principal: KeyPrincipal, *, model: str, demand: Demand, upstream_model: str
-) -> Admission:
+def admit(request: HttpRequest, entry: UsageEntry, *, demand: Demand, upstream_model: str) -> Admission:
     """Count this request's demand against the key's limits and budgets, or raise 429.
 
-    `model` is the public name (per-model limits); `upstream_model` prices a USD budget's draw.
+    `entry.public_model` names the per-model limits; `upstream_model` prices a USD budget's draw.
+    What is reserved is written into the request's lease in the same step, so it is released even
+    if the process serving the request dies (gateway/accounting/spool.py).
     """
-    if principal.key_id is None:
+    principal, model = entry.principal, entry.public_model
+    # The record of a request that never settles: stamped when it is found interrupted.
+    lease = {**record_row(entry), "upstream_model": upstream_model, "created_at": None}
+    if principal is None or principal.key_id is None:
+        _note_lease(spool.lease_note(entry.request_id, lease))
         return Admission()  # the static ACCESS_TOKEN has no limits
     scoped = _limits(principal, model)
     budgets = quotas.budgets_for(principal)
     if not any(rpm or tpm for _, rpm, tpm in scoped) and not budgets:
+        _note_lease(spool.lease_note(entry.request_id, lease))
         return Admission()
 
     now = time.time()
@@ -158,7 +170,10 @@ def admit(
     for budget in budgets:
         amount = quotas.charge(budget, tokens=budget_tokens, upstream_model=upstream_model, demand=demand)
         amounts.append((budget.counter, amount))
-    outcome = counters.reserve(amounts)
+    note = spool.lease_note(entry.request_id, lease, amounts)
+    outcome = counters.reserve(amounts, note)
+    if not amounts:
+        _note_lease(note)
 
     if outcome.refused is not None:
         peeked = _peek([counter for _, counter in tpm])
@@ -209,3 +224,10 @@ def _rate_refusal(window: Window, what: str, requested: int, headers: dict[str, 
         code="rate_limit_exceeded",
         headers={**headers, "Retry-After": str(max(1, math.ceil(window.reset)))},
     )
+
+
+def _note_lease(note: counters.Note) -> None:
+    try:
+        spool.write_note(note)
+    except Exception:
+        log.warning("lease of %s not updated: Redis unreachable", note.field, exc_info=True)

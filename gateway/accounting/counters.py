@@ -14,21 +14,31 @@ from typing import Any
 
 from django.core.cache import cache
 
-# KEYS: the counters. ARGV: (amount, limit, ttl seconds) per key. Returns {0, used…} with every
-# counter's value after the increment, or {i, used} for the first counter i that would overflow.
+# KEYS: the counters [, a request's lease hash]. ARGV: (amount, limit, ttl seconds) per counter
+# [, request id, lease data]. Returns {0, used…} with every counter's value after the increment, or
+# {i, used} for the first counter i that would overflow. The lease data, written only when all fit,
+# names what was reserved, so a request whose process dies can be released (gateway/accounting/spool.py).
 _RESERVE = """
-for i, key in ipairs(KEYS) do
-  local used = tonumber(redis.call('GET', key) or '0')
+local n = #KEYS
+local leased = #ARGV == 3 * n - 1
+if leased then
+  n = n - 1
+end
+for i = 1, n do
+  local used = tonumber(redis.call('GET', KEYS[i]) or '0')
   if used + tonumber(ARGV[i * 3 - 2]) > tonumber(ARGV[i * 3 - 1]) then
     return {i, used}
   end
 end
 local after = {0}
-for i, key in ipairs(KEYS) do
-  after[i + 1] = redis.call('INCRBY', key, ARGV[i * 3 - 2])
-  if redis.call('TTL', key) < 0 then
-    redis.call('EXPIRE', key, ARGV[i * 3])
+for i = 1, n do
+  after[i + 1] = redis.call('INCRBY', KEYS[i], ARGV[i * 3 - 2])
+  if redis.call('TTL', KEYS[i]) < 0 then
+    redis.call('EXPIRE', KEYS[i], ARGV[i * 3])
   end
+end
+if leased then
+  redis.call('HSET', KEYS[n + 1], ARGV[3 * n + 1], ARGV[3 * n + 2])
 end
 return after
 """
@@ -72,7 +82,7 @@ def redis() -> Any:
 _scripts: dict[tuple[int, str], Any] = {}
 
 
-def _run(source: str, keys: list[str], args: list[int]) -> Any:
+def run_script(source: str, keys: list[str], args: list[Any]) -> Any:
     """EVALSHA of a script registered once per client, instead of sending its text on every call
     (EVAL ships and hashes the whole script each time: measurable on the hot path)."""
     client = redis()
@@ -82,14 +92,26 @@ def _run(source: str, keys: list[str], args: list[int]) -> Any:
     return script(keys=keys, args=args)
 
 
-def reserve(amounts: Sequence[tuple[Counter, int]]) -> Outcome:
+@dataclass(frozen=True)
+class Note:
+    """A hash field written with a reservation, in the same step (a request's lease)."""
+
+    key: str
+    field: str
+    value: str
+
+
+def reserve(amounts: Sequence[tuple[Counter, int]], note: Note | None = None) -> Outcome:
     if not amounts:
         return Outcome(refused=None, used={})
     keys = [counter.redis_key for counter, _ in amounts]
-    args: list[int] = []
+    args: list[Any] = []
     for counter, amount in amounts:
         args += [amount, counter.limit, counter.ttl]
-    answer = [int(value) for value in _run(_RESERVE, keys, args)]
+    if note is not None:
+        keys.append(note.key)
+        args += [note.field, note.value]
+    answer = [int(value) for value in run_script(_RESERVE, keys, args)]
     if answer[0]:
         refused = amounts[answer[0] - 1][0]
         return Outcome(refused=refused, used={refused: answer[1]})
@@ -100,4 +122,4 @@ def adjust(deltas: Sequence[tuple[Counter, int]]) -> None:
     deltas = [(counter, delta) for counter, delta in deltas if delta]
     if deltas:
         keys = [counter.redis_key for counter, _ in deltas]
-        _run(_ADJUST, keys, [delta for _, delta in deltas])
+        run_script(_ADJUST, keys, [delta for _, delta in deltas])

@@ -1,27 +1,59 @@
-"""The usage ledger: exactly one UsageRecord per request, written once its outcome is known."""
+"""The usage ledger: exactly one UsageRecord per /v1/ request, whatever became of it.
+
+`settle` runs once per request, after the client has its answer (a response's close(), a
+stream's end). Its one Redis script closes the request's lease, hands unused reservations back
+and spools the record (gateway/accounting/spool.py); the ledger writer puts spooled records into
+Postgres in batches. With Redis away the record goes straight to Postgres, and with both away to
+local disk (gateway/accounting/ledger_store.py), so a fault delays a record but never drops it.
+"""
 
 from __future__ import annotations
 
 import logging
-from decimal import Decimal
+import time
+from typing import Any
 
 from django.core.cache import cache
-from django.db import IntegrityError
 from django.utils import timezone
 
-from gateway.access.auth import KeyPrincipal
-from gateway.accounting import metrics, pricing, request_log
+from gateway.accounting import ledger_store, metrics, request_log, spool
 from gateway.accounting.entry import UsageEntry
-from gateway.accounting.pricing import Consumption
-from gateway.models import ApiKey, UsageRecord
+from gateway.models import ApiKey
 
 log = logging.getLogger(__name__)
 
 _LAST_USED_EVERY = 60  # seconds: last_used_at is a hint, not worth a write per request
 
 
+def record_row(entry: UsageEntry) -> dict[str, Any]:
+    """The record as spooled: plain JSON, priced when it is written."""
+    principal = entry.principal
+    return {
+        "request_id": entry.request_id,
+        "api_key_id": principal.key_id if principal else None,
+        "key_prefix": principal.prefix if principal else "",
+        "endpoint": entry.endpoint,
+        "public_model": entry.public_model,
+        "upstream_model": entry.upstream_model,
+        "provider": entry.provider,
+        "status": entry.status,
+        "error_code": entry.error_code,
+        "prompt_tokens": entry.prompt_tokens,
+        "completion_tokens": entry.completion_tokens,
+        "latency_ms": entry.latency_ms,
+        "ttft_ms": entry.ttft_ms,
+        "streamed": entry.streamed,
+        "client_disconnected": entry.client_disconnected,
+        "cached": entry.cached,
+        "usage_estimated": entry.usage_estimated,
+        "audio_seconds": entry.audio_seconds,
+        "images": entry.images,
+        "created_at": time.time(),
+    }
+
+
 def settle(entry: UsageEntry) -> None:
-    """Called exactly once per request, streams included: the record, then what follows from it.
+    """The record, then what follows from it (key last-used, metrics, the request log).
 
     Each step is guarded on its own: the client already has its answer, so a failure is logged,
     never turned into a 500, and never stops the steps after it.
@@ -29,54 +61,41 @@ def settle(entry: UsageEntry) -> None:
     if entry.settled:
         return
     entry.settled = True
-    # Limits first: a Redis call that hands unused reservations back before the slower steps.
-    for step in (_settle_limits, _write_record, _touch_key, metrics.observe, request_log.write):
+    try:
+        _record(entry)
+    finally:
+        spool.KEEPER.forget(entry.request_id)
+    for step in (_touch_key, metrics.observe, request_log.write):
         try:
             step(entry)
         except Exception:
             log.exception("usage step %s failed for %s", step.__name__, entry.request_id)
 
 
-def _write_record(entry: UsageEntry) -> None:
-    principal = entry.principal
-    used = Consumption(entry.prompt_tokens, entry.completion_tokens, entry.audio_seconds, entry.images)
-    cost = pricing.cost_of(entry.upstream_model, used)
+def _record(entry: UsageEntry) -> None:
+    row = record_row(entry)
+    admission = entry.admission
     try:
-        _create_record(entry, principal, cost)
-    except IntegrityError:
-        # request_id is unique: a second writer for the same request (never expected) loses.
-        log.warning("usage record for %s already written; kept the first", entry.request_id)
+        deltas = admission.deltas(entry) if admission is not None else []
+    except Exception:
+        # Usage could not be priced: hand the whole reservation back rather than keep it charged.
+        log.exception("reservations of %s released unpriced", entry.request_id)
+        deltas = admission.release() if admission is not None else []
+    try:
+        spool.commit(entry.request_id, row, deltas)
+    except Exception:
+        # Redis is away. The reservations stay with the lease, which the writer reaps (and
+        # releases) once Redis is back; its `interrupted` record then loses to this one.
+        log.warning("usage record %s written directly: the spool is unreachable", entry.request_id, exc_info=True)
+        ledger_store.write_now(row)
 
 
-def _create_record(entry: UsageEntry, principal: KeyPrincipal | None, cost: Decimal | None) -> None:
-    # A cached answer spent nothing upstream: what it would have cost is recorded as saved.
-    UsageRecord.objects.create(
-        api_key_id=principal.key_id if principal else None,
-        key_prefix=principal.prefix if principal else "",
-        endpoint=entry.endpoint,
-        public_model=entry.public_model,
-        upstream_model=entry.upstream_model,
-        provider=entry.provider,
-        status=entry.status,
-        error_code=entry.error_code,
-        prompt_tokens=entry.prompt_tokens,
-        completion_tokens=entry.completion_tokens,
-        total_tokens=entry.prompt_tokens + entry.completion_tokens,
-        latency_ms=entry.latency_ms,
-        ttft_ms=entry.ttft_ms,
-        streamed=entry.streamed,
-        client_disconnected=entry.client_disconnected,
-        cached=entry.cached,
-        usage_estimated=entry.usage_estimated,
-        cost_usd=Decimal(0) if entry.cached else cost,
-        cost_saved_usd=(cost or Decimal(0)) if entry.cached else Decimal(0),
-        request_id=entry.request_id,
-    )
-
-
-def _settle_limits(entry: UsageEntry) -> None:
-    if entry.admission is not None:
-        entry.admission.settle(entry)
+def open_lease(request_id: str, endpoint: str) -> None:
+    """A /v1/ request has arrived: from now on it is recorded even if its process dies."""
+    try:
+        spool.open_lease(request_id, {"request_id": request_id, "endpoint": endpoint, "started_at": time.time()})
+    except Exception:
+        log.warning("no lease for %s: Redis unreachable", request_id, exc_info=True)
 
 
 def _touch_key(entry: UsageEntry) -> None:

@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 from django.conf import settings
 from django.core.cache import cache
 
+from gateway.accounting import spool
+
 if TYPE_CHECKING:
     from gateway.accounting.entry import UsageEntry
 
@@ -83,6 +85,12 @@ IMAGE_JOBS_QUEUED = Family(
     "Image generation jobs waiting in the Celery queue.",
     (),
 )
+LEDGER_SPOOLED = Family(
+    "gateway_ledger_spooled_records",
+    "gauge",
+    "Usage records settled and not yet written to the database by the ledger writer.",
+    (),
+)
 FAMILIES = (
     REQUESTS,
     REQUEST_DURATION,
@@ -91,6 +99,7 @@ FAMILIES = (
     TOKENS,
     RATE_LIMIT_REFUSALS,
     IMAGE_JOBS_QUEUED,
+    LEDGER_SPOOLED,
 )
 _STORED = {family.name: family for family in FAMILIES if family.type != "gauge"}
 
@@ -247,6 +256,19 @@ def image_jobs_queued() -> int | None:
         return None
 
 
+def ledger_spooled() -> int | None:
+    """The spool's length (gateway/accounting/spool.py): growing means the ledger writer is behind,
+    stopped, or cannot reach the database."""
+    try:
+        return spool.backlog()
+    except Exception as exc:
+        log.warning("ledger spool length unavailable: %s", type(exc).__name__)
+        return None
+
+
+_GAUGES = {IMAGE_JOBS_QUEUED.name: image_jobs_queued, LEDGER_SPOOLED.name: ledger_spooled}
+
+
 def render() -> str:
     """Every family in the text exposition format (version 0.0.4)."""
     stored = _stored_samples()
@@ -254,9 +276,9 @@ def render() -> str:
     for family in FAMILIES:
         if family.type == "gauge":
             lines += [f"# HELP {family.name} {family.help}", f"# TYPE {family.name} gauge"]
-            queued = image_jobs_queued()
-            if queued is not None:
-                lines.append(f"{family.name} {queued}")
+            value = _GAUGES[family.name]()
+            if value is not None:
+                lines.append(f"{family.name} {value}")
             continue
         lines += _render_family(family, stored.get(family.name, {}))
     return "\n".join(lines) + "\n"

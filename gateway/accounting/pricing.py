@@ -10,14 +10,16 @@ field): unknown, which is not the same as free. Usage nothing is charged for cos
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from decimal import Decimal
 
 from django.core.cache import cache
 
-from gateway.models import Price
+from gateway.models import Price, snapshot_shape
 
-_SNAPSHOT_KEY = "prices:snapshot:v1"
+log = logging.getLogger(__name__)
+
 SNAPSHOT_SECONDS = 60
 _MILLION = Decimal(1_000_000)
 _ZERO = Decimal(0)
@@ -31,6 +33,10 @@ class PriceRecord:
     usd_per_image: Decimal | None
 
 
+# The shape of what the snapshot pickles is part of its key (gateway/models.py snapshot_shape).
+_SNAPSHOT_KEY = f"prices:snapshot:{snapshot_shape(PriceRecord)}"
+
+
 @dataclass(frozen=True)
 class Consumption:
     """What one request used of an upstream model."""
@@ -41,19 +47,32 @@ class Consumption:
     images: int = 0
 
 
+def _read_table() -> dict[str, PriceRecord]:
+    return {
+        row.upstream_model: PriceRecord(
+            usd_per_m_input=row.usd_per_m_input,
+            usd_per_m_output=row.usd_per_m_output,
+            usd_per_audio_minute=row.usd_per_audio_minute,
+            usd_per_image=row.usd_per_image,
+        )
+        for row in Price.objects.all()
+    }
+
+
 def price_table() -> dict[str, PriceRecord]:
-    table = cache.get(_SNAPSHOT_KEY)
+    """The snapshot, or the table itself when Redis cannot be reached: the ledger writes a
+    record's cost with Redis down too (gateway/accounting/ledger_store.py)."""
+    try:
+        table = cache.get(_SNAPSHOT_KEY)
+    except Exception:
+        log.warning("price snapshot unreachable; reading the price table", exc_info=True)
+        return _read_table()
     if table is None:
-        table = {
-            row.upstream_model: PriceRecord(
-                usd_per_m_input=row.usd_per_m_input,
-                usd_per_m_output=row.usd_per_m_output,
-                usd_per_audio_minute=row.usd_per_audio_minute,
-                usd_per_image=row.usd_per_image,
-            )
-            for row in Price.objects.all()
-        }
-        cache.set(_SNAPSHOT_KEY, table, timeout=SNAPSHOT_SECONDS)  # why a lifetime: gateway/catalog/routes.py
+        table = _read_table()
+        try:
+            cache.set(_SNAPSHOT_KEY, table, timeout=SNAPSHOT_SECONDS)  # why a lifetime: gateway/catalog/routes.py
+        except Exception:
+            log.warning("price snapshot not stored", exc_info=True)
     return table
 
 
@@ -67,8 +86,9 @@ def _charge(quantity: Decimal, unit_price: Decimal | None) -> Decimal | None:
     return None if unit_price is None else quantity * unit_price
 
 
-def cost_of(upstream_model: str, used: Consumption) -> Decimal | None:
-    """USD for `used` of `upstream_model`; None when a price it needs is unknown."""
+def cost_of(upstream_model: str, used: Consumption, table: dict[str, PriceRecord] | None = None) -> Decimal | None:
+    """USD for `used` of `upstream_model`; None when a price it needs is unknown. `table`: a price
+    table read once for many records."""
     charges = (
         (Decimal(used.prompt_tokens) / _MILLION, "usd_per_m_input"),
         (Decimal(used.completion_tokens) / _MILLION, "usd_per_m_output"),
@@ -77,7 +97,7 @@ def cost_of(upstream_model: str, used: Consumption) -> Decimal | None:
     )
     if not any(quantity for quantity, _ in charges):
         return _ZERO
-    price = price_table().get(upstream_model)
+    price = (price_table() if table is None else table).get(upstream_model)
     total = _ZERO
     for quantity, field in charges:
         charge = _charge(quantity, getattr(price, field) if price else None)
@@ -87,7 +107,8 @@ def cost_of(upstream_model: str, used: Consumption) -> Decimal | None:
     return total.quantize(Decimal("1e-10"))
 
 
-# Seeded by `manage.py seed_models`, from shared/reference/workers-ai-api.md "Limits and pricing",
+# Seeded by `manage.py seed_models`, from Cloudflare's pricing page
+# (https://developers.cloudflare.com/workers-ai/platform/pricing/),
 # which names these three only. It names "whisper" without a version: that is @cf/openai/whisper,
 # not the large-v3-turbo that serves whisper-1. Every other routed model gets a row with blank
 # prices for an operator to fill in: the reference gives no figures for them, and Cloudflare's

@@ -21,7 +21,7 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from gateway.access.auth import KeyPrincipal
-from gateway.accounting import pricing
+from gateway.accounting import pricing, spool
 from gateway.accounting.counters import Counter, redis
 from gateway.accounting.entry import Demand
 from gateway.errors import GatewayError
@@ -100,8 +100,39 @@ def seed_missing(budgets: list[Budget]) -> None:
         total = (records.aggregate(total=Sum(field))["total"] or 0) + (
             rollups.aggregate(total=Sum(field))["total"] or 0
         )
+        total += _spooled(budget)
         spent = total if budget.unit == TOKENS else micros(Decimal(total))
         client.set(key, spent, nx=True, ex=budget.counter.ttl)
+
+
+def _spooled(budget: Budget) -> int | Decimal:
+    """What the budget's key spent in records still on their way to the database (the spool is
+    drained within moments, so this is short; a record both spooled and written counts once)."""
+    since = budget.period.start.timestamp()
+    rows = [
+        row
+        for row in spool.spooled_rows()
+        if row.get("api_key_id") == budget.key_id and not row.get("cached") and (row.get("created_at") or 0) >= since
+    ]
+    written = set(
+        UsageRecord.objects.filter(request_id__in=[row["request_id"] for row in rows]).values_list(
+            "request_id", flat=True
+        )
+    )
+    rows = [row for row in rows if row["request_id"] not in written]
+    if budget.unit == TOKENS:
+        return sum(int(row.get("prompt_tokens") or 0) + int(row.get("completion_tokens") or 0) for row in rows)
+    prices = pricing.price_table()
+    total = Decimal(0)
+    for row in rows:
+        used = pricing.Consumption(
+            int(row.get("prompt_tokens") or 0),
+            int(row.get("completion_tokens") or 0),
+            float(row.get("audio_seconds") or 0),
+            int(row.get("images") or 0),
+        )
+        total += pricing.cost_of(row.get("upstream_model") or "", used, table=prices) or Decimal(0)
+    return total
 
 
 def micros(usd: Decimal | None) -> int:
@@ -140,6 +171,7 @@ def refusal(budget: Budget, used: int, amount: int, headers: dict[str, str]) -> 
         message,
         type="insufficient_quota",
         code="insufficient_quota",
-        # x-should-retry: the SDKs would otherwise retry a 429 at once (openai-contract.md).
+        # x-should-retry: the openai SDKs would otherwise retry a 429 (openai-python's _base_client.py
+        # reads this header before its own retry rules).
         headers={**headers, "Retry-After": str(retry), "x-should-retry": "false"},
     )

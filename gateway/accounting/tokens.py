@@ -3,7 +3,8 @@
 The upstream tokenizers are not available to the gateway, so prompts are estimated: one token per
 4 bytes of UTF-8 (an over-estimate for English, close for code and CJK), plus 4 per message for
 role markup and 3 for the reply primer. Workers AI defaults max_tokens to 256
-(shared/reference/workers-ai-api.md), which would silently cut most answers short, so the gateway
+(the `max_tokens` default on each model page, https://developers.cloudflare.com/workers-ai/models/),
+which would silently cut most answers short, so the gateway
 always sends one:
 
 - requested: min(requested, context_window - estimate)

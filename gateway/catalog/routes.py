@@ -2,7 +2,8 @@
 
 The snapshot is rebuilt from the database on a miss and dropped by gateway/signals.py whenever a
 route or provider is saved or deleted, so an operator's remap takes effect on the next request
-of every worker, and the hot path makes no database round trip.
+of every worker, and the hot path makes no database round trip. It holds no secret: a provider's
+token is resolved per process (gateway/models.py ProviderRecord).
 """
 
 from __future__ import annotations
@@ -15,11 +16,8 @@ from django.core.cache import cache
 
 from gateway.accounting.tokens import max_tokens_for
 from gateway.errors import GatewayError
-from gateway.models import ModelRoute, ProviderRecord
+from gateway.models import ModelRoute, ProviderRecord, snapshot_shape
 
-# The snapshot depends on GATEWAY_EXPOSE_RAW_MODELS, so the setting is part of its key: processes
-# started with different values never serve each other's table.
-_SNAPSHOT_KEYS = {True: "routes:snapshot:raw", False: "routes:snapshot:public"}
 # Edits drop the snapshot at once (gateway/signals.py). The lifetime only bounds one race: a
 # request that read the table just before an edit and stores it just after the drop would keep
 # the old table alive; it lives a minute at most, and a rebuild is one query a minute.
@@ -40,8 +38,7 @@ class RouteTarget:
     supports_json_mode: bool
     reasoning: bool
     created: int  # unix seconds
-    # With a default, so a route snapshot pickled before this field existed still loads.
-    cache_ttl_seconds: int | None = None
+    cache_ttl_seconds: int | None
 
 
 @dataclass(frozen=True)
@@ -50,6 +47,12 @@ class RouteTable:
 
     def names(self) -> list[str]:
         return sorted(self.by_name)
+
+
+# The snapshot depends on GATEWAY_EXPOSE_RAW_MODELS, so the setting is part of its key: processes
+# started with different values never serve each other's table. So is the shape of what it pickles.
+_SHAPE = snapshot_shape(RouteTable, RouteTarget, ProviderRecord)
+_SNAPSHOT_KEYS = {True: f"routes:snapshot:{_SHAPE}:raw", False: f"routes:snapshot:{_SHAPE}:public"}
 
 
 def is_raw_name(name: str) -> bool:

@@ -1,7 +1,8 @@
-"""The model mappings `seed_models` installs: seed-README.md's "Model Configuration" table.
+"""The model mappings `seed_models` installs: the original project's model table (README "Model names").
 
-Context windows come from shared/reference/workers-ai-api.md where it lists them, otherwise from
-Cloudflare's model catalogue (`sync_models` refreshes them from the live catalogue).
+Context windows come from Cloudflare's model pages (https://developers.cloudflare.com/workers-ai/models/)
+where they list them, otherwise from Cloudflare's model catalogue (`sync_models` refreshes them from
+the live catalogue).
 """
 
 from __future__ import annotations

@@ -1,10 +1,16 @@
 """Message content: a string, or an array of content parts, into text plus images.
 
-Workers AI text models take string content only (workers-ai-api.md), so text parts are joined
-with newlines. Images (openai-contract.md: `image_url` parts, http(s) or data: URLs) become data:
-URLs, because the vision model accepts nothing else (workers-ai-api.md, Vision): data: URLs are
-checked here, http(s) ones fetched once per request by gateway/chat/image_fetch.py. Whether the chosen
-route can see them is decided once routes are known (gateway/chat/service.py).
+Workers AI text models take string content only (the input schemas of their model pages,
+https://developers.cloudflare.com/workers-ai/models/), so text parts are joined with newlines.
+Images (`image_url` parts with an http(s) or data: URL,
+https://platform.openai.com/docs/guides/images-vision) must reach the vision model as data: URLs,
+the only form it takes (https://developers.cloudflare.com/workers-ai/models/llama-3.2-11b-vision-instruct/).
+
+Parsing only checks them: a data: URL whole (cheap and local), an http(s) URL's syntax. The
+fetch costs the gateway a connection and the request its time, so it waits until the request
+is routed, allowed and admitted: inline_images, called by gateway/chat/service.py once per
+request (`n` and fallbacks reuse what it fetched). Whether the chosen route can see images is
+decided there too.
 """
 
 from __future__ import annotations
@@ -12,13 +18,14 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from django.conf import settings
 
-from gateway.chat.image_fetch import fetch_image, too_large
+from gateway.chat.image_fetch import checked_url, fetch_image, too_large
 from gateway.errors import invalid
+from gateway.providers.base import ChatMessage, ImageRef
 
 _DETAILS = {"auto", "low", "high"}
 # data:[<media type>][;<parameter>]*;base64,<payload> (RFC 2397); only base64 images are taken.
@@ -29,7 +36,7 @@ _IMAGE_TYPE = re.compile(r"^image/[a-z0-9][a-z0-9.+-]*$")
 @dataclass(frozen=True)
 class Content:
     text: str
-    images: tuple[str, ...] = ()
+    images: tuple[ImageRef, ...] = ()
 
 
 def parse_content(content: Any, param: str, *, allow_images: bool) -> Content:
@@ -63,8 +70,8 @@ def parse_content(content: Any, param: str, *, allow_images: bool) -> Content:
     return Content("\n".join(texts), tuple(images))
 
 
-def _image(part: dict[str, Any], part_param: str) -> str:
-    """An image_url part as a data: URL; `image_url` may also be the bare URL string."""
+def _image(part: dict[str, Any], part_param: str) -> ImageRef:
+    """An image_url part, checked but not fetched; `image_url` may also be the bare URL string."""
     image = part.get("image_url")
     if isinstance(image, str):
         url, url_param = image, f"{part_param}.image_url"
@@ -79,9 +86,10 @@ def _image(part: dict[str, Any], part_param: str) -> str:
         )
     scheme = url.split(":", 1)[0].strip().lower() if ":" in url else ""
     if scheme == "data":
-        return _data_url(url, url_param)
+        return ImageRef(_data_url(url, url_param), url_param)
     if scheme in {"http", "https"}:
-        return fetch_image(url, param=url_param)
+        checked_url(url, url_param)
+        return ImageRef(url, url_param)
     raise invalid("An image URL must be an http, https or data: URL.", param=url_param, code="invalid_image_url")
 
 
@@ -113,3 +121,24 @@ def _data_url(url: str, param: str) -> str:
     if len(data) > settings.GATEWAY_IMAGE_FETCH_MAX_BYTES:
         raise too_large(param)
     return f"data:{media_type};base64,{payload}"
+
+
+def inline_images(messages: tuple[ChatMessage, ...]) -> tuple[ChatMessage, ...]:
+    """The messages with every http(s) image fetched and inlined as a data: URL.
+
+    Each distinct URL is fetched once, in order; the first failure is the request's 400, naming
+    its part. Images already inline are kept, so calling this again fetches nothing.
+    """
+    fetched: dict[str, str] = {}
+
+    def inline(image: ImageRef) -> ImageRef:
+        if image.inline:
+            return image
+        if image.url not in fetched:
+            fetched[image.url] = fetch_image(image.url, param=image.param)
+        return replace(image, url=fetched[image.url])
+
+    return tuple(
+        replace(message, images=tuple(inline(image) for image in message.images)) if message.images else message
+        for message in messages
+    )

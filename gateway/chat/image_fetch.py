@@ -1,10 +1,12 @@
 """A client's http(s) image URL, fetched by the gateway and inlined as a data: URL.
 
-Workers AI's vision model takes images only as data: URLs (workers-ai-api.md, Vision), so the
-gateway downloads the rest itself, and a gateway that fetches URLs for its callers must not become
-their way into its own network (SSRF). The guard, hop by hop:
+Workers AI's vision model takes images only as data: URLs (the image_url parts of
+https://developers.cloudflare.com/workers-ai/models/llama-3.2-11b-vision-instruct/ hold base64 data),
+so the gateway downloads the rest itself, once the request is admitted (gateway/chat/service.py);
+and a gateway that fetches URLs for its callers must not become their way into its own network
+(SSRF). The guard, hop by hop:
 
-- only http and https, no credentials in the URL;
+- only http and https, no credentials in the URL (checked_url, also run when the request is parsed);
 - the host is resolved once, and every address it resolves to must be public (not loopback,
   private, link-local, CGNAT, multicast, reserved or unspecified, also when embedded in an IPv6
   address), unless GATEWAY_IMAGE_FETCH_ALLOW_HOSTS names the host or a network holding the address;
@@ -14,7 +16,8 @@ their way into its own network (SSRF). The guard, hop by hop:
   name, and for https so do SNI and the certificate check (urllib3's server_hostname and
   assert_hostname on a pool opened on the address);
 - redirects are followed here, at most MAX_REDIRECTS, each hop checked like the first;
-- one deadline for the whole fetch, a size cap enforced while reading, and an image/* type.
+- one deadline for the whole fetch, name lookups of every hop included, a size cap enforced while
+  reading, and an image/* type.
 
 No proxy from the environment is used: a proxy would resolve the name itself, out of the guard's
 sight. Every failure is a 400 naming the content part; the caller learns that an address was
@@ -26,8 +29,10 @@ from __future__ import annotations
 import base64
 import ipaddress
 import os
+import queue
 import re
 import socket
+import threading
 import time
 from dataclasses import dataclass
 from urllib.parse import urljoin
@@ -37,7 +42,7 @@ import urllib3
 from django.conf import settings
 from urllib3.exceptions import HTTPError, LocationParseError, NewConnectionError, ProtocolError, SSLError
 from urllib3.exceptions import TimeoutError as TransferTimeout
-from urllib3.util import parse_url
+from urllib3.util import Url, parse_url
 
 from gateway.errors import GatewayError, invalid
 
@@ -80,7 +85,7 @@ def fetch_image(url: str, *, param: str) -> str:
     """The image at an http(s) URL as a data: URL; a 400 naming `param` if that is not possible."""
     deadline = time.monotonic() + settings.GATEWAY_IMAGE_FETCH_TIMEOUT_SECONDS
     for _ in range(MAX_REDIRECTS + 1):
-        hop = _hop(url, param)
+        hop = _hop(url, deadline, param)
         response = _get(hop, deadline, param)
         try:
             if response.status in _REDIRECTS:
@@ -102,29 +107,62 @@ def fetch_image(url: str, *, param: str) -> str:
 # --- the guard ---------------------------------------------------------------------------------
 
 
-def _hop(url: str, param: str) -> _Hop:
+def checked_url(url: str, param: str) -> Url:
+    """An http(s) URL's parts once its syntax passed (no lookup, no connection): what parsing a
+    request checks, before the request is admitted, and what every hop of a fetch checks again."""
     try:
         parsed = parse_url(url)
     except LocationParseError:
         raise invalid(f"The image URL at {param} is not a valid URL.", param=param, code="invalid_image_url") from None
-    scheme = (parsed.scheme or "").lower()
-    if scheme not in {"http", "https"}:
+    if (parsed.scheme or "").lower() not in {"http", "https"}:
         raise invalid(
             f"The image URL at {param} must be an http, https or data: URL.", param=param, code="invalid_image_url"
         )
     if parsed.auth:
         raise invalid(f"The image URL at {param} must not carry credentials.", param=param, code="invalid_image_url")
-    host = (parsed.host or "").strip("[]").lower()
-    if not host:
+    if not (parsed.host or "").strip("[]"):
         raise invalid(f"The image URL at {param} has no host.", param=param, code="invalid_image_url")
+    return parsed
+
+
+def _hop(url: str, deadline: float, param: str) -> _Hop:
+    parsed = checked_url(url, param)
+    scheme = (parsed.scheme or "").lower()
+    host = (parsed.host or "").strip("[]").lower()
     port = parsed.port or (443 if scheme == "https" else 80)
-    return _Hop(scheme, host, port, _checked_addresses(host, port, param), parsed.request_uri)
+    return _Hop(scheme, host, port, _checked_addresses(host, port, deadline, param), parsed.request_uri)
 
 
-def _checked_addresses(host: str, port: int, param: str) -> tuple[str, ...]:
+def _resolve(host: str, port: int, deadline: float, param: str) -> list[tuple]:
+    """getaddrinfo, within the fetch's deadline.
+
+    getaddrinfo takes no timeout (https://docs.python.org/3/library/socket.html#socket.getaddrinfo)
+    and a socket's timeout covers only that socket, so a slow or silent DNS server would hold the
+    request for as long as the system resolver retries. The lookup runs in a daemon thread instead;
+    past the deadline it is left to finish on its own, its answer unread.
+    """
+    answers: queue.SimpleQueue[list[tuple] | Exception] = queue.SimpleQueue()
+
+    def lookup() -> None:
+        try:
+            answers.put(socket.getaddrinfo(host, port, type=socket.SOCK_STREAM))
+        except Exception as exc:  # handed to the waiting request, which decides
+            answers.put(exc)
+
+    threading.Thread(target=lookup, name="image-fetch-dns", daemon=True).start()
+    try:
+        answer = answers.get(timeout=max(deadline - time.monotonic(), 0))
+    except queue.Empty:
+        raise _failed(param, "it timed out") from None
+    if isinstance(answer, Exception):
+        raise answer
+    return answer
+
+
+def _checked_addresses(host: str, port: int, deadline: float, param: str) -> tuple[str, ...]:
     """The addresses the host resolves to, once every one of them passed the guard."""
     try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        infos = _resolve(host, port, deadline, param)
         addresses = [ipaddress.ip_address(info[4][0]) for info in infos]
     except (OSError, UnicodeError, ValueError):
         raise _refused(param) from None

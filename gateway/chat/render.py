@@ -1,4 +1,7 @@
-"""OpenAI chat.completion and chat.completion.chunk shapes (shared/reference/openai-contract.md)."""
+"""OpenAI chat.completion and chat.completion.chunk shapes.
+
+https://platform.openai.com/docs/api-reference/chat/object and /chat-streaming
+"""
 
 from __future__ import annotations
 
@@ -70,7 +73,7 @@ class ChunkWriter(StreamChunks):
 
         The Python SDK concatenates repeated string fields, the Node SDK's helper needs `type`
         in the first delta, and LangChain drops deltas without an integer `index`
-        (shared/reference/openai-contract.md, Streaming).
+        (https://platform.openai.com/docs/api-reference/chat-streaming/streaming).
         """
         opening = {"index": index, "id": call.id, "type": "function", "function": {"name": call.name, "arguments": ""}}
         deltas = [self.delta({"tool_calls": [opening]})]

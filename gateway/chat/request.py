@@ -1,10 +1,11 @@
 """The body of POST /v1/chat/completions, validated into a typed request.
 
-Field rules follow shared/reference/openai-contract.md. Fields the gateway accepts but cannot
-honour upstream (user, metadata, store, logit_bias, service_tier, …) are accepted and
-ignored, as OpenAI-compatible servers commonly do; unknown fields are ignored too, so newer SDKs
+Field rules follow https://platform.openai.com/docs/api-reference/chat/create. Fields the gateway
+accepts but cannot honour upstream (user, metadata, store, logit_bias, service_tier, …) are accepted
+and ignored, as OpenAI-compatible servers commonly do; unknown fields are ignored too, so newer SDKs
 keep working. Fields whose silent loss would change the answer are refused with a 400. Tools and
-response_format are parsed in gateway/chat/tool_request.py.
+response_format are parsed in gateway/chat/tool_request.py, content parts (images checked, not
+yet fetched) in gateway/chat/content_parts.py.
 """
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ class ChatCompletionRequest:
     response_format: ResponseFormat | None = None
 
     def demand(self, targets: Sequence[RouteTarget]) -> Demand:
+        # Text only (gateway/accounting/tokens.py): images are fetched after admission, so the
+        # admitted demand cannot depend on them.
         prompt = estimate_prompt_tokens(self.messages)
         return Demand(
             prompt_tokens=prompt,
@@ -84,7 +87,7 @@ def _message(raw: Any, index: int) -> ChatMessage:
 
 
 def _check_image_count(raw_messages: list[Any]) -> None:
-    """Before any image is fetched: each http(s) image costs a fetch while the request waits."""
+    """Before any image is checked: each http(s) image will cost a fetch while the request waits."""
     count = sum(
         1
         for message in raw_messages

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from django.conf import settings
 
@@ -16,6 +16,7 @@ from gateway.accounting.entry import UsageEntry
 from gateway.accounting.tokens import estimate_prompt_tokens, estimate_text_tokens, max_tokens_for
 from gateway.catalog.fallbacks import with_fallbacks
 from gateway.catalog.routes import RouteTarget
+from gateway.chat.content_parts import inline_images
 from gateway.chat.render import Choice, ChunkWriter, completion_body
 from gateway.chat.request import ChatCompletionRequest
 from gateway.chat.tool_plan import ToolPlan, apply_plan, plan_for
@@ -23,7 +24,7 @@ from gateway.errors import invalid
 from gateway.providers.base import ChatDelta, ChatRequest, ChatResult, Usage
 from gateway.providers.registry import provider_for
 from gateway.streams import sse
-from gateway.streams.keepalive import KEEPALIVE, with_keepalive
+from gateway.streams.keepalive import KEEPALIVE, ClosingStream, with_keepalive
 from gateway.streams.settled import settled_stream
 from gateway.streams.stop_sequences import StopScanner, truncate_at_stop
 
@@ -84,15 +85,29 @@ def vision_targets(body: ChatCompletionRequest, targets: tuple[RouteTarget, ...]
     return able
 
 
+def with_images(
+    body: ChatCompletionRequest, targets: tuple[RouteTarget, ...]
+) -> tuple[ChatCompletionRequest, tuple[RouteTarget, ...]]:
+    """The request with its http(s) images fetched and inlined, and the targets able to see them.
+
+    Called once the request is routed, allowed and admitted (gateway/http/metered_view.py), so a
+    refused request never makes the gateway fetch, and once per request: `n` and fallbacks reuse
+    what it fetched. A request already inlined fetches nothing again.
+    """
+    able = vision_targets(body, targets)  # a model without vision refuses images before any fetch
+    return replace(body, messages=inline_images(body.messages)), able
+
+
 def complete(body: ChatCompletionRequest, targets: tuple[RouteTarget, ...], entry: UsageEntry) -> dict:
     """A non-streaming completion; n > 1 is served by n upstream calls."""
+    body, targets = with_images(body, targets)
 
     def call(target: RouteTarget) -> tuple[_Attempt, list[ChatResult]]:
         attempt = _attempt(body, target)
         provider = provider_for(target.provider.config())
         return attempt, [apply_plan(provider.chat(attempt.request), attempt.plan) for _ in range(body.n)]
 
-    attempt, results = with_fallbacks(vision_targets(body, targets), entry, call)
+    attempt, results = with_fallbacks(targets, entry, call)
     choices = []
     prompt_tokens = completion_tokens = 0
     for result in results:
@@ -124,6 +139,7 @@ def open_stream(
     inside the stream, behind keep-alives, because a reasoning model may think for a long time.
     The returned iterator writes the usage record when it ends, however it ends.
     """
+    body, targets = with_images(body, targets)
 
     def call(target: RouteTarget) -> tuple[_Attempt, Iterator[ChatDelta]]:
         attempt = _attempt(body, target)
@@ -133,8 +149,9 @@ def open_stream(
         # JSON mode does not stream upstream: fetch the answer whole, replay it as chunks.
         return attempt, iter(replay(apply_plan(provider.chat(attempt.request), attempt.plan)))
 
-    attempt, deltas = with_fallbacks(vision_targets(body, targets), entry, call)
-    return _frame(body, attempt, deltas, entry, started)
+    attempt, deltas = with_fallbacks(targets, entry, call)
+    # The upstream is open from here: closing the response closes it, even if _frame never ran.
+    return ClosingStream(_frame(body, attempt, deltas, entry, started), deltas)
 
 
 @dataclass

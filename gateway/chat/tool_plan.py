@@ -1,7 +1,7 @@
 """What a chat request's tools and response_format ask of one route, and how the answer maps back.
 
 Workers AI takes `tools` natively on function-calling models but has no `tool_choice`
-(shared/reference/workers-ai-api.md). So:
+(https://developers.cloudflare.com/workers-ai/features/function-calling/). So:
 - tool_choice "none" (or no tools): no tools are sent.
 - "auto": tools go to the upstream as they are; a route without native tool support refuses
   them with a 400 rather than drop them silently.

@@ -2,7 +2,7 @@
 
 Covers `tools` / `tool_choice` / `parallel_tool_calls`, their deprecated `functions` /
 `function_call` forms (still sent by older clients), assistant `tool_calls` in the history, and
-`response_format` (shared/reference/openai-contract.md).
+`response_format` (https://platform.openai.com/docs/api-reference/chat/create).
 """
 
 from __future__ import annotations

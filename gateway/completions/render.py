@@ -1,4 +1,7 @@
-"""OpenAI text_completion shapes, whole and streamed (shared/reference/openai-contract.md)."""
+"""OpenAI text_completion shapes, whole and streamed.
+
+https://platform.openai.com/docs/api-reference/completions/object
+"""
 
 from __future__ import annotations
 

@@ -1,9 +1,10 @@
 """The body of POST /v1/completions (legacy), validated into a typed request.
 
-Fields are those of shared/reference/openai-contract.md, "POST /v1/completions (legacy)"; the
+Fields are those of https://platform.openai.com/docs/api-reference/completions/create; the
 numeric and `stop` rules are chat's (gateway/chat/request.py). `user` and unknown fields are
 ignored, as on chat. Workers AI's prompt form has no suffix, logprobs or tokenizer
-(shared/reference/workers-ai-api.md, Text generation), so the fields that need one are refused
+(https://developers.cloudflare.com/workers-ai/models/, text generation), so the fields that need one
+are refused
 with a 400 rather than silently changing the answer.
 """
 
@@ -22,7 +23,7 @@ from gateway.errors import invalid
 from gateway.http.request_fields import parse_integer, parse_model, parse_sampling, parse_streaming
 from gateway.providers.base import ChatMessage
 
-DEFAULT_MAX_TOKENS = 16  # OpenAI's default on this endpoint (openai-contract.md)
+DEFAULT_MAX_TOKENS = 16  # OpenAI's default on this endpoint (its API reference, `max_tokens`)
 
 
 @dataclass(frozen=True)

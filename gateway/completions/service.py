@@ -7,6 +7,7 @@ a stream sends the choices one after another, each ending in its own finish chun
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ from gateway.completions.request import CompletionRequest, prompt_messages
 from gateway.providers.base import ChatDelta, ChatProvider, ChatRequest, Usage
 from gateway.providers.registry import provider_for
 from gateway.streams import sse
-from gateway.streams.keepalive import KEEPALIVE, with_keepalive
+from gateway.streams.keepalive import KEEPALIVE, ClosingStream, close_upstream, with_keepalive
 from gateway.streams.settled import settled_stream
 from gateway.streams.stop_sequences import StopScanner, truncate_at_stop
 
@@ -120,12 +121,38 @@ def open_stream(
         return provider, calls, provider.chat_stream(calls[0].request)
 
     provider, calls, first = with_fallbacks(targets, entry, call)
-    return _frame(body, provider, calls, first, entry, started)
+    # The first upstream is open from here: closing the response closes it, even if _frame never ran.
+    return ClosingStream(_frame(body, provider, calls, first, entry, started), first)
 
 
-def _opened_when_read(provider: ChatProvider, request: ChatRequest) -> Iterator[ChatDelta]:
-    # Opened on with_keepalive's reader thread, so pings also cover the wait for its headers.
-    yield from provider.chat_stream(request)
+class _OpenedWhenRead(Iterator[ChatDelta]):
+    """A later choice's stream, opened at its first read: on with_keepalive's reader thread, so
+    pings also cover the wait for its headers. close() may come from the consumer meanwhile; it
+    closes the stream at once if it is open, or as soon as it is."""
+
+    def __init__(self, provider: ChatProvider, request: ChatRequest) -> None:
+        self._provider, self._request = provider, request
+        self._stream: Iterator[ChatDelta] | None = None
+        self._closed = False
+        self._lock = threading.Lock()
+
+    def __next__(self) -> ChatDelta:
+        if self._stream is None:
+            if self._closed:
+                raise StopIteration
+            stream = self._provider.chat_stream(self._request)
+            with self._lock:
+                self._stream, closed = stream, self._closed
+            if closed:
+                close_upstream(stream)
+                raise StopIteration
+        return next(self._stream)
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed, stream = True, self._stream
+        if stream is not None:
+            close_upstream(stream)
 
 
 @dataclass
@@ -176,7 +203,7 @@ def _choices(
     writer = TextChunkWriter(model=body.model, include_usage=body.include_usage)
     for planned in calls:
         progress.append(_ChoiceProgress(planned))
-        deltas = first if planned.index == 0 else _opened_when_read(provider, planned.request)
+        deltas = first if planned.index == 0 else _OpenedWhenRead(provider, planned.request)
         yield from _frame_choice(body, writer, progress[-1], deltas, entry, started)
     if body.include_usage:
         yield sse.event(writer.usage(_streamed_usage(progress)))

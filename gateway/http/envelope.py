@@ -6,15 +6,55 @@ page (https://platform.openai.com/docs/guides/error-codes).
 
 from __future__ import annotations
 
+import logging
+import sys
 from typing import Any
 
+import redis.exceptions
 from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, HttpRequest, JsonResponse
+from psycopg_pool import PoolTimeout
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
 
 from gateway.errors import GatewayError, body_too_large, from_provider_error
 from gateway.providers.base import ProviderError
+
+log = logging.getLogger(__name__)
+
+# What a client is told to wait when a backing service is out of reach: a Redis restart or
+# failover, or a database pool without a free connection, is typically over within seconds, and
+# the OpenAI SDKs honour Retry-After when they retry a 503 (README "Errors").
+UNAVAILABLE_RETRY_AFTER_SECONDS = 5
+_REDIS_DOWN = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+
+
+def unavailable(exc: BaseException | None) -> GatewayError | None:
+    """The 503 for an error saying a backing service is out of reach, else None.
+
+    Redis refused, or slower than its socket timeouts (config/settings.py CACHES); the database pool
+    had no connection free within its timeout. Followed through `raise … from`, because Django
+    wraps database errors that way (DatabaseErrorWrapper) and callers may wrap cache errors.
+    """
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, _REDIS_DOWN):
+            return _service_unavailable("The gateway cannot reach its cache right now; retry in a few seconds.")
+        if isinstance(exc, PoolTimeout):
+            return _service_unavailable("The gateway's database is busy right now; retry in a few seconds.")
+        exc = exc.__cause__
+    return None
+
+
+def _service_unavailable(message: str) -> GatewayError:
+    return GatewayError(
+        503,
+        message,
+        type="server_error",
+        code="service_unavailable",
+        headers={"Retry-After": str(UNAVAILABLE_RETRY_AFTER_SECONDS)},
+    )
 
 
 def error_response(error: GatewayError) -> JsonResponse:
@@ -50,7 +90,11 @@ def from_drf(exc: drf.APIException) -> GatewayError:
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF's EXCEPTION_HANDLER: every error a view raises leaves as the OpenAI envelope."""
-    if isinstance(exc, ProviderError):
+    down = unavailable(exc)
+    if down is not None:
+        log.warning("answered 503 service_unavailable: %s: %s", type(exc).__name__, exc)
+        exc = down
+    elif isinstance(exc, ProviderError):
         exc = from_provider_error(exc)
     elif isinstance(exc, RequestDataTooBig):
         exc = body_too_large()
@@ -71,7 +115,15 @@ def not_found(request: HttpRequest, exception: Exception | None = None) -> JsonR
 
 
 def server_error(request: HttpRequest) -> JsonResponse:
-    """handler500: the last line of defence stays JSON too."""
+    """handler500: the last line of defence stays JSON too.
+
+    Django calls it for any exception no view handled, middleware included, while that exception
+    is being handled (django/core/handlers/exception.py), so sys.exc_info() names it: an
+    unreachable Redis or a busy database pool answers 503 here as it does in a DRF view.
+    """
+    down = unavailable(sys.exc_info()[1])
+    if down is not None:
+        return error_response(down)
     return error_response(
         GatewayError(
             500, "The gateway had an internal error; the request id identifies it in the logs.", type="server_error"

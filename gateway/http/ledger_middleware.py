@@ -9,6 +9,9 @@ response: status, the envelope's error code, the key if authentication got that 
 
 A stream whose generator never started (the client left before the first byte) never runs its
 own `finally`; it is settled here too, as a disconnected request.
+
+Each request also opens a lease as it arrives (gateway/accounting/spool.py): should its process
+die before any of this runs, the ledger writer records it as interrupted.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from django.urls import Resolver404, resolve
 
 from gateway.access.auth import ApiKeyAuthentication, KeyPrincipal
 from gateway.accounting.entry import UsageEntry
-from gateway.accounting.ledger import settle
+from gateway.accounting.ledger import open_lease, settle
 from gateway.errors import GatewayError
 
 log = logging.getLogger(__name__)
@@ -67,6 +70,9 @@ def _principal_of(request: HttpRequest) -> KeyPrincipal | None:
         authenticated = ApiKeyAuthentication().authenticate(request)  # type: ignore[arg-type]
     except GatewayError:
         return None
+    except Exception:  # Redis (or the database) away: the record is written without its key
+        log.warning("key of %s not resolved for its usage record", request.request_id, exc_info=True)
+        return None
     return authenticated[0] if authenticated else None
 
 
@@ -105,6 +111,7 @@ class UsageLedgerMiddleware:
         started = time.monotonic()
         entry = UsageEntry(request_id=request.request_id, endpoint="", principal=None)
         request.usage_entry = entry
+        open_lease(request.request_id, endpoint_of(request.path_info))
         response = self.get_response(request)
         latency_ms = int((time.monotonic() - started) * 1000)
 

@@ -73,11 +73,7 @@ class MeteredView(APIView):
                 entry.prompt_excerpt = prompt_excerpt(data)
             targets = resolve_routes(body.model, self.task, principal.allows(body.model))
             entry.admission = admit(
-                request._request,
-                principal,
-                model=body.model,
-                demand=body.demand(targets),
-                upstream_model=targets[0].upstream_model,
+                request._request, entry, demand=body.demand(targets), upstream_model=targets[0].upstream_model
             )
             return self.answer(request, body, targets, entry, started)
         except GatewayError as error:

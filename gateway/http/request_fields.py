@@ -1,6 +1,7 @@
 """Request fields every generation endpoint shares, validated the same way everywhere.
 
-Ranges follow shared/reference/openai-contract.md; each refusal is a 400 naming its parameter.
+Ranges follow https://platform.openai.com/docs/api-reference/chat/create; each refusal is a 400
+naming its parameter.
 """
 
 from __future__ import annotations
@@ -9,6 +10,22 @@ from typing import Any
 
 from gateway.errors import invalid
 
+# Model names are stored with every usage record (a 200-character column) and used in cache keys:
+# a longer name, or one with control characters (NUL cannot even be stored), names no model.
+MODEL_NAME_MAX = 200
+
+
+def check_model_name(model: str) -> str:
+    if len(model) > MODEL_NAME_MAX:
+        raise invalid(
+            f"The model name is {len(model)} characters long; model names have at most {MODEL_NAME_MAX}.",
+            param="model",
+            code="invalid_model_name",
+        )
+    if not model.isprintable():
+        raise invalid("The model name contains control characters.", param="model", code="invalid_model_name")
+    return model
+
 
 def parse_model(data: Any) -> str:
     if not isinstance(data, dict):
@@ -16,7 +33,7 @@ def parse_model(data: Any) -> str:
     model = data.get("model")
     if not isinstance(model, str) or not model:
         raise invalid("You must provide a model parameter.", param="model")
-    return model
+    return check_model_name(model)
 
 
 def parse_number(data: dict[str, Any], name: str, low: float, high: float) -> float | None:

@@ -13,6 +13,7 @@ from gateway.accounting.entry import Demand
 from gateway.accounting.tokens import estimate_prompt_tokens
 from gateway.catalog.routes import RouteTarget
 from gateway.errors import invalid
+from gateway.http.request_fields import check_model_name
 from gateway.providers.base import ChatMessage
 
 DEFAULT_MODEL = "omni-moderation-latest"
@@ -48,6 +49,8 @@ def parse_moderation_request(data: Any) -> ModerationRequest:
         model = DEFAULT_MODEL
     elif not isinstance(model, str) or not model:
         raise invalid("'model' must be a non-empty string.", param="model")
+    else:
+        check_model_name(model)
     return ModerationRequest(model=model, inputs=_inputs(data.get("input")))
 
 

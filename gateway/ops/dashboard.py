@@ -19,6 +19,7 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 from django import forms
+from django.core.validators import MaxValueValidator
 from django.db.models import Aggregate, Count, DecimalField, F, FloatField, Q, QuerySet, Sum, Value
 from django.db.models.functions import Coalesce, Trunc
 
@@ -50,11 +51,19 @@ def has_cost() -> bool:
     return any(field.name == "cost_usd" for field in UsageRecord._meta.get_fields())
 
 
+# A range ends at the midnight after its last day (DashboardFilter.for_days); 9999-12-31 has none
+# that datetime can hold, so the form refuses it rather than overflowing into a 500.
+LAST_DAY = date.max - timedelta(days=1)
+
+
 class DashboardForm(forms.Form):
     """The date range (inclusive days, UTC) and the optional key and model filters."""
 
     start = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
-    end = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
+    end = forms.DateField(
+        widget=forms.DateInput(attrs={"type": "date"}),
+        validators=[MaxValueValidator(LAST_DAY, message="Choose an end date no later than %(limit_value)s.")],
+    )
     key = forms.ModelChoiceField(queryset=ApiKey.objects.order_by("name"), required=False, empty_label="all keys")
     model = forms.ChoiceField(required=False)
 

@@ -63,15 +63,31 @@ class ToolCall:
 
 
 @dataclass(frozen=True)
+class ImageRef:
+    """An image of a user message.
+
+    `url` is a data: URL, or, until the gateway has fetched it, the client's http(s) URL: the fetch
+    waits until the request is admitted (gateway/chat/content_parts.py), so adapters only ever see
+    data: URLs. `param` names the client's field, for the errors of that fetch.
+    """
+
+    url: str
+    param: str
+
+    @property
+    def inline(self) -> bool:
+        return self.url.startswith("data:")
+
+
+@dataclass(frozen=True)
 class ChatMessage:
     role: str  # system | user | assistant | tool (developer already mapped to system)
     content: str  # text parts joined; null assistant content arrives as ""
     name: str | None = None
     tool_call_id: str | None = None
     tool_calls: tuple[ToolCall, ...] = ()
-    # Images of a user message as data: URLs (http(s) URLs were fetched and inlined by the
-    # gateway, behind its SSRF guard): only routes with vision get messages that carry any.
-    images: tuple[str, ...] = ()
+    # Images of a user message: only routes with vision get messages that carry any.
+    images: tuple[ImageRef, ...] = ()
 
 
 @dataclass(frozen=True)

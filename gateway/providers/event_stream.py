@@ -1,9 +1,9 @@
 """Incremental parser for an upstream text/event-stream body.
 
 The upstream streams `data: {json}` events separated by blank lines and ends with `data: [DONE]`
-(shared/reference/workers-ai-api.md, "Streaming"). Network chunks split anywhere: inside a line,
-inside a separator, even inside a multibyte UTF-8 character, so the bytes go through an
-incremental decoder and lines are cut only once their terminator has arrived.
+(https://developers.cloudflare.com/workers-ai/features/streaming/). Network chunks split anywhere:
+inside a line, inside a separator, even inside a multibyte UTF-8 character, so the bytes go
+through an incremental decoder and lines are cut only once their terminator has arrived.
 
 Line handling follows the WHATWG server-sent events rules: a line ends with CRLF, LF or a lone CR;
 a blank line dispatches the event; `data` lines of one event join with "\n"; lines starting with

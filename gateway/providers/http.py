@@ -60,6 +60,20 @@ def new_session() -> requests.Session:
     return session
 
 
+def abort(response: requests.Response) -> None:
+    """Close a streamed response before its end, also while another thread is blocked reading it.
+
+    Closing alone does not wake a read blocked in recv() on another thread; shutting the socket's
+    reading side first does (urllib3's HTTPResponse.shutdown, added for exactly this). The
+    connection is then closed, not pooled: the upstream sees it gone at once and stops generating.
+    """
+    try:
+        response.raw.shutdown()
+    except (AttributeError, NotImplementedError, ValueError, RuntimeError, OSError):
+        pass  # no socket left to shut (already released or closed): close() below is enough
+    response.close()
+
+
 def transport_error(exc: requests.RequestException, upstream: str) -> ProviderError:
     """Map a `requests` failure to the gateway's error kinds.
 

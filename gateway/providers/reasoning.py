@@ -1,7 +1,7 @@
 """Split model text into reasoning and content at `<think>…</think>`.
 
 Some Workers AI models think aloud inside `<think>…</think>` in the same text as their answer
-(shared/reference/workers-ai-api.md); OpenAI clients expect the thinking apart, as
+(https://developers.cloudflare.com/workers-ai/models/); OpenAI clients expect the thinking apart, as
 `reasoning_content`, and the answer alone as `content`.
 
 The rule:

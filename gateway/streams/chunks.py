@@ -1,4 +1,5 @@
-"""What every OpenAI stream chunk shares, whatever the endpoint (shared/reference/openai-contract.md).
+"""What every OpenAI stream chunk shares, whatever the endpoint
+(https://platform.openai.com/docs/api-reference/chat-streaming).
 
 The same id, created and model on every chunk; `usage: null` on each chunk but the last when the
 client asked for usage, and a final chunk with `choices: []` carrying it.

@@ -1,9 +1,16 @@
-"""Keep-alives for streams whose upstream goes quiet (a reasoning model thinking, say).
+"""Keep-alives for streams whose upstream goes quiet (a reasoning model thinking, say), and the
+upstream closed as soon as the client is gone.
 
 The upstream is read on a helper thread that hands items over a small queue; when nothing arrives
 for `interval` seconds the consumer yields KEEPALIVE, which the endpoint writes as an SSE comment.
 Writing is also how a gone client is noticed: the server then closes the response, this
-generator's `finally` runs, and the helper closes the upstream at its next item.
+generator's `finally` runs and closes the upstream at once, which also wakes the helper should it
+be blocked reading it.
+
+`ClosingStream` covers what that cannot: a response closed before its generator reached the
+upstream, opened before the generator ran — not started at all (close() runs no part of an
+unstarted generator, `finally` included) or stopped before its first read. The upstream is then
+closed explicitly instead of whenever the garbage collector frees it.
 """
 
 from __future__ import annotations
@@ -11,7 +18,7 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Iterator
-from typing import Final, TypeVar
+from typing import Any, Final, TypeVar
 
 T = TypeVar("T")
 
@@ -23,6 +30,22 @@ class _Keepalive:
 
 KEEPALIVE: Final = _Keepalive()
 _END = object()
+
+
+def close_upstream(source: object) -> None:
+    """`source.close()`, if it has one, from a thread that may not be the one reading it.
+
+    An upstream stream's close() is safe from any thread (gateway/providers/workers_ai/stream.py
+    DeltaStream); a plain generator being run by the reader refuses with ValueError, and the
+    reader closes it itself, at its next item, as before.
+    """
+    close = getattr(source, "close", None)
+    if close is None:
+        return
+    try:
+        close()
+    except ValueError:
+        pass
 
 
 def with_keepalive(source: Iterator[T], interval: float) -> Iterator[T | _Keepalive]:
@@ -47,9 +70,7 @@ def with_keepalive(source: Iterator[T], interval: float) -> Iterator[T | _Keepal
         except BaseException as exc:  # handed to the consumer, which re-raises it
             offer("error", exc)
         finally:
-            close = getattr(source, "close", None)
-            if close is not None:
-                close()
+            close_upstream(source)
 
     threading.Thread(target=pump, name="upstream-pump", daemon=True).start()
     try:
@@ -66,3 +87,30 @@ def with_keepalive(source: Iterator[T], interval: float) -> Iterator[T | _Keepal
             yield value  # type: ignore[misc]
     finally:
         stopped.set()
+        close_upstream(source)  # should the pump be blocked reading it, that read returns now
+
+
+class ClosingStream(Iterator[bytes]):
+    """`frames`, whose close() also closes `upstreams`, however far the frames got.
+
+    Django's StreamingHttpResponse calls close() on its content when the response is closed
+    (https://docs.djangoproject.com/en/stable/ref/request-response/#streaminghttpresponse-objects):
+    `frames` first, so a stream that had started ends as it would have (its usage record
+    included), then each upstream, which that may already have closed (close() is idempotent).
+    """
+
+    def __init__(self, frames: Iterator[bytes], *upstreams: Any) -> None:
+        self._frames = frames
+        self._upstreams = upstreams
+
+    def __next__(self) -> bytes:
+        return next(self._frames)
+
+    def close(self) -> None:
+        close = getattr(self._frames, "close", None)
+        try:
+            if close is not None:
+                close()
+        finally:
+            for upstream in self._upstreams:
+                close_upstream(upstream)

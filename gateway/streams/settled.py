@@ -1,17 +1,20 @@
 """The end of every stream, however it ends: an error event if the upstream failed mid-way, and
-exactly one usage record — also when the client left (shared/reference/openai-contract.md).
+exactly one usage record — also when the client left.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterator
 
 from gateway.accounting.entry import UsageEntry
 from gateway.accounting.ledger import settle
-from gateway.errors import from_provider_error
+from gateway.errors import GatewayError, from_provider_error
 from gateway.providers.base import ProviderError
 from gateway.streams import sse
+
+log = logging.getLogger(__name__)
 
 
 def settled_stream(
@@ -26,6 +29,14 @@ def settled_stream(
     except ProviderError as exc:
         # Headers are gone already: an `error` event makes the SDK raise APIError mid-stream.
         error = from_provider_error(exc)
+        entry.status, entry.error_code = error.status, error.code or ""
+        yield sse.event(error.body())
+        finished = True
+    except Exception:
+        # A bug mid-stream: the client gets an error event, the ledger a server error (never a 200
+        # that merely looks like the client leaving).
+        log.exception("stream of %s failed", entry.request_id)
+        error = GatewayError(500, "The gateway failed while streaming this answer.", code="server_error")
         entry.status, entry.error_code = error.status, error.code or ""
         yield sse.event(error.body())
         finished = True

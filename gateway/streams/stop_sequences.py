@@ -1,4 +1,5 @@
-"""`stop` emulated by truncation: Workers AI has no stop parameter (workers-ai-api.md)."""
+"""`stop` emulated by truncation: Workers AI's text generation input has no stop parameter
+(https://developers.cloudflare.com/workers-ai/models/llama-3.1-8b-instruct-fp8/, Input)."""
 
 from __future__ import annotations
 

@@ -15,7 +15,7 @@ from gateway.models import ApiKey, ModelRoute, Provider
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-# shared/reference/seed-README.md, "Model Configuration": public name → upstream model.
+# The original project's model table (README "Model names"): public name → upstream model.
 README_MAPPINGS = {
     "gpt-3.5-turbo": "@cf/meta/llama-3.1-8b-instruct-fp8",
     "gpt-4": "@cf/meta/llama-3.3-70b-instruct-fp8-fast",

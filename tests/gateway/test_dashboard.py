@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from html.parser import HTMLParser
 
 import pytest
+from conftest import make_key
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.test import Client
@@ -341,6 +342,39 @@ def test_a_backwards_range_is_explained_not_drawn(operator: Client) -> None:
     assert b"The start date is after the end date." in response.content
     assert b'class="gw-chart"' not in response.content
     assert operator.get(CSV_URL, {"start": "2024-02-10", "end": "2024-02-01"}).status_code == 400
+
+
+@pytest.mark.parametrize("start", ["9999-12-31", "9999-12-25"])
+def test_the_last_day_of_the_calendar_is_explained_not_a_500(operator: Client, start: str) -> None:
+    response = operator.get(URL, {"start": start, "end": "9999-12-31"})
+
+    assert response.status_code == 200
+    assert b"Choose an end date no later than 9999-12-30." in response.content
+    assert b'class="gw-chart"' not in response.content
+    assert operator.get(CSV_URL, {"start": start, "end": "9999-12-31"}).status_code == 400
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "buckets"),
+    [("0001-01-01", "0001-01-02", 48), ("9999-12-29", "9999-12-30", 48), ("9999-12-01", "9999-12-30", 30)],
+    ids=["first-days-per-hour", "last-days-per-hour", "last-month-per-day"],
+)
+def test_the_ends_of_the_calendar_are_drawn(operator: Client, start: str, end: str, buckets: int) -> None:
+    make_key("edge")
+    edge = ApiKey.objects.get(name="edge")
+    first, last = date.fromisoformat(start), date.fromisoformat(end)
+    record(edge, "gpt-4", 200, datetime.combine(first, time(0, 30), tzinfo=UTC), prompt=3, latency=10)
+    record(edge, "gpt-4", 500, datetime.combine(last, time(23, 30), tzinfo=UTC), prompt=4, latency=30)
+
+    response = operator.get(URL, {"start": start, "end": end})
+
+    assert response.status_code == 200
+    board = response.context["board"]
+    assert len(board.over_time) == buckets
+    assert (board.totals.requests, board.totals.errors, board.totals.prompt_tokens) == (2, 1, 7)
+    assert 'data-tile="requests">2<' in response.content.decode()
+    rows = list(csv.DictReader(io.StringIO(operator.get(CSV_URL, {"start": start, "end": end}).content.decode())))
+    assert [row["requests"] for row in rows] == ["1", "1"]
 
 
 def test_names_from_clients_are_escaped_in_charts_and_tables(operator: Client) -> None:

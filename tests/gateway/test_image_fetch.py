@@ -2,7 +2,8 @@
 
 The server listens on 127.0.0.1, which the guard refuses unless GATEWAY_IMAGE_FETCH_ALLOW_HOSTS
 names it, so each test allowlists it only where a fetch must reach it. Name resolution is replaced
-(monkeypatched getaddrinfo) only to give a test host name an answer.
+(monkeypatched getaddrinfo) only to give a test host name an answer, or a late one: the system
+resolver of a slow DNS server, which no test can set up otherwise.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import base64
 import socket
 import ssl
+import threading
 import time
 from collections.abc import Iterator
 
@@ -206,6 +208,37 @@ def test_an_image_over_the_cap_is_cut_off_while_streaming(origin, allow_origin, 
 
     assert error.code == "image_too_large" and "1000 bytes" in error.message
     assert time.monotonic() - started < 2  # it did not read 50 MB first
+
+
+@pytest.fixture
+def slow_dns(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A host name whose lookup answers 127.0.0.1 only when the test is over (at most 10 s later)."""
+    name = "slow.test"
+    real = socket.getaddrinfo
+    over = threading.Event()
+
+    def getaddrinfo(host, port, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if host != name:
+            return real(host, port, *args, **kwargs)
+        over.wait(10)
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    yield name
+    over.set()
+
+
+@pytest.mark.parametrize("first_hop", [True, False], ids=["url", "redirect"])
+def test_a_slow_name_lookup_counts_against_the_deadline(origin, allow_origin, settings, slow_dns, first_hop) -> None:  # type: ignore[no-untyped-def]
+    settings.GATEWAY_IMAGE_FETCH_TIMEOUT_SECONDS = 0.5
+    slow = origin.url("/cat.png", host=slow_dns)
+    started = time.monotonic()
+
+    error = fetch_error(slow if first_hop else origin.url("/redirect?to=" + slow))
+
+    assert error.code == "image_fetch_failed" and "timed out" in error.message
+    assert time.monotonic() - started < 1.5
+    assert [hit.path for hit in origin.hits] == ([] if first_hop else ["/redirect?to=" + slow])
 
 
 @pytest.mark.parametrize("path", ["/slow?seconds=3", "/drip?seconds=3"])

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import requests
-from conftest import make_key, usage_records
+from conftest import error_of, make_key, usage_records, wait_for_spool_drained
 from django.test import Client
 
 from gateway.access.auth import resolve_key
 from gateway.accounting.entry import UsageEntry
 from gateway.accounting.ledger import settle
 from gateway.models import UsageRecord
+from gateway.streams.settled import settled_stream
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -142,4 +145,49 @@ def test_a_second_settle_of_the_same_request_writes_nothing(routes) -> None:  # 
     # Another entry under the same id (a bug elsewhere) loses to the first, without an error.
     settle(UsageEntry(request_id="req_twice", endpoint="chat.completions", principal=None, status=500))
 
+    assert wait_for_spool_drained()
     assert [(r.request_id, r.status) for r in UsageRecord.objects.all()] == [("req_twice", 200)]
+
+
+def test_a_model_name_longer_than_its_column_is_refused_and_still_recorded(gateway_url, api_key, routes) -> None:  # type: ignore[no-untyped-def]
+    too_long, with_nul = "m" * 300, "gpt\x004"
+    answers = [post(gateway_url, api_key, {"model": name, "messages": HI}) for name in (too_long, with_nul)]
+    answers.append(post(gateway_url, api_key, {"model": too_long, "input": "hi"}, path="/v1/moderations"))
+
+    for answer in answers:
+        error = error_of(answer, 400)
+        assert (error["param"], error["code"]) == ("model", "invalid_model_name")
+    records = usage_records(3)
+    assert {record.request_id for record in records} == {answer.headers["x-request-id"] for answer in answers}
+    assert {(record.status, record.error_code) for record in records} == {(400, "invalid_model_name")}
+
+
+def test_what_a_record_cannot_hold_is_cut_not_lost(routes) -> None:  # type: ignore[no-untyped-def]
+    entry = UsageEntry(
+        request_id="req_long_names",
+        endpoint="chat.completions",
+        principal=None,
+        public_model="m" * 300 + "\x00",
+        upstream_model="@cf/\x00" + "u" * 300,
+        error_code="e" * 100,
+        status=400,
+    )
+    settle(entry)
+
+    (record,) = usage_records(1)
+    assert (record.public_model, record.upstream_model) == ("m" * 200, "@cf/" + "u" * 196)
+    assert record.error_code == "e" * 64
+
+
+def test_an_unexpected_error_mid_stream_is_recorded_as_a_server_error(routes) -> None:  # type: ignore[no-untyped-def]
+    def frames() -> Iterator[bytes]:
+        yield b'data: {"choices": []}\n\n'
+        raise RuntimeError("a bug in the middle of a stream")
+
+    entry = UsageEntry(request_id="req_broken_stream", endpoint="chat.completions", principal=None, streamed=True)
+    sent = b"".join(settled_stream(frames(), entry, time.monotonic(), lambda: None))
+
+    *_, last = sent.decode().strip().split("\n\n")
+    assert json.loads(last.removeprefix("data: "))["error"]["code"] == "server_error"
+    (record,) = usage_records(1)
+    assert (record.status, record.error_code, record.client_disconnected) == (500, "server_error", False)

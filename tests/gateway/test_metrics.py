@@ -70,6 +70,7 @@ def test_it_lists_every_family_with_its_type(gateway_url) -> None:  # type: igno
         "gateway_tokens": "counter",
         "gateway_rate_limit_refusals": "counter",
         "gateway_image_jobs_queued": "gauge",
+        "gateway_ledger_spooled_records": "gauge",
     }
 
 

@@ -97,9 +97,15 @@ def test_serve_runs_the_whole_stack(fresh_database: str, tmp_path: Path) -> None
         assert health.json()["upstream"] == "emulated"
         assert health.headers["x-gateway-upstream"] == "emulated"
 
-        with psycopg.connect(fresh_database) as conn:
-            stored = conn.execute("SELECT prefix, key_hash FROM gateway_apikey").fetchall()
-            usage = conn.execute("SELECT streamed, status FROM gateway_usagerecord ORDER BY created_at").fetchall()
+        # The ledger writer `serve` started puts the spooled records into the database.
+        deadline = time.monotonic() + 10
+        while True:
+            with psycopg.connect(fresh_database) as conn:
+                stored = conn.execute("SELECT prefix, key_hash FROM gateway_apikey").fetchall()
+                usage = conn.execute("SELECT streamed, status FROM gateway_usagerecord ORDER BY created_at").fetchall()
+            if len(usage) >= 2 or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
         assert len(stored) == 1 and key.startswith(stored[0][0]) and key not in stored[0][1]
         assert usage == [(False, 200), (True, 200)]
         # The metrics and the request log follow the record (usage.settle steps), in whichever worker.

@@ -150,11 +150,43 @@ def test_the_access_token_sees_the_keyless_records_made_under_it(gateway_url, ap
         ({"end": "2026-02-30"}, "end"),
         ({"start": "2026-03-02", "end": "2026-03-01"}, "start"),
         ({"start": "2024-01-01", "end": "2026-01-01"}, "start"),
+        ({"end": "9999-12-31"}, "end"),
+        ({"start": "9999-12-31", "end": "9999-12-31"}, "end"),
+        ({"start": "9999-12-31"}, "start"),
+        ({"start": "0001-01-01", "end": "9999-12-30"}, "start"),
     ],
-    ids=["not-iso", "no-such-day", "reversed", "over-a-year"],
+    ids=[
+        "not-iso",
+        "no-such-day",
+        "reversed",
+        "over-a-year",
+        "end-on-the-last-day",
+        "both-on-the-last-day",
+        "start-on-the-last-day",
+        "the-whole-calendar",
+    ],
 )
 def test_a_bad_range_is_a_400_naming_the_parameter(gateway_url, api_key, routes, params, param) -> None:  # type: ignore[no-untyped-def]
     assert error_of(usage(gateway_url, api_key, **params), 400)["param"] == param
+
+
+def test_the_last_day_is_refused_naming_the_limit(gateway_url, api_key, routes) -> None:  # type: ignore[no-untyped-def]
+    error = error_of(usage(gateway_url, api_key, start="9999-12-30", end="9999-12-31"), 400)
+
+    assert error["param"] == "end"
+    assert error["message"] == "'end' must be 9999-12-30 or earlier; got '9999-12-31'."
+
+
+def test_the_first_and_last_days_that_can_be_reported_are(gateway_url, api_key, routes) -> None:  # type: ignore[no-untyped-def]
+    record(api_key, "req_first_day", datetime(1, 1, 1, 12, tzinfo=UTC))
+    record(api_key, "req_last_day", datetime(9999, 12, 30, 23, 59, tzinfo=UTC))
+
+    first = usage(gateway_url, api_key, start="0001-01-01", end="0001-01-01")
+    last = usage(gateway_url, api_key, start="9999-12-30", end="9999-12-30")
+
+    assert first.status_code == last.status_code == 200, (first.text, last.text)
+    assert (first.json()["start"], first.json()["totals"]["requests"]) == ("0001-01-01", 1)
+    assert (last.json()["end"], last.json()["totals"]["requests"]) == ("9999-12-30", 1)
 
 
 def test_it_needs_a_key(gateway_url, routes) -> None:  # type: ignore[no-untyped-def]

@@ -7,8 +7,8 @@ import pytest
 
 from gateway.providers.event_stream import EventStreamParser, iter_event_data
 
-# Shaped like the upstream's stream (shared/reference/workers-ai-api.md): padding, an empty
-# tool_calls array, a final usage event, then [DONE].
+# Shaped like the upstream's stream (https://developers.cloudflare.com/workers-ai/features/streaming/):
+# padding, an empty tool_calls array, a final usage event, then [DONE].
 UPSTREAM_BODY = (
     'data: {"response":"Grüße","p":"abdfe"}\n\n'
     'data: {"response":" 東京 🌸","tool_calls":[],"p":"xyz"}\n\n'

@@ -1,4 +1,4 @@
-"""`make run` / `make demo`: prepare the database, then run gunicorn and a Celery worker.
+"""`make run` / `make demo`: prepare the database, then run gunicorn, the ledger writer and a Celery worker.
 
 Ctrl-C (or SIGTERM) stops everything this command started. The embedded Postgres and Redis keep
 running for the next start; `make stop` ends them.
@@ -27,7 +27,7 @@ EMULATOR_TOKEN = "emulated-token"
 
 
 class Command(BaseCommand):
-    help = "Serve the gateway with gunicorn and a Celery worker (what `make run` does)."
+    help = "Serve the gateway with gunicorn, the ledger writer and a Celery worker (what `make run` does)."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--emulator", action="store_true", help="Use the bundled Workers AI emulator.")
@@ -62,6 +62,8 @@ class Command(BaseCommand):
                 [python, "-m", "gunicorn", "config.wsgi:application", "-c", "config/gunicorn.conf.py"], env=env
             )
         )
+        # Usage records reach the database through this one (gateway/accounting/ledger_writer.py).
+        children.append(subprocess.Popen([python, "manage.py", "ledger_writer"], env=env))
         if not options["no_worker"]:
             children.append(
                 subprocess.Popen(

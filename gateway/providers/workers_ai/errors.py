@@ -1,7 +1,7 @@
 """Upstream failures as ProviderErrors: code and status to kind, Retry-After, no leaked secrets.
 
 Covers both the `{errors:[{code, message}]}` envelope of a failed answer and an error-shaped
-stream event (shared/reference/workers-ai-api.md, Errors).
+stream event (https://developers.cloudflare.com/workers-ai/platform/errors/).
 """
 
 from __future__ import annotations

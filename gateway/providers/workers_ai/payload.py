@@ -1,8 +1,9 @@
 """Request bodies for /ai/run: per model family, only the fields its schema documents.
 
 The classic `{messages, …sampling}` form serves most text-generation models; gpt-oss is spoken to
-in the Responses form (`instructions` + `input`). Both are described in
-shared/reference/workers-ai-api.md.
+in the Responses form (`instructions` + `input`). Both are described on the model pages
+(https://developers.cloudflare.com/workers-ai/models/, e.g.
+https://developers.cloudflare.com/workers-ai/models/gpt-oss-120b/).
 """
 
 from __future__ import annotations
@@ -89,7 +90,7 @@ def _upstream_message(message: ChatMessage) -> dict[str, Any]:
     if message.images:
         # Vision models take OpenAI content arrays whose image URLs are data: URLs (reference, Vision).
         content = [{"type": "text", "text": message.content}] if message.content else []
-        content += [{"type": "image_url", "image_url": {"url": url}} for url in message.images]
+        content += [{"type": "image_url", "image_url": {"url": image.url}} for image in message.images]
     elif message.tool_calls:
         # The classic schema has no field for a past call, so it is written the way the model
         # itself answers a call (`{"name", "arguments": {…}}`), one JSON object per line.

@@ -32,9 +32,10 @@ CATALOGUE_PAGE_SIZE = 100  # few round trips for the whole catalogue
 CATALOGUE_MAX_PAGES = 50  # a guard against an upstream whose paging never ends
 
 # Llama 3.2 models answer 403/5016 until {"prompt": "agree"} has been sent to them once per account
-# (workers-ai-api.md, Errors and Vision). The (account URL, model) pairs this process agreed for:
-# a 5016 after that is retried once, never agreed again. The lock makes a burst of first requests
-# agree once and wait for it.
+# (https://developers.cloudflare.com/workers-ai/platform/errors/ and
+# https://developers.cloudflare.com/workers-ai/models/llama-3.2-11b-vision-instruct/). The (account
+# URL, model) pairs this process agreed for: a 5016 after that is retried once, never agreed
+# again. The lock makes a burst of first requests agree once and wait for it.
 LICENCE_NOT_AGREED = 5016
 LICENCE_AGREEMENT = {"prompt": "agree"}
 _agreed: set[tuple[str, str]] = set()
@@ -58,9 +59,10 @@ class WorkersAIProvider:
     def chat_stream(self, request: ChatRequest) -> DeltaStream:
         """Start a stream: upstream errors before the first event raise here, not on iteration.
 
-        gpt-oss: the Responses form does not stream (workers-ai-api.md lists /ai/v1/responses as
-        non-streaming, and the emulator answers 5006 to stream:true), so its answer is fetched
-        whole and replayed as deltas: reasoning, then content and tool calls, then usage.
+        gpt-oss: the Responses form does not stream (/ai/v1/responses is non-streaming, see
+        https://developers.cloudflare.com/workers-ai/configuration/open-ai-compatibility/, and
+        the emulator answers 5006 to stream:true), so its answer is fetched whole and replayed as
+        deltas: reasoning, then content and tool calls, then usage.
         """
         if uses_responses_form(request.model):
             return DeltaStream(iter(deltas_of(self.chat(request))), None)

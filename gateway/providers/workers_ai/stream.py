@@ -1,13 +1,14 @@
 """Streamed answers as ChatDeltas: the upstream's event payloads translated, or a whole answer replayed.
 
 Both event shapes are handled: classic `{"response": …}` events and OpenAI chat.completion.chunk
-events (shared/reference/workers-ai-api.md, Streaming). DeltaStream owns the upstream response so
-a client that goes away gives the pooled connection back.
+events (https://developers.cloudflare.com/workers-ai/features/streaming/). DeltaStream owns the
+upstream response so a client that goes away gives the pooled connection back.
 """
 
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -25,29 +26,44 @@ class DeltaStream(Iterator[ChatDelta]):
 
     When a client disconnects, Django closes the streaming content, which lands here and closes
     the upstream response, even if iteration never started (a generator's finally would not run).
+    `close()` may come from another thread than the one reading (gateway/streams/keepalive.py
+    reads on a pump thread and closes from the consumer): a read blocked there returns at once.
     """
 
     def __init__(self, deltas: Iterator[ChatDelta], response: requests.Response | None) -> None:
         self._deltas = deltas
         self._response = response
+        self._lock = threading.Lock()
+        self._finished = False
 
     def __next__(self) -> ChatDelta:
         try:
             return next(self._deltas)
+        except StopIteration:
+            self._finished = True
+            self.close()
+            raise
         except requests.RequestException as exc:
             self.close()
             raise http.transport_error(exc, UPSTREAM) from exc
-        except BaseException:  # StopIteration included: the stream is over either way
+        except BaseException:
             self.close()
             raise
 
     def close(self) -> None:
+        with self._lock:
+            response, self._response = self._response, None
+        if response is not None:
+            if self._finished:
+                response.close()
+            else:  # the upstream may still be sending, or a reader blocked on it
+                http.abort(response)
         close = getattr(self._deltas, "close", None)
         if close is not None:
-            close()
-        if self._response is not None:
-            self._response.close()
-            self._response = None
+            try:
+                close()
+            except ValueError:
+                pass  # being read on another thread: its read just failed, and it ends there
 
 
 def translate_stream(

@@ -1,8 +1,9 @@
 """The emulator's model catalogue, served by GET /accounts/{id}/ai/models/search.
 
 Item shape, property ids and the rule that property values are strings (price an array) follow
-shared/reference/workers-ai-api.md ("Catalogue"); context windows come from its "Context windows"
-table. Ids, descriptions and dates are the emulator's own: nothing should depend on them.
+the model search API (https://developers.cloudflare.com/api/resources/ai/subresources/models/methods/list/);
+context windows come from the model pages (https://developers.cloudflare.com/workers-ai/models/).
+Ids, descriptions and dates are the emulator's own: nothing should depend on them.
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ class CatalogueModel:
     beta: bool = False
     output_dimensions: int | None = None
     max_input_tokens: int | None = None
-    # USD per million tokens (input, output); shared/reference "Limits and pricing".
+    # USD per million tokens (input, output); see https://developers.cloudflare.com/workers-ai/platform/pricing/
     price: tuple[float, float] | None = None
     tags: tuple[str, ...] = field(default_factory=tuple)
 

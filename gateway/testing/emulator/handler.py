@@ -1,5 +1,7 @@
 """The emulator's HTTP handler: routing, auth, the Cloudflare envelope, request capture, error
-injection and SSE writing. Facts come from shared/reference/workers-ai-api.md.
+injection and SSE writing. Facts come from the public Workers AI documentation
+(https://developers.cloudflare.com/workers-ai/; /ai/run:
+https://developers.cloudflare.com/api/resources/ai/methods/run/).
 
 The handler keeps no state of its own: it reads and updates the WorkersAIEmulator behind
 `self.server.emulator` (server.py).
@@ -9,7 +11,9 @@ from __future__ import annotations
 
 import json
 import re
+import select
 import socket
+import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any, Protocol
@@ -199,6 +203,8 @@ class EmulatorHandler(BaseHTTPRequestHandler):
         try:
             if name == "requests" and self.command == "GET":
                 return 200, [r.to_dict() for r in emulator.requests]
+            if name == "streams" and self.command == "GET":
+                return 200, {"open": emulator.open_streams, "cut": emulator.cut_streams}
             if self.command != "POST" or not isinstance(data, dict):
                 raise ValueError(f"unknown control request {self.command} {path}")
             if name == "reset":
@@ -278,6 +284,20 @@ class EmulatorHandler(BaseHTTPRequestHandler):
         self.wfile.write(b"%X\r\n%s\r\n" % (len(data), data))
         self.wfile.flush()
 
+    def _pause(self, seconds: float) -> None:
+        """Wait between events as the emulator's latency says, but end the stream as soon as the
+        client closes its connection, as a server notices: the socket turns readable at its end."""
+        emulator = self.server.emulator
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0 and not emulator._stopping.is_set():
+            readable, _, _ = select.select([self.connection], [], [], min(left, 0.05))
+            if not readable:
+                continue
+            if not self.connection.recv(1, socket.MSG_PEEK):
+                raise ConnectionAbortedError("the client closed the connection")
+            emulator._sleep(left)  # bytes of a next request, not a close: wait on as before
+            return
+
     def _write_stream(self, events: tuple[StreamEvent, ...]) -> None:
         emulator = self.server.emulator
         per_chunk = emulator._latency()[1]
@@ -286,9 +306,11 @@ class EmulatorHandler(BaseHTTPRequestHandler):
         self.send_header("Cache-Control", "no-cache")
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
+        emulator._stream_opened()
+        left_early = False
         try:
             for i, event in enumerate(events):
-                emulator._sleep(event.pause_before + (per_chunk if i else 0.0))
+                self._pause(event.pause_before + (per_chunk if i else 0.0))
                 text = (
                     event.data
                     if isinstance(event.data, str)
@@ -305,4 +327,7 @@ class EmulatorHandler(BaseHTTPRequestHandler):
             self.wfile.write(b"0\r\n\r\n")
             self.wfile.flush()
         except OSError:
+            left_early = True
             self.close_connection = True  # the client left mid-stream
+        finally:
+            emulator._stream_closed(left_early)

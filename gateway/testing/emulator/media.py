@@ -1,8 +1,9 @@
 """Deterministic outputs of the non-chat tasks: embeddings, speech recognition, speech, images.
 
-Shapes follow shared/reference/workers-ai-api.md ("Embeddings", "Speech to text", "Text to
-speech", "Images"). The audio and image bytes are tiny but well-formed (a silent MP3, a grey 8×8
-JPEG) so that a gateway which sniffs magic bytes or decodes them gets something real.
+Shapes follow the Workers AI model pages (https://developers.cloudflare.com/workers-ai/models/:
+embeddings, speech to text, text to speech, images). The audio and image bytes are tiny but
+well-formed (a silent MP3, a grey 8×8 JPEG) so that a gateway which sniffs magic bytes or decodes
+them gets something real.
 """
 
 from __future__ import annotations

@@ -1,4 +1,6 @@
-"""Deterministic model outputs, shaped per family as shared/reference/workers-ai-api.md shows them.
+"""Deterministic model outputs, shaped per family as the Workers AI model pages show them.
+
+Output schemas: https://developers.cloudflare.com/workers-ai/models/ (one page per model).
 
 The reply rule (tests rely on it; temperature, seed and the like never change it):
 - reply text = "Hello! You said: " + the last user message's text (stripped). For the prompt form

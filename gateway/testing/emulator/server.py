@@ -56,6 +56,8 @@ class WorkersAIEmulator:
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._connections: dict[socket.socket, threading.Thread] = {}
+        self._streams_open = 0
+        self._streams_cut = 0
 
     # --- lifecycle ---------------------------------------------------------------------------------
 
@@ -120,11 +122,25 @@ class WorkersAIEmulator:
         with self._lock:
             return self._captured[-1] if self._captured else None
 
+    @property
+    def open_streams(self) -> int:
+        """Streamed answers being written now (a stream ends at its last event or when its client
+        closes the connection, noticed at once, also during a pause between events)."""
+        with self._lock:
+            return self._streams_open
+
+    @property
+    def cut_streams(self) -> int:
+        """Streams whose client closed the connection before their last event, since reset()."""
+        with self._lock:
+            return self._streams_cut
+
     def reset(self) -> None:
         with self._lock:
             self._captured.clear()
             self._errors.clear()
             self._first_byte = self._per_chunk = 0.0
+            self._streams_cut = 0
 
     def inject_error(
         self,
@@ -175,6 +191,15 @@ class WorkersAIEmulator:
     def _sleep(self, seconds: float) -> None:
         if seconds > 0:
             self._stopping.wait(seconds)
+
+    def _stream_opened(self) -> None:
+        with self._lock:
+            self._streams_open += 1
+
+    def _stream_closed(self, cut: bool) -> None:
+        with self._lock:
+            self._streams_open -= 1
+            self._streams_cut += cut
 
     def _track(self, conn: socket.socket, alive: bool) -> None:
         with self._lock:

@@ -2,7 +2,8 @@
 
 Workers AI validates every input against the model's JSON schema with additionalProperties false
 and answers 400 / 5006 "AiError: Bad input: …" for unknown keys and wrong types
-(shared/reference/workers-ai-api.md, "Errors" and "Text generation"). The emulator does the same
+(https://developers.cloudflare.com/workers-ai/platform/errors/ and the text-generation model
+pages under https://developers.cloudflare.com/workers-ai/models/). The emulator does the same
 so that a gateway sending a field upstream would reject (topP, stop, n, tool_choice…) fails in
 tests exactly as it would in production. Messages name the failing property by JSON pointer.
 """

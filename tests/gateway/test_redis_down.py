@@ -1,0 +1,164 @@
+"""Redis out of reach: every /v1 request that needs it answers a 503 envelope with Retry-After, fast.
+
+The real server command (gunicorn, config/gunicorn.conf.py) on a fresh database, pointed at a
+redis-server of the test's own, which is first frozen (SIGSTOP: connections hang, so only the
+socket timeouts end a request) and then stopped (connections are refused).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+import redis
+import requests
+from django.test import RequestFactory
+
+from config.embedded import _redis_server_binary
+from gateway.http.envelope import server_error
+from gateway.testing.emulator import WorkersAIEmulator
+from tests.conftest import EMULATOR_ACCOUNT, EMULATOR_TOKEN, error_of
+from tests.gateway.test_serve import ROOT, free_port, fresh_database, wait_for  # noqa: F401 (a fixture)
+
+SOCKET_TIMEOUT = 0.5  # REDIS_SOCKET_TIMEOUT_SECONDS and REDIS_CONNECT_TIMEOUT_SECONDS of the server
+RETRY_AFTER = "5"  # gateway/http/envelope.py UNAVAILABLE_RETRY_AFTER_SECONDS
+HI = {"model": "gpt-4", "messages": [{"role": "user", "content": "hi"}]}
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[tuple[subprocess.Popen, str]]:
+    port = free_port()
+    server = subprocess.Popen(
+        [_redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--dir", str(tmp_path)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    url = f"redis://127.0.0.1:{port}/0"
+    deadline = time.monotonic() + 10
+    while subprocess.run([sys.executable, "-c", f"import redis; redis.Redis.from_url({url!r}).ping()"],
+                         capture_output=True).returncode:  # fmt: skip
+        assert time.monotonic() < deadline, "the test's redis-server never answered"
+        time.sleep(0.1)
+    yield server, url
+    server.send_signal(signal.SIGCONT)  # a frozen server would ignore SIGTERM
+    server.terminate()
+    server.wait(timeout=30)
+
+
+@pytest.fixture
+def server(
+    fresh_database: str,  # noqa: F811
+    redis_server: tuple[subprocess.Popen, str],
+    upstream: WorkersAIEmulator,
+    tmp_path: Path,
+) -> Iterator[tuple[str, dict]]:
+    port = free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": fresh_database,
+        "REDIS_URL": redis_server[1],
+        "REDIS_CONNECT_TIMEOUT_SECONDS": str(SOCKET_TIMEOUT),
+        "REDIS_SOCKET_TIMEOUT_SECONDS": str(SOCKET_TIMEOUT),
+        "CACHE_KEY_PREFIX": f"redisdown{os.getpid()}",
+        "GATEWAY_BIND": f"127.0.0.1:{port}",
+        "GATEWAY_WORKERS": "1",
+        "GATEWAY_THREADS": "4",
+        "CLOUDFLARE_API_BASE_URL": upstream.base_url,
+        "CLOUDFLARE_ACCOUNT_ID": EMULATOR_ACCOUNT,
+        "CLOUDFLARE_API_TOKEN": EMULATOR_TOKEN,
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "PYTHONUNBUFFERED": "1",
+    }
+    for command in (["migrate", "--noinput"], ["seed_models"]):
+        subprocess.run([sys.executable, "manage.py", *command], cwd=ROOT, env=env, check=True, capture_output=True)
+    log = open(tmp_path / "gunicorn.log", "wb")
+    gunicorn = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "config.wsgi:application", "-c", "config/gunicorn.conf.py"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    try:
+        wait_for(f"http://127.0.0.1:{port}/healthz")
+        yield f"http://127.0.0.1:{port}", env
+    finally:
+        gunicorn.terminate()
+        gunicorn.wait(timeout=60)
+        log.close()
+
+
+def unavailable(response: requests.Response) -> None:
+    error = error_of(response, 503)
+    assert (error["type"], error["code"]) == ("server_error", "service_unavailable")
+    assert response.headers["Retry-After"] == RETRY_AFTER
+
+
+def test_a_gone_or_hung_redis_answers_503_with_retry_after(
+    server: tuple[str, dict], redis_server: tuple[subprocess.Popen, str]
+) -> None:
+    url, env = server
+    command = [sys.executable, "manage.py", "create_api_key", "redis-down"]
+    issued = subprocess.run(command, cwd=ROOT, env=env, check=True, capture_output=True)
+    key = issued.stdout.decode().splitlines()[-1]
+    auth = {"Authorization": f"Bearer {key}"}
+
+    def chat() -> requests.Response:
+        return requests.post(f"{url}/v1/chat/completions", json=HI, headers=auth, timeout=30)
+
+    assert chat().status_code == 200  # Redis up: the key, limits and routes are cached in it
+    assert requests.get(f"{url}/readyz", timeout=30).status_code == 200
+
+    redis_process = redis_server[0]
+    redis_process.send_signal(signal.SIGSTOP)  # hung: only the socket timeouts end a command
+    started = time.monotonic()
+    refused = [chat()]
+    unavailable(refused[0])
+    # A few Redis calls in a row may each wait out the timeout; never the OS's TCP timeouts.
+    assert time.monotonic() - started < 10 * SOCKET_TIMEOUT
+
+    redis_process.send_signal(signal.SIGCONT)
+    redis_process.terminate()  # gone: connections are refused
+    redis_process.wait(timeout=30)
+    refused += [
+        chat(),
+        requests.get(f"{url}/v1/models", headers=auth, timeout=30),
+        requests.post(f"{url}/v1/chat/completions", json=HI, headers={"Authorization": "Bearer sk-gw-x"}),
+    ]
+    for answer in refused:
+        unavailable(answer)
+    # Each refusal is in the ledger once: with the spool out of reach, settle writes it directly.
+    wanted = {answer.headers["x-request-id"] for answer in refused}
+    deadline = time.monotonic() + 15
+    while True:
+        with psycopg.connect(env["DATABASE_URL"]) as conn:
+            rows = conn.execute(
+                "SELECT request_id, status, error_code FROM gateway_usagerecord WHERE request_id = ANY(%s)",
+                (list(wanted),),
+            ).fetchall()
+        if len(rows) >= len(wanted) or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert sorted(rows) == sorted((request_id, 503, "service_unavailable") for request_id in wanted)
+    assert requests.get(f"{url}/healthz", timeout=30).status_code == 200
+    ready = requests.get(f"{url}/readyz", timeout=30)
+    assert error_of(ready, 503)["code"] == "not_ready"
+    assert "redis" in ready.json()["error"]["message"]
+
+
+def test_an_error_outside_drf_that_redis_is_gone_answers_503_too() -> None:
+    # Django's handler500 (gateway/http/envelope.py server_error) runs while the exception a view or
+    # middleware raised is being handled: here, a real refused connection.
+    try:
+        redis.Redis(host="127.0.0.1", port=free_port(), socket_connect_timeout=SOCKET_TIMEOUT).ping()
+    except redis.exceptions.ConnectionError:
+        response = server_error(RequestFactory().get("/anywhere"))
+
+    assert response.status_code == 503
+    assert response["Retry-After"] == RETRY_AFTER
+    assert json.loads(response.content)["error"]["code"] == "service_unavailable"
