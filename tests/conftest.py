@@ -12,19 +12,19 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import psycopg
 import pytest
 import requests
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
+from servers import ROOT, admin_url
 
 from gateway.testing.emulator import WorkersAIEmulator
 from gateway.testing.response_audit import take_offences, wait_until_idle
 
-ROOT = Path(__file__).resolve().parents[1]
 EMULATOR_ACCOUNT = "test-account"
 EMULATOR_TOKEN = "test-token"
 
@@ -194,3 +194,18 @@ def openai_client(gateway_url: str, api_key: str):  # type: ignore[no-untyped-de
     client = OpenAI(base_url=f"{gateway_url}/v1", api_key=api_key, max_retries=0, timeout=30)
     yield client
     client.close()
+
+
+@pytest.fixture
+def fresh_database() -> Iterator[str]:
+    """A database of its own, so the first-run bootstrap (admin user, first key) really runs."""
+    from django.conf import settings
+
+    name = f"serve_{os.getpid()}"
+    base = admin_url(settings.DATABASES["default"])
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name}")
+        conn.execute(f"CREATE DATABASE {name}")
+    yield base.replace("/postgres?", f"/{name}?")
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")

@@ -23,10 +23,10 @@ import psutil
 import psycopg
 import redis as redis_client
 import requests
+from conftest import EMULATOR_ACCOUNT, EMULATOR_TOKEN
+from servers import ROOT, free_port, wait_for
 
 from config import embedded
-from tests.conftest import EMULATOR_ACCOUNT, EMULATOR_TOKEN, ROOT
-from tests.gateway.test_serve import free_port, wait_for
 
 
 def eventually(check: Callable[[], Any], seconds: float = 20, what: str = "the condition") -> Any:

@@ -236,8 +236,9 @@ def ensure_group() -> None:
             raise
 
 
-def read(consumer: str, count: int, block_ms: int, stale_ms: int) -> list[Spooled]:
-    """Entries another writer took and left unacknowledged for `stale_ms` first, then new ones."""
+def read(consumer: str, count: int, block_ms: int | None, stale_ms: int) -> list[Spooled]:
+    """Entries another writer took and left unacknowledged for `stale_ms` first, then new ones,
+    waiting up to `block_ms` for them (None: not at all)."""
     client = counters.redis()
     claimed = client.xautoclaim(stream_key(), GROUP, consumer, min_idle_time=stale_ms, start_id="0-0", count=count)
     if claimed[1]:

@@ -20,13 +20,13 @@ import psycopg
 import pytest
 import redis
 import requests
+from conftest import EMULATOR_ACCOUNT, EMULATOR_TOKEN, error_of
 from django.test import RequestFactory
+from servers import ROOT, free_port, wait_for
 
 from config.embedded import _redis_server_binary
 from gateway.http.envelope import server_error
 from gateway.testing.emulator import WorkersAIEmulator
-from tests.conftest import EMULATOR_ACCOUNT, EMULATOR_TOKEN, error_of
-from tests.gateway.test_serve import ROOT, free_port, fresh_database, wait_for  # noqa: F401 (a fixture)
 
 SOCKET_TIMEOUT = 0.5  # REDIS_SOCKET_TIMEOUT_SECONDS and REDIS_CONNECT_TIMEOUT_SECONDS of the server
 RETRY_AFTER = "5"  # gateway/http/envelope.py UNAVAILABLE_RETRY_AFTER_SECONDS
@@ -55,7 +55,7 @@ def redis_server(tmp_path: Path) -> Iterator[tuple[subprocess.Popen, str]]:
 
 @pytest.fixture
 def server(
-    fresh_database: str,  # noqa: F811
+    fresh_database: str,
     redis_server: tuple[subprocess.Popen, str],
     upstream: WorkersAIEmulator,
     tmp_path: Path,

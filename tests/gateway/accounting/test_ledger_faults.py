@@ -16,11 +16,10 @@ from pathlib import Path
 import psycopg
 import pytest
 import requests
+from fault_stack import DedicatedPostgres, DedicatedRedis, GatewayStack, eventually
 from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.testing.emulator import WorkersAIEmulator
-from tests.fault_stack import DedicatedPostgres, DedicatedRedis, GatewayStack, eventually
-from tests.gateway.test_serve import fresh_database  # noqa: F401 (a fixture)
 
 LEASE = "2"  # seconds: how long a dead worker's requests stay unrecorded
 
@@ -35,7 +34,7 @@ def own_redis() -> Iterator[DedicatedRedis]:
 
 @pytest.fixture
 def stack(
-    fresh_database: str,  # noqa: F811
+    fresh_database: str,
     own_redis: DedicatedRedis,
     upstream: WorkersAIEmulator,
     tmp_path: Path,
@@ -126,8 +125,8 @@ def test_postgres_shut_down_under_load_loses_no_record(
     postgres = DedicatedPostgres()
     stack = GatewayStack(postgres.url, own_redis.url, upstream.base_url, tmp_path).start()
     try:
-        key = stack.issue_key()
-        warm = stack.chat(key)  # the key is now in Redis: requests need no database
+        key = stack.issue_key("--quota-tokens", "100000000")
+        warm = stack.chat(key)  # the key and its budget are now in Redis: requests need no database
         seen: list[tuple[str, int]] = [(warm.headers["x-request-id"], warm.status_code)]
         done = threading.Event()
 
@@ -161,6 +160,32 @@ def test_postgres_shut_down_under_load_loses_no_record(
         ids = [record["request_id"] for record in records]
         assert len(ids) == len(set(ids)) == len(seen)
         assert set(ids) == {request_id for request_id, _ in seen}
+        # The budget holds what the records say was used: every reservation settled to real usage.
+        used = sum(record["prompt_tokens"] + record["completion_tokens"] for record in records)
+        assert list(counter_values(own_redis, stack).values()) == [used]
     finally:
         stack.stop()
         postgres.destroy()
+
+
+def test_a_budget_rebuilt_while_records_wait_in_the_spool_counts_them(
+    stack: GatewayStack, own_redis: DedicatedRedis
+) -> None:
+    key = stack.issue_key("--quota-tokens", "1000")
+    writer = stack.processes["writer"]
+    writer.terminate()
+    writer.wait(timeout=30)
+    spent = stack.chat(key, "[[long]]", max_tokens=500)
+    assert spent.status_code == 200
+    used = spent.json()["usage"]["total_tokens"]
+    assert used > 300
+    eventually(lambda: own_redis.client().xlen(stack.redis_key("ledger:spool:v1")) == 1, what="the spooled record")
+    (budget,) = own_redis.client().keys(stack.redis_key("quota:*"))
+    own_redis.client().delete(budget)  # Redis lost the counter: it is rebuilt from the ledger
+
+    # The database has no record yet; the spool does. Counted, it leaves too little for 700 more.
+    refused = stack.chat(key, max_tokens=700)
+    assert refused.status_code == 429, refused.text
+    assert refused.json()["error"]["code"] == "insufficient_quota"
+    assert int(own_redis.client().get(budget)) == used
+    assert stack.records() == []

@@ -7,16 +7,15 @@ import subprocess
 import sys
 import time
 import uuid
-from pathlib import Path
 
 import pytest
 import requests
 from conftest import error_of
 from prometheus_client.parser import text_string_to_metric_families
+from servers import ROOT
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-ROOT = Path(__file__).resolve().parents[2]
 LLAMA_70B = "@cf/meta/llama-3.3-70b-instruct-fp8-fast"
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]

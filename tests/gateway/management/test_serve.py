@@ -10,54 +10,16 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
 import requests
 from django.conf import settings
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def admin_url(database: dict) -> str:
-    return f"postgresql://{database['USER']}@/postgres?host={database['HOST']}"
-
-
-@pytest.fixture
-def fresh_database() -> Iterator[str]:
-    """A database of its own, so the first-run bootstrap (admin user, first key) really runs."""
-    name = f"serve_{os.getpid()}"
-    base = admin_url(settings.DATABASES["default"])
-    with psycopg.connect(base, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {name}")
-        conn.execute(f"CREATE DATABASE {name}")
-    yield base.replace("/postgres?", f"/{name}?")
-    with psycopg.connect(base, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-
-
-def wait_for(url: str, seconds: float = 90) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(url, timeout=5).status_code == 200:
-                return
-        except requests.RequestException:  # not listening yet, or a worker still booting
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"{url} never answered 200")
+from servers import ROOT, free_port, wait_for
 
 
 def test_serve_runs_the_whole_stack(fresh_database: str, tmp_path: Path) -> None:

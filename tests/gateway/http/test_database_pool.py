@@ -16,8 +16,7 @@ from django.conf import settings
 from django.db import connection
 from psycopg import Connection
 from psycopg_pool import PoolTimeout
-
-from tests.gateway.test_serve import ROOT
+from servers import ROOT
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -7,9 +7,9 @@ from decimal import Decimal
 
 import pytest
 import requests
+from conftest import error_of, make_key, usage_records
 
 from gateway.models import ApiKey, UsageRecord
-from tests.conftest import error_of, make_key, usage_records
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -17,15 +17,15 @@ from pathlib import Path
 
 import pytest
 import requests
+from conftest import EMULATOR_ACCOUNT, EMULATOR_TOKEN
 from django.conf import settings
+from servers import ROOT, free_port, wait_for
 
 from gateway.testing.emulator import WorkersAIEmulator
-from tests.conftest import EMULATOR_ACCOUNT, EMULATOR_TOKEN
-from tests.gateway.test_serve import ROOT, free_port, fresh_database, wait_for  # noqa: F401 (a fixture)
 
 
 @pytest.fixture
-def server(fresh_database: str, upstream: WorkersAIEmulator, tmp_path: Path) -> Iterator[tuple[str, dict]]:  # noqa: F811
+def server(fresh_database: str, upstream: WorkersAIEmulator, tmp_path: Path) -> Iterator[tuple[str, dict]]:
     port = free_port()
     env = {
         **os.environ,

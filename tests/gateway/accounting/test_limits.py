@@ -8,10 +8,10 @@ import time
 
 import pytest
 import requests
+from conftest import error_of, make_key, usage_records
 from django_ratelimit.core import _get_window
 
 from gateway.models import ApiKey
-from tests.conftest import error_of, make_key, usage_records
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
