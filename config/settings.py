@@ -102,7 +102,7 @@ def _positive_seconds(name: str, default: float) -> float:
 
 
 # gunicorn's threads per worker process; config/gunicorn.conf.py reads the same variable with the
-# same default (tests/gateway/test_database_pool.py checks that they agree).
+# same default (tests/gateway/http/test_database_pool.py checks that they agree).
 GATEWAY_THREADS = env_int("GATEWAY_THREADS", 128, minimum=1)
 # The pool follows the thread count. A thread holds a connection only for its own statements, never
 # across an upstream wait (gateway/db.py), so with a connection per four threads a wait for one

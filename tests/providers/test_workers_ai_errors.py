@@ -80,7 +80,7 @@ def test_a_wrong_account_is_auth_and_the_message_does_not_leak_it(emu: WorkersAI
 
 
 def test_an_unagreed_licence_is_permission(emu: WorkersAIEmulator) -> None:
-    # The provider agrees by itself (tests/gateway/test_chat_vision.py); here agreeing fails too.
+    # The provider agrees by itself (tests/gateway/chat/test_chat_vision.py); here agreeing fails too.
     emu.inject_error(403, 5016, "AiError: you must agree to the Llama 3.2 licence", model=VISION, times=3)
     error = raised_by(lambda: provider_for(emu).chat(ask("hi", VISION)))
     assert (error.kind, error.upstream_status, error.upstream_code) == ("permission", 403, 5016)

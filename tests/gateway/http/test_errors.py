@@ -338,7 +338,7 @@ def test_other_upstream_errors_keep_their_meaning(gateway_url, api_key, routes, 
 
 
 def test_the_vision_licence_refusal_5016_is_403(gateway_url, api_key, routes) -> None:  # type: ignore[no-untyped-def]
-    # The gateway agrees to the licence itself (tests/gateway/test_chat_vision.py): a 5016 that
+    # The gateway agrees to the licence itself (tests/gateway/chat/test_chat_vision.py): a 5016 that
     # outlasts agreeing and retrying stays a permission error.
     message = "AiError: Prior to using this model, you must agree to the Meta Llama 3.2 Community License."
     routes.inject_error(403, 5016, message, model="@cf/meta/llama-3.2-11b-vision-instruct", times=3)
