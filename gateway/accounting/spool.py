@@ -220,6 +220,8 @@ class Spooled:
 def _decode(entries: list[Any]) -> list[Spooled]:
     spooled = []
     for entry_id, fields in entries:
+        if not fields:  # claimed after its deletion: written already
+            continue
         raw = fields.get(b"row") if b"row" in fields else fields.get("row")
         ident = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
         spooled.append(Spooled(ident, json.loads(raw)))
@@ -239,6 +241,18 @@ def ensure_group() -> None:
 def read(consumer: str, count: int, block_ms: int | None, stale_ms: int) -> list[Spooled]:
     """Entries another writer took and left unacknowledged for `stale_ms` first, then new ones,
     waiting up to `block_ms` for them (None: not at all)."""
+    from redis.exceptions import ResponseError
+
+    try:
+        return _read(consumer, count, block_ms, stale_ms)
+    except ResponseError as exc:
+        if "NOGROUP" not in str(exc):
+            raise
+        ensure_group()  # a Redis that restarted without persistence lost the group with the stream
+        return _read(consumer, count, block_ms, stale_ms)
+
+
+def _read(consumer: str, count: int, block_ms: int | None, stale_ms: int) -> list[Spooled]:
     client = counters.redis()
     claimed = client.xautoclaim(stream_key(), GROUP, consumer, min_idle_time=stale_ms, start_id="0-0", count=count)
     if claimed[1]:

@@ -191,3 +191,16 @@ def test_an_unexpected_error_mid_stream_is_recorded_as_a_server_error(routes) ->
     assert json.loads(last.removeprefix("data: "))["error"]["code"] == "server_error"
     (record,) = usage_records(1)
     assert (record.status, record.error_code, record.client_disconnected) == (500, "server_error", False)
+
+
+def test_the_writer_carries_on_when_redis_lost_the_spool(gateway_url, api_key, routes) -> None:  # type: ignore[no-untyped-def]
+    # What a Redis restarted without persistence looks like: the stream and its consumer group gone.
+    from gateway.accounting import counters, spool
+
+    before = post(gateway_url, api_key, {"model": "gpt-4", "messages": HI})
+    usage_records(1)  # the writer is reading the spool
+    counters.redis().delete(spool.stream_key())
+    after = post(gateway_url, api_key, {"model": "gpt-4", "messages": HI})
+
+    records = usage_records(2)
+    assert [record.request_id for record in records] == [r.headers["x-request-id"] for r in (before, after)]
