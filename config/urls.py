@@ -7,6 +7,7 @@ from django.urls import path, re_path
 
 from gateway.chat.views import ChatCompletionsView
 from gateway.completions.views import CompletionsView
+from gateway.embeddings.views import EmbeddingsView
 from gateway.http.views import ModelDetailView, ModelListView, UsageView, healthz, metrics_view, readyz
 from gateway.moderations.views import ModerationsView
 from gateway.ops.views import usage_csv, usage_dashboard
@@ -17,6 +18,7 @@ urlpatterns = [
     path("metrics", metrics_view),
     re_path(r"^v1/chat/completions/?$", ChatCompletionsView.as_view()),
     re_path(r"^v1/completions/?$", CompletionsView.as_view()),
+    re_path(r"^v1/embeddings/?$", EmbeddingsView.as_view()),
     re_path(r"^v1/models/?$", ModelListView.as_view()),
     path("v1/models/<path:model_id>", ModelDetailView.as_view()),
     re_path(r"^v1/moderations/?$", ModerationsView.as_view()),

@@ -186,6 +186,9 @@ class ModelRoute(models.Model):
     supports_vision = models.BooleanField(default=False)
     supports_json_mode = models.BooleanField(default=False)
     reasoning = models.BooleanField(default=False, help_text="Output opens inside a <think> block (reasoning models).")
+    output_dimensions = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Embedding routes: the length of the vectors the model returns."
+    )
     priority = models.PositiveSmallIntegerField(default=0, help_text="Lower is tried first.")
     enabled = models.BooleanField(default=True)
     cache_ttl_seconds = models.PositiveIntegerField(

@@ -1,7 +1,8 @@
-"""A Redis cache of non-streaming chat and completion answers: a repeated deterministic request
-costs no upstream call.
+"""A Redis cache of non-streaming answers (chat, completions, embeddings): a repeated deterministic
+request costs no upstream call.
 
-Cached: requests with temperature 0 or a seed, and any request sent with `X-Gateway-Cache: use`.
+Cached: deterministic requests (chat and completions with temperature 0 or a seed; embeddings
+always), and any request sent with `X-Gateway-Cache: use`.
 `Cache-Control: no-store` skips the cache entirely; `no-cache` skips the lookup but stores the fresh
 answer. The key hashes the whole validated request with the identities of the routes that would
 serve it, so a remap or any new request field (tools, images, …) makes a different entry. Entries
@@ -60,8 +61,10 @@ class CachedAnswer:
         # as saved (issue 4's prices should price cached rows as savings, not spend).
         entry.prompt_tokens = usage.get("prompt_tokens", 0)
         entry.completion_tokens = usage.get("completion_tokens", 0)
+        if "id" not in self.body:  # an answer without identity (a list of embeddings) replays as it was
+            return self.body
         choices = [_with_fresh_call_ids(choice) for choice in self.body.get("choices", [])]
-        kind = str(self.body.get("id", "chatcmpl-")).split("-", 1)[0]  # chatcmpl- or cmpl-
+        kind = str(self.body["id"]).split("-", 1)[0]  # chatcmpl- or cmpl-
         return {**self.body, "id": f"{kind}-{secrets.token_hex(12)}", "created": int(time.time()), "choices": choices}
 
 
@@ -143,8 +146,8 @@ def _key(body: Any, targets: tuple[RouteTarget, ...], principal: KeyPrincipal) -
 
 
 def cache_plan_for(body: Any, targets: tuple[RouteTarget, ...], principal: KeyPrincipal, headers: Any) -> CachePlan:
-    """The cache plan of a validated, non-streaming request (a dataclass with temperature and
-    seed); `headers` are the request's."""
+    """The cache plan of a validated, non-streaming request (a dataclass whose `deterministic` says
+    whether the same request always gets the same answer); `headers` are the request's."""
     opted_in = _opted_in(headers)
     ttl = targets[0].cache_ttl_seconds
     if ttl is None:
@@ -152,7 +155,7 @@ def cache_plan_for(body: Any, targets: tuple[RouteTarget, ...], principal: KeyPr
     if not settings.GATEWAY_CACHE_TTL_SECONDS or not ttl:
         return _OFF
     directives = _directives(headers.get("Cache-Control", ""))
-    deterministic = body.temperature == 0 or body.seed is not None
+    deterministic = body.deterministic
     if "no-store" in directives or not (deterministic or opted_in):
         return CachePlan(key=None, lookup_allowed=False, ttl=ttl, status="bypass")
     try:

@@ -39,6 +39,7 @@ class RouteTarget:
     reasoning: bool
     created: int  # unix seconds
     cache_ttl_seconds: int | None
+    output_dimensions: int | None  # embedding routes
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,7 @@ def _build_table() -> RouteTable:
                 reasoning=row.reasoning,
                 created=int(row.created_at.timestamp()),
                 cache_ttl_seconds=row.cache_ttl_seconds,
+                output_dimensions=row.output_dimensions,
             )
         )
     return RouteTable({name: tuple(targets) for name, targets in by_name.items()})

@@ -19,6 +19,7 @@ class UpstreamModel:
     vision: bool = False
     json_mode: bool = False
     reasoning: bool = False  # output opens inside <think> (the chat template emitted the tag)
+    dimensions: int | None = None  # embedding models: the vector length
 
 
 LLAMA_31_8B = UpstreamModel("@cf/meta/llama-3.1-8b-instruct-fp8", "chat", 32_000, tools=True, json_mode=True)
@@ -30,9 +31,10 @@ R1_DISTILL = UpstreamModel("@cf/deepseek-ai/deepseek-r1-distill-qwen-32b", "chat
 QWEN_CODER = UpstreamModel("@cf/qwen/qwen2.5-coder-32b-instruct", "chat", 32_768, json_mode=True)
 GPT_OSS_120B = UpstreamModel("@cf/openai/gpt-oss-120b", "chat", 128_000, tools=True)
 GPT_OSS_20B = UpstreamModel("@cf/openai/gpt-oss-20b", "chat", 128_000, tools=True)
-BGE_SMALL = UpstreamModel("@cf/baai/bge-small-en-v1.5", "embedding", 512)
-BGE_BASE = UpstreamModel("@cf/baai/bge-base-en-v1.5", "embedding", 512)
-BGE_LARGE = UpstreamModel("@cf/baai/bge-large-en-v1.5", "embedding", 512)
+# Vector lengths from the model pages (https://developers.cloudflare.com/workers-ai/models/bge-small-en-v1.5/ …).
+BGE_SMALL = UpstreamModel("@cf/baai/bge-small-en-v1.5", "embedding", 512, dimensions=384)
+BGE_BASE = UpstreamModel("@cf/baai/bge-base-en-v1.5", "embedding", 512, dimensions=768)
+BGE_LARGE = UpstreamModel("@cf/baai/bge-large-en-v1.5", "embedding", 512, dimensions=1024)
 WHISPER_TURBO = UpstreamModel("@cf/openai/whisper-large-v3-turbo", "transcription")
 WHISPER_TINY = UpstreamModel("@cf/openai/whisper-tiny-en", "transcription")
 MELOTTS = UpstreamModel("@cf/myshell-ai/melotts", "speech")

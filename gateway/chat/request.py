@@ -47,6 +47,11 @@ class ChatCompletionRequest:
     parallel_tool_calls: bool = True
     response_format: ResponseFormat | None = None
 
+    @property
+    def deterministic(self) -> bool:
+        """Worth caching (gateway/cache/responses.py): greedy sampling, or a fixed seed."""
+        return self.temperature == 0 or self.seed is not None
+
     def demand(self, targets: Sequence[RouteTarget]) -> Demand:
         # Text only (gateway/accounting/tokens.py): images are fetched after admission, so the
         # admitted demand cannot depend on them.

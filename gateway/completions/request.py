@@ -42,6 +42,11 @@ class CompletionRequest:
     n: int = 1
     echo: bool = False
 
+    @property
+    def deterministic(self) -> bool:
+        """Worth caching (gateway/cache/responses.py): greedy sampling, or a fixed seed."""
+        return self.temperature == 0 or self.seed is not None
+
     def demand(self, targets: Sequence[RouteTarget]) -> Demand:
         prompts = [estimate_prompt_tokens(prompt_messages(text)) for text in self.prompts]
         calls = len(self.prompts) * self.n

@@ -1,8 +1,8 @@
-"""The shape every text-generation endpoint shares: validate, route, answer or stream, record usage.
+"""The shapes the model endpoints share beyond the metered frame (gateway/http/metered_view.py).
 
-Chat and legacy completions differ in their request type, task and service; everything around
-them — SSE response headers, the response cache — is the same and lives here, inside the frame
-every model endpoint shares (gateway/http/metered_view.py).
+- CachedView: a non-streaming answer, served from the response cache when the request is
+  deterministic (or opted in), else computed and stored; the usage record follows the body.
+- GenerationView: chat and legacy completions, which also stream (SSE headers, the settled stream).
 """
 
 from __future__ import annotations
@@ -21,28 +21,13 @@ from gateway.http.metered_view import MeteredView
 from gateway.http.responses import SettledResponse
 
 
-class GenerationView(MeteredView):
+class CachedView(MeteredView):
     def complete(self, body: Any, targets: tuple[RouteTarget, ...], entry: UsageEntry) -> dict[str, Any]:
-        raise NotImplementedError
-
-    def open_stream(
-        self, body: Any, targets: tuple[RouteTarget, ...], entry: UsageEntry, started: float
-    ) -> Iterator[bytes]:
         raise NotImplementedError
 
     def answer(
         self, request: Request, body: Any, targets: tuple[RouteTarget, ...], entry: UsageEntry, started: float
     ) -> HttpResponseBase:
-        entry.streamed = body.stream
-        if body.stream:
-            response = StreamingHttpResponse(
-                self.open_stream(body, targets, entry, started), content_type="text/event-stream; charset=utf-8"
-            )
-            for name, value in entry.admission.headers.items():
-                response[name] = value
-            response["Cache-Control"] = "no-cache"
-            response["X-Accel-Buffering"] = "no"  # nginx must not buffer a stream
-            return response
         cache_plan = cache_plan_for(body, targets, request.user, request.headers)
         cached = cache_plan.lookup()
         if cached is not None:
@@ -53,3 +38,25 @@ class GenerationView(MeteredView):
         entry.latency_ms = int((time.monotonic() - started) * 1000)
         headers = {**entry.admission.headers, **cache_plan.headers(hit=cached is not None)}
         return SettledResponse(result, entry, headers=headers)
+
+
+class GenerationView(CachedView):
+    def open_stream(
+        self, body: Any, targets: tuple[RouteTarget, ...], entry: UsageEntry, started: float
+    ) -> Iterator[bytes]:
+        raise NotImplementedError
+
+    def answer(
+        self, request: Request, body: Any, targets: tuple[RouteTarget, ...], entry: UsageEntry, started: float
+    ) -> HttpResponseBase:
+        entry.streamed = body.stream
+        if not body.stream:
+            return super().answer(request, body, targets, entry, started)
+        response = StreamingHttpResponse(
+            self.open_stream(body, targets, entry, started), content_type="text/event-stream; charset=utf-8"
+        )
+        for name, value in entry.admission.headers.items():
+            response[name] = value
+        response["Cache-Control"] = "no-cache"
+        response["X-Accel-Buffering"] = "no"  # nginx must not buffer a stream
+        return response

@@ -173,9 +173,29 @@ class CatalogueModel:
     created: int | None = None  # unix seconds
 
 
+@dataclass(frozen=True)
+class EmbeddingRequest:
+    model: str
+    texts: tuple[str, ...]  # each non-empty; at most the adapter's batch size (EMBEDDING_BATCH)
+
+
+@dataclass(frozen=True)
+class EmbeddingResult:
+    vectors: tuple[tuple[float, ...], ...]  # one per text, in order
+    usage: Usage | None = None  # Workers AI reports none: the endpoint estimates
+
+
 class ChatProvider(Protocol):
     def chat(self, request: ChatRequest) -> ChatResult: ...
 
     def chat_stream(self, request: ChatRequest) -> Iterator[ChatDelta]: ...
 
     def list_models(self) -> list[CatalogueModel]: ...
+
+
+class EmbeddingProvider(Protocol):
+    # Texts one call may carry (Workers AI's text embedding models take at most 100:
+    # https://developers.cloudflare.com/workers-ai/models/bge-base-en-v1.5/, Input).
+    embedding_batch: int
+
+    def embed(self, request: EmbeddingRequest) -> EmbeddingResult: ...

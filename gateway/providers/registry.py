@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from gateway.providers.base import ChatProvider, ProviderConfig, ProviderError
+from gateway.providers.base import ChatProvider, EmbeddingProvider, ProviderConfig, ProviderError
 from gateway.providers.workers_ai import WorkersAIProvider
 
 
-def provider_for(config: ProviderConfig) -> ChatProvider:
+def provider_for(config: ProviderConfig) -> WorkersAIProvider:
     if not config.account_id or not config.api_token:
         raise ProviderError(
             "auth",
@@ -16,3 +16,11 @@ def provider_for(config: ProviderConfig) -> ChatProvider:
     if config.kind == "workers_ai":
         return WorkersAIProvider(config)
     raise ProviderError("upstream", f"Provider kind '{config.kind}' is not supported yet.")
+
+
+def chat_provider_for(config: ProviderConfig) -> ChatProvider:
+    return provider_for(config)
+
+
+def embedding_provider_for(config: ProviderConfig) -> EmbeddingProvider:
+    return provider_for(config)

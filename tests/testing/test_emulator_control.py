@@ -186,7 +186,7 @@ def test_models_search_filters_by_task_and_text(emu: WorkersAIEmulator) -> None:
     url = f"{emu.base_url}/accounts/test-account/ai/models/search"
     embeddings = requests.get(url, params={"task": "Text Embeddings", "per_page": 2}, headers=AUTH, timeout=10).json()
     assert [m["task"]["name"] for m in embeddings["result"]] == ["Text Embeddings"] * 2
-    assert embeddings["result_info"]["total_count"] == 4
+    assert embeddings["result_info"]["total_count"] == 5
     found = requests.get(url, params={"search": "gpt-oss"}, headers=AUTH, timeout=10).json()["result"]
     assert sorted(m["name"] for m in found) == ["@cf/openai/gpt-oss-120b", "@cf/openai/gpt-oss-20b"]
     assert {"property_id": "reasoning", "value": "true"} in found[0]["properties"]

@@ -36,6 +36,7 @@ def ensure_route(provider: Provider, public_name: str, task: str, model: Upstrea
         supports_vision=model.vision,
         supports_json_mode=model.json_mode,
         reasoning=model.reasoning,
+        output_dimensions=model.dimensions,
     )
     return True
 

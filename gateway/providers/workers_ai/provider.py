@@ -18,11 +18,14 @@ from gateway.providers.base import (
     CatalogueModel,
     ChatRequest,
     ChatResult,
+    EmbeddingRequest,
+    EmbeddingResult,
     ProviderConfig,
     ProviderError,
 )
 from gateway.providers.event_stream import iter_event_data
 from gateway.providers.workers_ai.catalogue import catalogue_model
+from gateway.providers.workers_ai.embeddings import EMBEDDING_BATCH, parse_embeddings
 from gateway.providers.workers_ai.errors import UPSTREAM, error_from_response
 from gateway.providers.workers_ai.payload import build_payload, uses_responses_form
 from gateway.providers.workers_ai.results import parse_result
@@ -44,6 +47,7 @@ _agreed_lock = threading.Lock()
 
 class WorkersAIProvider:
     catalogue_page_size = CATALOGUE_PAGE_SIZE
+    embedding_batch = EMBEDDING_BATCH
 
     def __init__(self, config: ProviderConfig, session: requests.Session | None = None) -> None:
         self._session = session if session is not None else http.session_for(config.base_url)
@@ -76,6 +80,11 @@ class WorkersAIProvider:
             return DeltaStream(iter(deltas_of(result)), None)
         events = iter_event_data(response.iter_content(chunk_size=None))
         return DeltaStream(translate_stream(events, request.reasoning, self._secrets), response)
+
+    def embed(self, request: EmbeddingRequest) -> EmbeddingResult:
+        """`{"text": [...]}` → `{"shape": [n, d], "data": [[...], ...]}`, checked against the texts sent."""
+        result = self._result_of(self._post(request.model, {"text": list(request.texts)}, stream=False))
+        return parse_embeddings(result, len(request.texts))
 
     def list_models(self) -> list[CatalogueModel]:
         models: list[CatalogueModel] = []

@@ -227,6 +227,9 @@ MODELS: tuple[CatalogueModel, ...] = (
     CatalogueModel(
         "@cf/baai/bge-m3", _EMB, "embeddings", "BAAI multilingual embedding (an extra).", 60000, output_dimensions=1024
     ),
+    CatalogueModel(
+        "@cf/google/embeddinggemma-300m", _EMB, "embeddings", "Google EmbeddingGemma (an extra).", output_dimensions=768
+    ),
     CatalogueModel("@cf/openai/whisper", _ASR, "whisper", "Whisper speech recognition.", tags=("audio",)),
     CatalogueModel(
         "@cf/openai/whisper-tiny-en", _ASR, "whisper", "Whisper tiny, English only.", beta=True, tags=("audio",)

@@ -9,8 +9,10 @@ them gets something real.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import math
+import re
 from typing import Any
 
 from .catalogue import CatalogueModel
@@ -18,10 +20,20 @@ from .catalogue import CatalogueModel
 SECONDS_PER_WORD = 0.5
 
 
+@functools.lru_cache(maxsize=4096)
+def _direction(token: str, dimensions: int) -> tuple[float, ...]:
+    raw = hashlib.shake_256(token.encode("utf-8")).digest(2 * dimensions)
+    return tuple(int.from_bytes(raw[i : i + 2], "big") / 32767.5 - 1.0 for i in range(0, len(raw), 2))
+
+
 def embedding(text: str, dimensions: int) -> list[float]:
-    """A unit vector derived from a hash of the text: equal texts, equal vectors."""
-    raw = hashlib.shake_256(text.encode("utf-8")).digest(2 * dimensions)
-    values = [int.from_bytes(raw[i : i + 2], "big") / 32767.5 - 1.0 for i in range(0, len(raw), 2)]
+    """A unit vector that is the sum of one pseudo-random direction per word, plus a small one for
+    the whole text: equal texts give equal vectors, and texts sharing words have a higher cosine
+    similarity the more words they share, so retrieval can be tested against it."""
+    words = re.findall(r"\w+", text.lower())
+    values = [0.25 * v for v in _direction("\x00" + text, dimensions)]
+    for word in words:
+        values = [a + b for a, b in zip(values, _direction(word, dimensions), strict=True)]
     norm = math.sqrt(sum(v * v for v in values)) or 1.0
     return [v / norm for v in values]
 
