@@ -225,6 +225,8 @@ GATEWAY_LOG_PROMPTS = env_bool("GATEWAY_LOG_PROMPTS", False)
 # request runs; a request whose process died is recorded as interrupted, and its reservations
 # released, this long after its last renewal.
 GATEWAY_LEDGER_LEASE_SECONDS = env_float("GATEWAY_LEDGER_LEASE_SECONDS", 30.0)
+# The embedding model RAG documents, searches and RAG chat use when a request names none.
+GATEWAY_RAG_EMBEDDING_MODEL = env_str("GATEWAY_RAG_EMBEDDING_MODEL", "text-embedding-ada-002")
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["gateway.access.auth.ApiKeyAuthentication"],

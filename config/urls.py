@@ -11,6 +11,7 @@ from gateway.embeddings.views import EmbeddingsView
 from gateway.http.views import ModelDetailView, ModelListView, UsageView, healthz, metrics_view, readyz
 from gateway.moderations.views import ModerationsView
 from gateway.ops.views import usage_csv, usage_dashboard
+from rag.views import DocumentDetailView, DocumentsView, RagChatView, SearchView
 
 urlpatterns = [
     path("healthz", healthz),
@@ -23,6 +24,10 @@ urlpatterns = [
     path("v1/models/<path:model_id>", ModelDetailView.as_view()),
     re_path(r"^v1/moderations/?$", ModerationsView.as_view()),
     re_path(r"^v1/usage/?$", UsageView.as_view()),
+    re_path(r"^v1/rag/documents/?$", DocumentsView.as_view()),
+    path("v1/rag/documents/<path:document_id>", DocumentDetailView.as_view()),
+    re_path(r"^v1/rag/search/?$", SearchView.as_view()),
+    re_path(r"^v1/rag/chat/?$", RagChatView.as_view()),
     # Before the admin's own patterns; admin_view gives them its login redirect and staff check.
     path("admin/usage-dashboard/", admin.site.admin_view(usage_dashboard), name="usage-dashboard"),
     path("admin/usage-dashboard/csv/", admin.site.admin_view(usage_csv), name="usage-dashboard-csv"),
