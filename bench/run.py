@@ -185,6 +185,7 @@ def main() -> None:
         time.sleep(1.0)  # pg_stat_database is updated asynchronously
         per_request = (_transactions(database_url) - before) / REQUESTS
         streams = _held_streams(f"http://{BIND}", key, emulator, server.pid)
+        ingestion = _rag_ingestion(f"http://{BIND}", headers)
     finally:
         for process in (server, writer):
             process.send_signal(signal.SIGTERM)
@@ -210,6 +211,8 @@ def main() -> None:
         f"| last usage record in the database, after the last answer | {record_lag * 1000:.0f} ms |",
         f"| {STREAMS} streams of ~2 s opened at once: completed / wall time | {streams[0]} / {streams[1]:.1f} s |",
         f"| gunicorn RSS (master + workers) while holding them | {streams[2]:.0f} MB |",
+        f"| RAG ingestion, {INGEST_DOCUMENTS} documents of ~{INGEST_CHUNKS} chunks, 4 clients | "
+        f"{ingestion[0]:.0f} chunks/s ({ingestion[1]:.2f} s a document) |",
         "",
     ]
     report = "\n".join(lines)
@@ -217,6 +220,34 @@ def main() -> None:
     results = ROOT / "bench" / "results.md"
     with results.open("a") as handle:
         handle.write(report + "\n")
+
+
+INGEST_DOCUMENTS = 20
+INGEST_CHUNKS = 100
+
+
+def _rag_ingestion(base: str, headers: dict[str, str]) -> tuple[float, float]:
+    """Chunks per second through POST /v1/rag/documents (chunking, embedding by the emulator at zero
+    latency, storing with the HNSW index), documents posted by 4 clients at once."""
+    sentence = "Bench sentence {i} of document {d} about gateways, vectors and latency. "
+    texts = ["".join(sentence.format(i=i, d=d) for i in range(INGEST_CHUNKS * 11)) for d in range(INGEST_DOCUMENTS)]
+
+    def one(index: int) -> tuple[int, float]:
+        started = time.perf_counter()
+        answer = requests.post(
+            f"{base}/v1/rag/documents",
+            json={"text": texts[index], "document_id": f"bench-{index}", "namespace": "bench"},
+            headers=headers,
+            timeout=300,
+        )
+        answer.raise_for_status()
+        return answer.json()["chunks_processed"], time.perf_counter() - started
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        done = list(pool.map(one, range(INGEST_DOCUMENTS)))
+    elapsed = time.perf_counter() - started
+    return sum(chunks for chunks, _ in done) / elapsed, statistics.median(seconds for _, seconds in done)
 
 
 def _held_streams(base: str, key: str, emulator: WorkersAIEmulator, pid: int) -> tuple[int, float, float]:

@@ -227,6 +227,8 @@ GATEWAY_LOG_PROMPTS = env_bool("GATEWAY_LOG_PROMPTS", False)
 GATEWAY_LEDGER_LEASE_SECONDS = env_float("GATEWAY_LEDGER_LEASE_SECONDS", 30.0)
 # The embedding model RAG documents, searches and RAG chat use when a request names none.
 GATEWAY_RAG_EMBEDDING_MODEL = env_str("GATEWAY_RAG_EMBEDDING_MODEL", "text-embedding-ada-002")
+# Largest file POST /v1/rag/documents takes as a multipart upload (text, markdown, HTML or PDF).
+GATEWAY_RAG_MAX_UPLOAD_BYTES = env_int("GATEWAY_RAG_MAX_UPLOAD_BYTES", 10_485_760, minimum=1)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["gateway.access.auth.ApiKeyAuthentication"],

@@ -11,11 +11,13 @@ GATEWAY_RAG_EMBEDDING_MODEL), which is what admission and the routes see for doc
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
+from django.core.files.uploadedfile import UploadedFile
 
 from gateway.accounting.entry import Demand
 from gateway.accounting.tokens import estimate_text_tokens
@@ -23,6 +25,7 @@ from gateway.catalog.routes import RouteTarget
 from gateway.chat.request import ChatCompletionRequest, parse_chat_request
 from gateway.errors import invalid
 from gateway.http.request_fields import check_model_name, parse_integer, parse_number
+from rag.extract import ExtractionError, extract
 from rag.models import DEFAULT_NAMESPACE
 
 MAX_TEXT_CHARS = 5_000_000
@@ -64,6 +67,13 @@ def _threshold(data: dict[str, Any], name: str) -> float:
     return 0.7 if value is None else value
 
 
+def _title(data: dict[str, Any]) -> str:
+    title = data.get("title") or ""
+    if not isinstance(title, str):
+        raise invalid("'title' must be a string.", param="title")
+    return title[:500]
+
+
 @dataclass(frozen=True)
 class DocumentRequest:
     model: str  # the embedding model
@@ -85,7 +95,44 @@ class DocumentRequest:
         return hashlib.sha256(self.text.encode("utf-8")).hexdigest()
 
 
+def parse_upload(data: Any) -> DocumentRequest:
+    """A multipart upload: `file` plus the JSON form's fields as form fields (`metadata` as JSON).
+
+    Without a `document_id` the file's name is the id, so uploading a file again replaces it.
+    """
+    upload = data.get("file")
+    if not isinstance(upload, UploadedFile):
+        raise invalid("A multipart upload needs its document in a 'file' field.", param="file")
+    if upload.size > settings.GATEWAY_RAG_MAX_UPLOAD_BYTES:
+        raise invalid(
+            f"'file' is {upload.size} bytes; uploads may have at most {settings.GATEWAY_RAG_MAX_UPLOAD_BYTES}.",
+            param="file",
+            code="file_too_large",
+        )
+    try:
+        extracted = extract(upload.read(), filename=upload.name or "", content_type=upload.content_type or "")
+    except ExtractionError as exc:
+        raise invalid(f"'file' could not be read: {exc}", param="file", code="unreadable_file") from exc
+    fields: dict[str, Any] = {name: data.get(name) for name in data if name != "file"}
+    raw_metadata = fields.get("metadata")
+    if isinstance(raw_metadata, str):
+        try:
+            fields["metadata"] = json.loads(raw_metadata)
+        except ValueError as exc:
+            raise invalid("'metadata' must be a JSON object.", param="metadata") from exc
+    for name in ("chunk_size", "chunk_overlap"):
+        if isinstance(fields.get(name), str) and fields[name].strip().isdigit():
+            fields[name] = int(fields[name])
+    fields["text"] = extracted.text
+    fields.setdefault("document_id", upload.name or None)
+    if not fields.get("title"):
+        fields["title"] = extracted.title or upload.name or ""
+    return parse_document_request({name: value for name, value in fields.items() if value is not None})
+
+
 def parse_document_request(data: Any) -> DocumentRequest:
+    if hasattr(data, "getlist"):  # a multipart form (a QueryDict), not a JSON object
+        return parse_upload(data)
     data = _object(data)
     text = data.get("text")
     if not isinstance(text, str) or not text.strip():
@@ -116,7 +163,7 @@ def parse_document_request(data: Any) -> DocumentRequest:
         text=text,
         external_id=external_id,
         namespace=_string(data, "namespace", DEFAULT_NAMESPACE, 100),
-        title=_string(data, "title", "", 500) if data.get("title") else "",
+        title=_title(data),
         metadata=metadata,
         chunk_size=size,
         chunk_overlap=overlap,

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from django.http import HttpResponseBase
+from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -40,6 +41,8 @@ def _not_found(document_id: str) -> GatewayError:
 class DocumentsView(MeteredView):
     endpoint = "rag.documents"
     task = Task.EMBEDDING
+    # JSON bodies, and files as multipart uploads (rag/request.py parse_upload).
+    parser_classes = [JSONParser, MultiPartParser]
 
     def parse(self, data: Any) -> DocumentRequest:
         return parse_document_request(data)
