@@ -31,9 +31,7 @@ import logging
 import re
 from dataclasses import dataclass
 from html.parser import HTMLParser
-
-from pypdf import PasswordType, PdfReader
-from pypdf.errors import DependencyError, FileNotDecryptedError, LimitReachedError, PyPdfError
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -393,6 +391,9 @@ def _html_codec(label: str) -> str:
 
 def _read_pdf(data: bytes) -> tuple[str, str]:
     """Every page's text (pypdf, https://pypdf.readthedocs.io/en/stable/user/extract-text.html)."""
+    # Imported here: pypdf costs each process ~25 MB, and only a PDF upload needs it.
+    from pypdf.errors import DependencyError, FileNotDecryptedError, LimitReachedError, PyPdfError
+
     try:
         return _pdf_text(data)
     except ExtractionError:
@@ -416,6 +417,8 @@ def _read_pdf(data: bytes) -> tuple[str, str]:
 
 
 def _pdf_text(data: bytes) -> tuple[str, str]:
+    from pypdf import PasswordType, PdfReader
+
     # The reader tries the empty user password by itself; an owner-password-only PDF opens
     # (https://pypdf.readthedocs.io/en/stable/user/encryption-decryption.html).
     reader = PdfReader(io.BytesIO(data))
@@ -440,7 +443,7 @@ def _pdf_text(data: bytes) -> tuple[str, str]:
     return "\n\n".join(pages), _pdf_title(reader)
 
 
-def _pdf_title(reader: PdfReader) -> str:
+def _pdf_title(reader: Any) -> str:
     """The document information dictionary's /Title; "" when absent or unreadable (a title is optional)."""
     try:
         metadata = reader.metadata

@@ -6,6 +6,7 @@ Every one acts for the key's owner only: another owner's document is a 404, as i
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -57,6 +58,7 @@ class DocumentsView(MeteredView):
     ) -> HttpResponseBase:
         owner_id = service.owner_of(request.user)
         document = service.ingest(body, targets, entry, owner_id)
+        entry.latency_ms = int((time.monotonic() - started) * 1000)
         return SettledResponse(render.ingested_body(document), entry, headers=entry.admission.headers)
 
     def get(self, request: Request) -> Response:
@@ -108,6 +110,7 @@ class SearchView(MeteredView):
         self, request: Request, body: SearchRequest, targets: tuple[RouteTarget, ...], entry: UsageEntry, started: float
     ) -> HttpResponseBase:
         hits = service.retrieve(body, targets, entry, service.owner_of(request.user))
+        entry.latency_ms = int((time.monotonic() - started) * 1000)
         return SettledResponse(render.search_body(body.query, hits), entry, headers=entry.admission.headers)
 
 

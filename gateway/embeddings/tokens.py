@@ -14,13 +14,14 @@ import functools
 from collections.abc import Sequence
 from typing import Any
 
-import bpe_openai
-
 from gateway.errors import invalid
 
 
 @functools.cache
 def _encoding(model: str) -> Any | None:
+    # Imported on first use: the tokenizers cost each process ~60 MB, and only token ids need them.
+    import bpe_openai
+
     try:
         return bpe_openai.get_encoding(bpe_openai.encoding_name_for_model(model))
     except (bpe_openai.UnsupportedModelError, KeyError, ValueError):
@@ -41,7 +42,7 @@ def decode_inputs(model: str, arrays: Sequence[Sequence[int]], single: bool) -> 
         where = "input" if single else f"input[{index}]"
         try:
             texts.append(encoding.decode(list(tokens)))
-        except (KeyError, ValueError, bpe_openai.TokenizerError) as exc:
+        except Exception as exc:  # an id the tokenizer lacks raises KeyError; any failure means bad ids
             message = f"'{where}' holds a token id this model's tokenizer does not have: {exc}"
             raise invalid(message, param=where) from exc
     return tuple(texts)

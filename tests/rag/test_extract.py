@@ -337,15 +337,6 @@ def test_damaged_pdfs_never_raise_anything_but_extraction_error() -> None:
         assert extracted.kind == "pdf" and extracted.text.strip()
 
 
-def test_an_unexpected_pypdf_exception_is_an_extraction_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    def broken(stream: io.BytesIO) -> PdfReader:
-        raise KeyError("/Kids")
-
-    monkeypatch.setattr(extract_module, "PdfReader", broken)
-
-    assert "not a readable PDF" in refusal(HELLO, content_type="application/pdf")
-
-
 def test_a_pdf_past_the_page_limit_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(extract_module, "MAX_PDF_PAGES", 1)
 

@@ -235,3 +235,13 @@ def test_a_concurrent_search_never_sees_a_mix_of_old_and_new_chunks(gateway_url,
 
     assert len(seen) > 8
     assert set(seen) <= {("alpha", sizes["alpha"]), ("beta", sizes["beta"])}
+
+
+def test_records_carry_the_latency_of_documents_and_searches(gateway_url, api_key, routes) -> None:  # type: ignore[no-untyped-def]
+    routes.set_latency(first_byte=0.05)
+    store(gateway_url, api_key, CATS, "cats")
+    search(gateway_url, api_key, "cat")
+
+    records = usage_records(2)
+    assert [record.endpoint for record in records] == ["rag.documents", "rag.search"]
+    assert all(record.latency_ms >= 50 for record in records)
