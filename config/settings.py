@@ -187,6 +187,13 @@ CELERY_BROKER_URL = _celery_broker(REDIS_URL)
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# One queue name per deployment sharing a Redis (tests use their own); a task is acknowledged only
+# once done, so a worker killed mid-task leaves it to be run again
+# (https://docs.celeryq.dev/en/stable/userguide/configuration.html#task-acks-late).
+CELERY_TASK_DEFAULT_QUEUE = env_str("GATEWAY_CELERY_QUEUE", "celery")
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 
 SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 
@@ -229,6 +236,9 @@ GATEWAY_LEDGER_LEASE_SECONDS = env_float("GATEWAY_LEDGER_LEASE_SECONDS", 30.0)
 GATEWAY_RAG_EMBEDDING_MODEL = env_str("GATEWAY_RAG_EMBEDDING_MODEL", "text-embedding-ada-002")
 # Largest file POST /v1/rag/documents takes as a multipart upload (text, markdown, HTML or PDF).
 GATEWAY_RAG_MAX_UPLOAD_BYTES = env_int("GATEWAY_RAG_MAX_UPLOAD_BYTES", 10_485_760, minimum=1)
+# Uploaded files with more text than this are embedded by a Celery task: the POST answers 202 at once
+# and the document shows `processing` until it is `ready` (or `failed`). JSON text never waits.
+GATEWAY_RAG_SYNC_MAX_CHARS = env_int("GATEWAY_RAG_SYNC_MAX_CHARS", 200_000, minimum=1)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["gateway.access.auth.ApiKeyAuthentication"],

@@ -15,6 +15,7 @@ _RUN = f"{os.getpid()}"
 
 DATABASES["default"]["TEST"] = {"NAME": f"test_gateway_{_RUN}"}
 CACHES["default"]["KEY_PREFIX"] = f"test{_RUN}"
+CELERY_TASK_DEFAULT_QUEUE = f"celery-test{_RUN}"
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},

@@ -29,12 +29,15 @@ def search_body(query: str, hits: list[Hit]) -> dict[str, Any]:
 
 
 def ingested_body(document: Document) -> dict[str, Any]:
-    return {
+    body = {
         "success": True,
         "document_id": document.external_id,
         "namespace": document.namespace,
         "chunks_processed": document.chunk_count,
     }
+    if document.status != Document.Status.READY:  # queued for a task: chunks_processed is not yet known
+        body.update(status=document.status, chunks_processed=0)
+    return body
 
 
 def document_body(document: Document) -> dict[str, Any]:
@@ -45,6 +48,7 @@ def document_body(document: Document) -> dict[str, Any]:
         "title": document.title,
         "metadata": document.metadata,
         "status": document.status,
+        "error": document.error,
         "chunks": document.chunk_count,
         "embedding_model": document.embedding_model,
         "dimensions": document.dimensions,

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from django.conf import settings
@@ -84,6 +84,7 @@ class DocumentRequest:
     metadata: dict[str, Any]
     chunk_size: int
     chunk_overlap: int
+    from_file: bool = False  # an upload: a large one is embedded by a task (JSON text never is)
 
     def demand(self, targets: Sequence[RouteTarget]) -> Demand:
         # Overlapping chunks embed some text twice: the estimate grows with the overlap.
@@ -127,7 +128,8 @@ def parse_upload(data: Any) -> DocumentRequest:
     fields.setdefault("document_id", upload.name or None)
     if not fields.get("title"):
         fields["title"] = extracted.title or upload.name or ""
-    return parse_document_request({name: value for name, value in fields.items() if value is not None})
+    parsed = parse_document_request({name: value for name, value in fields.items() if value is not None})
+    return replace(parsed, from_file=True)
 
 
 def parse_document_request(data: Any) -> DocumentRequest:

@@ -8,8 +8,13 @@ limits behave exactly as on /v1/chat/completions.
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterator
-from dataclasses import replace
+from dataclasses import asdict, replace
+
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import transaction
 
 from gateway.access.auth import KeyPrincipal
 from gateway.accounting.entry import UsageEntry
@@ -65,6 +70,32 @@ def ingest(body: DocumentRequest, targets: tuple[RouteTarget, ...], entry: Usage
         )
     except ValueError as exc:  # e.g. a vector size the store has no index for
         raise invalid(f"The document cannot be stored: {exc}.") from exc
+
+
+def ingest_later(body: DocumentRequest, targets: tuple[RouteTarget, ...], entry: UsageEntry, owner_id: int) -> Document:
+    """Mark the document `processing`, keep its text, and queue the task that embeds it.
+
+    The request's record carries what the task will embed: the same chunks, estimated the same way
+    the embeddings service estimates them.
+    """
+    from rag.tasks import ingest_document  # the task module imports this one
+
+    pieces = chunk_text(body.text, body.chunk_size, body.chunk_overlap)
+    entry.prompt_tokens = EmbeddingsRequest(model=body.model, inputs=tuple(pieces)).prompt_tokens
+    entry.usage_estimated = True
+    entry.upstream_model, entry.provider = targets[0].upstream_model, targets[0].provider.name
+    document = store.begin_document(
+        owner_id=owner_id,
+        namespace=body.namespace,
+        external_id=body.external_id,
+        title=body.title,
+        metadata=body.metadata,
+        source_hash=body.source_hash,
+    )
+    source = default_storage.save(f"rag/pending/{uuid.uuid4().hex}.txt", ContentFile(body.text.encode("utf-8")))
+    fields = {name: value for name, value in asdict(body).items() if name != "text"}
+    transaction.on_commit(lambda: ingest_document.delay(document.pk, owner_id, source, fields))
+    return document
 
 
 def retrieve(body: SearchRequest, targets: tuple[RouteTarget, ...], entry: UsageEntry, owner_id: int) -> list[Hit]:

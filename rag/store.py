@@ -120,6 +120,30 @@ def replace_document(
         return Document.objects.get(pk=document.pk)
 
 
+def begin_document(
+    *, owner_id: int, namespace: str, external_id: str, title: str, metadata: dict[str, Any], source_hash: str
+) -> Document:
+    """Create the document, or mark an existing one, as `processing` while a task embeds its text.
+
+    An existing document keeps its chunks, and so stays searchable, until the task replaces them.
+    """
+    _check_lengths(namespace=(namespace, 1, 100), external_id=(external_id, 1, 200), title=(title, 0, 500))
+    fields = {"title": title, "metadata": metadata, "source_hash": source_hash, "status": Document.Status.PROCESSING,
+              "error": ""}  # fmt: skip
+    with transaction.atomic():
+        (document,) = Document.objects.bulk_create(
+            [Document(owner_id=owner_id, namespace=namespace, external_id=external_id, **fields)],
+            update_conflicts=True,
+            unique_fields=["owner", "namespace", "external_id"],
+            update_fields=[*fields, "updated_at"],
+        )
+        return Document.objects.get(pk=document.pk)
+
+
+def fail_document(pk: int, error: str) -> None:
+    Document.objects.filter(pk=pk).update(status=Document.Status.FAILED, error=error[:2000])
+
+
 def get_document(
     owner_id: int, *, pk: int | None = None, namespace: str | None = None, external_id: str | None = None
 ) -> Document | None:

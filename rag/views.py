@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+from django.conf import settings
 from django.http import HttpResponseBase
 from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.request import Request
@@ -57,6 +58,11 @@ class DocumentsView(MeteredView):
         started: float,
     ) -> HttpResponseBase:
         owner_id = service.owner_of(request.user)
+        if body.from_file and len(body.text) > settings.GATEWAY_RAG_SYNC_MAX_CHARS:
+            document = service.ingest_later(body, targets, entry, owner_id)
+            entry.status, entry.latency_ms = 202, int((time.monotonic() - started) * 1000)
+            body_202 = render.ingested_body(document)
+            return SettledResponse(body_202, entry, status=202, headers=entry.admission.headers)
         document = service.ingest(body, targets, entry, owner_id)
         entry.latency_ms = int((time.monotonic() - started) * 1000)
         return SettledResponse(render.ingested_body(document), entry, headers=entry.admission.headers)

@@ -79,6 +79,28 @@ def ledger_writer(django_db_setup: None, django_db_blocker: Any) -> Iterator[sub
     writer.wait(timeout=30)
 
 
+@pytest.fixture(scope="session")
+def celery_worker(ledger_writer: subprocess.Popen[bytes]) -> Iterator[subprocess.Popen[bytes]]:
+    """A Celery worker (the command `make run` starts) on this run's test database and its own
+    queue, for the tests whose requests hand work to tasks."""
+    from django.conf import settings
+
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url(settings.DATABASES["default"]),
+        "REDIS_URL": settings.REDIS_URL,
+        "CACHE_KEY_PREFIX": settings.CACHES["default"]["KEY_PREFIX"],
+        "GATEWAY_CELERY_QUEUE": settings.CELERY_TASK_DEFAULT_QUEUE,
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "PYTHONUNBUFFERED": "1",
+    }
+    command = [sys.executable, "-m", "celery", "-A", "config", "worker", "-P", "threads", "-c", "2", "-l", "WARNING"]
+    worker = subprocess.Popen(command, cwd=ROOT, env=env)
+    yield worker
+    worker.terminate()
+    worker.wait(timeout=60)
+
+
 def wait_for_spool_drained(timeout: float = 15.0) -> bool:
     from gateway.accounting import spool
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
 import requests
-from conftest import error_of
+from conftest import error_of, usage_records
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -97,3 +98,55 @@ def test_a_multipart_body_needs_its_file(gateway_url, api_key, routes) -> None: 
 def test_bad_form_metadata_is_a_400(gateway_url, api_key, routes) -> None:  # type: ignore[no-untyped-def]
     answer = upload(gateway_url, api_key, "a.txt", b"some text", "text/plain", metadata="{not json")
     assert error_of(answer, 400)["param"] == "metadata"
+
+
+def wait_for_status(gateway_url: str, key: str, document_id: str, wanted: str) -> dict[str, Any]:
+    deadline = time.monotonic() + 60
+    while True:
+        document = get(gateway_url, key, f"documents/{document_id}")
+        if document["status"] == wanted or time.monotonic() > deadline:
+            assert document["status"] == wanted, document
+            return document
+        time.sleep(0.1)
+
+
+def test_a_large_document_is_ingested_by_a_task(gateway_url, api_key, routes, settings, celery_worker) -> None:  # type: ignore[no-untyped-def]
+    settings.GATEWAY_RAG_SYNC_MAX_CHARS = 2000
+    text = " ".join(f"Paragraph {i} tells how the cat sat on the mat." for i in range(200))
+
+    as_json = requests.post(
+        f"{gateway_url}/v1/rag/documents",
+        json={"text": text, "document_id": "big-json"},
+        headers={"Authorization": f"Bearer {api_key}"},
+        timeout=30,
+    )
+    assert as_json.status_code == 200  # JSON text is always embedded within its request
+    routes.reset()
+    answer = upload(gateway_url, api_key, "big.txt", text.encode(), "text/plain", document_id="big")
+
+    assert answer.status_code == 202, answer.text
+    assert answer.json() == {"success": True, "document_id": "big", "namespace": "default", "chunks_processed": 0,
+                             "status": "processing"}  # fmt: skip
+    ready = wait_for_status(gateway_url, api_key, "big", "ready")
+    assert ready["chunks"] > 5 and ready["dimensions"] == 768
+    assert sum(len(request.json["text"]) for request in routes.requests) == ready["chunks"]  # each once
+    found = requests.post(
+        f"{gateway_url}/v1/rag/search",
+        json={"query": "paragraph cat sat on the mat", "score_threshold": 0.1, "top_k": 50},
+        headers={"Authorization": f"Bearer {api_key}"},
+        timeout=30,
+    ).json()
+    assert "big" in {source["document_id"] for source in found["sources"]}
+    (record,) = usage_records(1, endpoint="rag.documents", status=202)  # the JSON one answered 200
+    assert record.usage_estimated and record.prompt_tokens > 0
+
+
+def test_a_task_that_cannot_embed_marks_it_failed(gateway_url, api_key, routes, settings, celery_worker) -> None:  # type: ignore[no-untyped-def]
+    settings.GATEWAY_RAG_SYNC_MAX_CHARS = 100
+    routes.inject_error(status=400, code=5006, message="Bad input", model="@cf/baai/bge-base-en-v1.5", times=5)
+
+    answer = upload(gateway_url, api_key, "doomed.txt", b"word " * 100, "text/plain", document_id="doomed")
+
+    assert answer.status_code == 202
+    failed = wait_for_status(gateway_url, api_key, "doomed", "failed")
+    assert failed["chunks"] == 0 and "Bad input" in failed["error"]

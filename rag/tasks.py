@@ -1,0 +1,47 @@
+"""Celery: a large document's text embedded and stored off the request (README "RAG").
+
+The request stored the text under DATA_DIR's media storage, marked the document `processing`,
+recorded its usage (the same chunks and estimate this task embeds) and answered 202. This task
+embeds and stores the chunks, which turns the document `ready`, or marks it `failed` with the
+reason. It is acknowledged only when done, so a worker killed mid-way leaves it to run again;
+storing is a replace, so a second run changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery import shared_task
+from django.core.files.storage import default_storage
+
+from gateway.accounting.entry import UsageEntry
+from gateway.catalog.routes import resolve_routes
+from gateway.errors import GatewayError
+from gateway.models import Task
+from rag import service, store
+from rag.request import DocumentRequest
+
+log = logging.getLogger(__name__)
+
+# Upstream trouble worth another try later; anything else (a bad input, a missing model) is final.
+_TRANSIENT = {429, 502, 503, 504}
+MAX_RETRIES = 5
+
+
+@shared_task(bind=True, acks_late=True, max_retries=MAX_RETRIES)
+def ingest_document(self: Any, document_pk: int, owner_id: int, source: str, fields: dict[str, Any]) -> None:
+    with default_storage.open(source, "rb") as handle:
+        text = handle.read().decode("utf-8")
+    body = DocumentRequest(text=text, **fields)
+    # Its usage was recorded with the request; this entry only carries the call's bookkeeping.
+    entry = UsageEntry(request_id=f"task-{self.request.id}", endpoint="rag.documents", principal=None)
+    try:
+        targets = resolve_routes(body.model, Task.EMBEDDING, True)
+        service.ingest(body, targets, entry, owner_id)
+    except GatewayError as error:
+        if error.status in _TRANSIENT and self.request.retries < MAX_RETRIES:
+            raise self.retry(countdown=2**self.request.retries, exc=error) from error
+        log.warning("document %s failed to ingest: %s", document_pk, error.message)
+        store.fail_document(document_pk, error.message)
+    default_storage.delete(source)
