@@ -44,4 +44,9 @@ def ingest_document(self: Any, document_pk: int, owner_id: int, source: str, fie
             raise self.retry(countdown=2**self.request.retries, exc=error) from error
         log.warning("document %s failed to ingest: %s", document_pk, error.message)
         store.fail_document(document_pk, error.message)
+    except Exception:
+        # A bug or the database away: the document must not stay `processing` for ever.
+        log.exception("document %s failed to ingest", document_pk)
+        store.fail_document(document_pk, "The gateway failed while storing this document; post it again.")
+        raise
     default_storage.delete(source)
