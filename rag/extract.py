@@ -26,14 +26,9 @@ hold NUL characters. Nothing here imports Django or the gateway: it is bytes in,
 from __future__ import annotations
 
 import codecs
-import io
-import logging
 import re
 from dataclasses import dataclass
 from html.parser import HTMLParser
-from typing import Any
-
-log = logging.getLogger(__name__)
 
 # The same bound as a JSON document's 'text' (rag/request.py MAX_TEXT_CHARS), kept here so this
 # module stays free of Django and the gateway; tests/rag/test_extract.py checks the two agree.
@@ -104,7 +99,9 @@ def extract(data: bytes, *, filename: str = "", content_type: str = "") -> Extra
     media_type, charset = _parse_content_type(content_type)
     kind = _detect_kind(data, filename, media_type, charset)
     if kind == "pdf":
-        text, title = _read_pdf(data)
+        from rag.pdf_text import read_pdf  # pypdf is loaded by the first PDF only
+
+        text, title = read_pdf(data)
     elif kind == "html":
         text, title = _read_html(data, charset)
     else:
@@ -387,67 +384,3 @@ def _html_encoding(data: bytes, declared_charset: str) -> str:
 def _html_codec(label: str) -> str:
     name = _codec(label)
     return "cp1252" if name in _WINDOWS_1252 else name
-
-
-def _read_pdf(data: bytes) -> tuple[str, str]:
-    """Every page's text (pypdf, https://pypdf.readthedocs.io/en/stable/user/extract-text.html)."""
-    # Imported here: pypdf costs each process ~25 MB, and only a PDF upload needs it.
-    from pypdf.errors import DependencyError, FileNotDecryptedError, LimitReachedError, PyPdfError
-
-    try:
-        return _pdf_text(data)
-    except ExtractionError:
-        raise
-    except MemoryError:
-        raise
-    except FileNotDecryptedError as exc:
-        raise ExtractionError("the PDF is encrypted and needs a password; upload it without the password") from exc
-    except DependencyError as exc:
-        # AES needs the optional `cryptography` package (https://pypdf.readthedocs.io/en/stable/user/installation.html).
-        raise ExtractionError("the PDF is encrypted in a way this server cannot decrypt") from exc
-    except LimitReachedError as exc:
-        raise ExtractionError(f"the PDF is too large to read ({exc})") from exc
-    except PyPdfError as exc:
-        raise ExtractionError(f"the file is not a readable PDF ({exc})") from exc
-    except Exception as exc:
-        # Damaged or hostile files make pypdf raise more than its own errors (ValueError, KeyError,
-        # RecursionError, zlib.error…): all of them mean this file cannot be read.
-        log.info("pypdf could not read an uploaded PDF: %r", exc, exc_info=True)
-        raise ExtractionError("the file is not a readable PDF (it is damaged or malformed)") from exc
-
-
-def _pdf_text(data: bytes) -> tuple[str, str]:
-    from pypdf import PasswordType, PdfReader
-
-    # The reader tries the empty user password by itself; an owner-password-only PDF opens
-    # (https://pypdf.readthedocs.io/en/stable/user/encryption-decryption.html).
-    reader = PdfReader(io.BytesIO(data))
-    if reader.is_encrypted and reader.decrypt("") == PasswordType.NOT_DECRYPTED:
-        raise ExtractionError("the PDF is encrypted and needs a password; upload it without the password")
-    count = len(reader.pages)
-    if count > MAX_PDF_PAGES:
-        raise ExtractionError(f"the PDF has {count} pages; at most {MAX_PDF_PAGES} are read")
-    pages: list[str] = []
-    total = 0
-    for page in reader.pages:
-        text = page.extract_text().replace("\x00", "").strip()
-        total += len(text) + 2
-        if total > MAX_TEXT_CHARS:
-            raise ExtractionError(f"the PDF's text runs past {MAX_TEXT_CHARS} characters, the most taken")
-        if text:
-            pages.append(text)
-    if not pages:
-        raise ExtractionError(
-            "the PDF holds no text that can be extracted (a scanned document is images; run OCR on it first)"
-        )
-    return "\n\n".join(pages), _pdf_title(reader)
-
-
-def _pdf_title(reader: Any) -> str:
-    """The document information dictionary's /Title; "" when absent or unreadable (a title is optional)."""
-    try:
-        metadata = reader.metadata
-        title = metadata.title if metadata is not None else None
-    except Exception:  # a damaged /Info dictionary costs the title, not the document
-        return ""
-    return title if isinstance(title, str) else ""
