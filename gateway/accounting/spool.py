@@ -133,7 +133,6 @@ class LeaseKeeper:
         self._lock = threading.Lock()
         self._live: dict[str, None] = {}
         self._pid = 0
-        self._wake = threading.Event()
 
     def keep(self, request_id: str) -> None:
         with self._lock:
@@ -157,7 +156,7 @@ class LeaseKeeper:
 
     def _renew_forever(self) -> None:
         while True:
-            self._wake.wait(max(lease_seconds() / 3, 0.05))
+            time.sleep(max(lease_seconds() / 3, 0.05))
             try:
                 self.renew()
             except Exception:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gateway.providers.base import ChatProvider, EmbeddingProvider, ProviderConfig, ProviderError
+from gateway.providers.base import EmbeddingProvider, ProviderConfig, ProviderError
 from gateway.providers.workers_ai import WorkersAIProvider
 
 
@@ -16,10 +16,6 @@ def provider_for(config: ProviderConfig) -> WorkersAIProvider:
     if config.kind == "workers_ai":
         return WorkersAIProvider(config)
     raise ProviderError("upstream", f"Provider kind '{config.kind}' is not supported yet.")
-
-
-def chat_provider_for(config: ProviderConfig) -> ChatProvider:
-    return provider_for(config)
 
 
 def embedding_provider_for(config: ProviderConfig) -> EmbeddingProvider:

@@ -6,7 +6,6 @@ The server runs the production command line on a fresh database; the key is issu
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
@@ -17,44 +16,22 @@ from pathlib import Path
 
 import pytest
 import requests
-from conftest import EMULATOR_ACCOUNT, EMULATOR_TOKEN
 from django.conf import settings
-from servers import ROOT, free_port, wait_for
+from fault_stack import GatewayStack
+from servers import ROOT
 
 from gateway.testing.emulator import WorkersAIEmulator
 
 
 @pytest.fixture
 def server(fresh_database: str, upstream: WorkersAIEmulator, tmp_path: Path) -> Iterator[tuple[str, dict]]:
-    port = free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": fresh_database,
-        "REDIS_URL": settings.REDIS_URL,
-        "CACHE_KEY_PREFIX": f"workers{os.getpid()}",
-        "GATEWAY_BIND": f"127.0.0.1:{port}",
-        "GATEWAY_WORKERS": "2",
-        "GATEWAY_THREADS": "8",
-        "CLOUDFLARE_API_BASE_URL": upstream.base_url,
-        "CLOUDFLARE_ACCOUNT_ID": EMULATOR_ACCOUNT,
-        "CLOUDFLARE_API_TOKEN": EMULATOR_TOKEN,
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-        "PYTHONUNBUFFERED": "1",
-    }
-    for command in (["migrate", "--noinput"], ["seed_models"]):
-        subprocess.run([sys.executable, "manage.py", *command], cwd=ROOT, env=env, check=True, capture_output=True)
-    log = open(tmp_path / "gunicorn.log", "wb")
-    gunicorn = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "config.wsgi:application", "-c", "config/gunicorn.conf.py"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
+    stack = GatewayStack(
+        fresh_database, settings.REDIS_URL, upstream.base_url, tmp_path, GATEWAY_WORKERS="2", GATEWAY_THREADS="8"
+    ).start()
     try:
-        wait_for(f"http://127.0.0.1:{port}/healthz")
-        yield f"http://127.0.0.1:{port}", env
+        yield stack.url, stack.env
     finally:
-        gunicorn.terminate()
-        gunicorn.wait(timeout=60)
-        log.close()
+        stack.stop()
 
 
 def manage(env: dict, *args: str) -> str:

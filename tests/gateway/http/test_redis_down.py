@@ -8,7 +8,6 @@ socket timeouts end a request) and then stopped (connections are refused).
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -20,9 +19,10 @@ import psycopg
 import pytest
 import redis
 import requests
-from conftest import EMULATOR_ACCOUNT, EMULATOR_TOKEN, error_of
+from conftest import error_of
 from django.test import RequestFactory
-from servers import ROOT, free_port, wait_for
+from fault_stack import GatewayStack
+from servers import ROOT, free_port
 
 from config.embedded import _redis_server_binary
 from gateway.http.envelope import server_error
@@ -60,37 +60,19 @@ def server(
     upstream: WorkersAIEmulator,
     tmp_path: Path,
 ) -> Iterator[tuple[str, dict]]:
-    port = free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": fresh_database,
-        "REDIS_URL": redis_server[1],
-        "REDIS_CONNECT_TIMEOUT_SECONDS": str(SOCKET_TIMEOUT),
-        "REDIS_SOCKET_TIMEOUT_SECONDS": str(SOCKET_TIMEOUT),
-        "CACHE_KEY_PREFIX": f"redisdown{os.getpid()}",
-        "GATEWAY_BIND": f"127.0.0.1:{port}",
-        "GATEWAY_WORKERS": "1",
-        "GATEWAY_THREADS": "4",
-        "CLOUDFLARE_API_BASE_URL": upstream.base_url,
-        "CLOUDFLARE_ACCOUNT_ID": EMULATOR_ACCOUNT,
-        "CLOUDFLARE_API_TOKEN": EMULATOR_TOKEN,
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-        "PYTHONUNBUFFERED": "1",
-    }
-    for command in (["migrate", "--noinput"], ["seed_models"]):
-        subprocess.run([sys.executable, "manage.py", *command], cwd=ROOT, env=env, check=True, capture_output=True)
-    log = open(tmp_path / "gunicorn.log", "wb")
-    gunicorn = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "config.wsgi:application", "-c", "config/gunicorn.conf.py"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
+    stack = GatewayStack(
+        fresh_database,
+        redis_server[1],
+        upstream.base_url,
+        tmp_path,
+        REDIS_CONNECT_TIMEOUT_SECONDS=str(SOCKET_TIMEOUT),
+        REDIS_SOCKET_TIMEOUT_SECONDS=str(SOCKET_TIMEOUT),
+        GATEWAY_THREADS="4",
+    ).start()
     try:
-        wait_for(f"http://127.0.0.1:{port}/healthz")
-        yield f"http://127.0.0.1:{port}", env
+        yield stack.url, stack.env
     finally:
-        gunicorn.terminate()
-        gunicorn.wait(timeout=60)
-        log.close()
+        stack.stop()
 
 
 def unavailable(response: requests.Response) -> None:
