@@ -2,9 +2,10 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+NODE_DIR := tests/node
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install install-dev browser run demo test stop lint bench bench-rag
+.PHONY: install install-dev node-sdk browser run demo test stop lint bench bench-rag
 
 install: $(VENV)/.installed
 
@@ -27,13 +28,21 @@ run: install
 demo: install
 	$(BIN)/python manage.py serve --emulator
 
+# The official openai Node SDK, at the versions tests/node/package-lock.json pins, for the tests that run it.
+node-sdk: $(NODE_DIR)/node_modules/.installed
+
+$(NODE_DIR)/node_modules/.installed: $(NODE_DIR)/package.json $(NODE_DIR)/package-lock.json
+	@command -v npm >/dev/null || { echo "npm is missing: install Node.js (with npm), or the Node SDK tests fail"; exit 1; }
+	npm ci --no-audit --no-fund --prefix $(NODE_DIR)
+	touch $@
+
 # The dashboard's browser test drives Debian's chromium (Playwright never downloads browsers here).
 browser:
 	@command -v chromium >/dev/null || { \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium; \
 	  else echo "chromium is missing and this is not root: install Debian's chromium, or the browser test fails"; fi; }
 
-test: install-dev lint browser
+test: install-dev lint browser node-sdk
 	cd tests && ../$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: install-dev

@@ -209,7 +209,8 @@ GATEWAY_UPSTREAM_EMULATED = env_bool("GATEWAY_UPSTREAM_EMULATED", False)
 
 ACCESS_TOKEN = env_str("ACCESS_TOKEN")
 GATEWAY_EXPOSE_RAW_MODELS = env_bool("GATEWAY_EXPOSE_RAW_MODELS", True)
-GATEWAY_MAX_BODY_BYTES = env_int("GATEWAY_MAX_BODY_BYTES", 26_214_400, minimum=1024)
+# 26 MiB: a 25 MiB audio upload (OpenAI's limit) with its multipart framing.
+GATEWAY_MAX_BODY_BYTES = env_int("GATEWAY_MAX_BODY_BYTES", 27_262_976, minimum=1024)
 GATEWAY_SSE_KEEPALIVE_SECONDS = env_float("GATEWAY_SSE_KEEPALIVE_SECONDS", 15.0)
 GATEWAY_MAX_N = env_int("GATEWAY_MAX_N", 8, minimum=1)
 GATEWAY_AUTH_CACHE_SECONDS = env_int("GATEWAY_AUTH_CACHE_SECONDS", 300, minimum=0)
@@ -239,6 +240,10 @@ GATEWAY_RAG_MAX_UPLOAD_BYTES = env_int("GATEWAY_RAG_MAX_UPLOAD_BYTES", 10_485_76
 # Uploaded files with more text than this are embedded by a Celery task: the POST answers 202 at once
 # and the document shows `processing` until it is `ready` (or `failed`). JSON text never waits.
 GATEWAY_RAG_SYNC_MAX_CHARS = env_int("GATEWAY_RAG_SYNC_MAX_CHARS", 200_000, minimum=1)
+# Audio uploads to /v1/audio/transcriptions and /translations: bytes (OpenAI's 25 MB), and the
+# longest audio accepted, measured by decoding, so a small file that decodes to hours is refused.
+GATEWAY_AUDIO_MAX_UPLOAD_BYTES = env_int("GATEWAY_AUDIO_MAX_UPLOAD_BYTES", 26_214_400, minimum=1)
+GATEWAY_AUDIO_MAX_SECONDS = env_float("GATEWAY_AUDIO_MAX_SECONDS", 3600.0)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["gateway.access.auth.ApiKeyAuthentication"],
@@ -285,6 +290,10 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 MEDIA_ROOT = DATA_DIR / "media"
+# Uploads above FILE_UPLOAD_MAX_MEMORY_SIZE (2.5 MB) wait here while their request runs; Django
+# deletes each when the request ends.
+FILE_UPLOAD_TEMP_DIR = DATA_DIR / "uploads"
+FILE_UPLOAD_TEMP_DIR.mkdir(exist_ok=True)
 
 LOGGING = {
     "version": 1,

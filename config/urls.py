@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.urls import path, re_path
 
+from audio.views import SpeechView, TranscriptionsView, TranslationsView
 from gateway.chat.views import ChatCompletionsView
 from gateway.completions.views import CompletionsView
 from gateway.embeddings.views import EmbeddingsView
@@ -20,6 +21,9 @@ urlpatterns = [
     re_path(r"^v1/chat/completions/?$", ChatCompletionsView.as_view()),
     re_path(r"^v1/completions/?$", CompletionsView.as_view()),
     re_path(r"^v1/embeddings/?$", EmbeddingsView.as_view()),
+    re_path(r"^v1/audio/transcriptions/?$", TranscriptionsView.as_view()),
+    re_path(r"^v1/audio/translations/?$", TranslationsView.as_view()),
+    re_path(r"^v1/audio/speech/?$", SpeechView.as_view()),
     re_path(r"^v1/models/?$", ModelListView.as_view()),
     path("v1/models/<path:model_id>", ModelDetailView.as_view()),
     re_path(r"^v1/moderations/?$", ModerationsView.as_view()),

@@ -304,6 +304,9 @@ class UsageRecord(models.Model):
     usage_estimated = models.BooleanField(
         default=False, help_text="The upstream reported no usage: the gateway estimated the tokens."
     )
+    audio_seconds = models.FloatField(default=0, help_text="Seconds of audio transcribed or translated.")
+    characters = models.PositiveIntegerField(default=0, help_text="Characters of text turned into speech.")
+    images = models.PositiveIntegerField(default=0, help_text="Images generated.")
     cost_usd = models.DecimalField(
         max_digits=18,
         decimal_places=10,
@@ -345,6 +348,9 @@ class Price(models.Model):
     )
     usd_per_audio_minute = models.DecimalField(max_digits=14, decimal_places=8, null=True, blank=True)
     usd_per_image = models.DecimalField(max_digits=14, decimal_places=8, null=True, blank=True)
+    usd_per_m_characters = models.DecimalField(
+        "USD per M characters", max_digits=14, decimal_places=8, null=True, blank=True
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

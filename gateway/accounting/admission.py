@@ -120,7 +120,7 @@ class Admission:
         cost = 0
         if self.budgets_usd and not entry.cached:
             consumed = pricing.Consumption(
-                entry.prompt_tokens, entry.completion_tokens, entry.audio_seconds, entry.images
+                entry.prompt_tokens, entry.completion_tokens, entry.audio_seconds, entry.images, entry.characters
             )
             cost = quotas.micros(pricing.cost_of(entry.upstream_model, consumed))
         deltas = [(counter, used - self.reserved[counter]) for counter in self.tokens]

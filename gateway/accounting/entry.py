@@ -56,6 +56,7 @@ class UsageEntry:
     prompt_excerpt: str = ""
     usage_estimated: bool = False  # the upstream reported no usage: the tokens are the gateway's estimate
     audio_seconds: float = 0.0  # priced per audio minute (gateway/accounting/pricing.py)
+    characters: int = 0  # priced per million characters (text to speech)
     images: int = 0  # priced per image
     settled: bool = False  # set by settle(): a second call writes nothing
     upstream_latency_ms: int | None = None  # the deciding upstream call; to its headers for streams

@@ -48,6 +48,7 @@ def record_row(entry: UsageEntry) -> dict[str, Any]:
         "usage_estimated": entry.usage_estimated,
         "audio_seconds": entry.audio_seconds,
         "images": entry.images,
+        "characters": entry.characters,
         "created_at": time.time(),
     }
 

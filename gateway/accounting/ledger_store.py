@@ -15,6 +15,7 @@ from __future__ import annotations
 import fcntl
 import json
 import logging
+import math
 import os
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -47,9 +48,19 @@ def _count(value: Any, ceiling: int = _INT_MAX) -> int:
     return min(max(int(value or 0), 0), ceiling)
 
 
+def _seconds(value: Any) -> float:
+    seconds = float(value or 0)
+    return seconds if math.isfinite(seconds) and seconds > 0 else 0.0
+
+
 def _record(row: dict[str, Any], prices: dict[str, PriceRecord], live_keys: set[int]) -> UsageRecord:
     prompt, completion = _count(row.get("prompt_tokens")), _count(row.get("completion_tokens"))
-    used = Consumption(prompt, completion, float(row.get("audio_seconds") or 0), _count(row.get("images")))
+    audio_seconds, images, characters = (
+        _seconds(row.get("audio_seconds")),
+        _count(row.get("images")),
+        _count(row.get("characters")),
+    )
+    used = Consumption(prompt, completion, audio_seconds, images, characters)
     cost = pricing.cost_of(row.get("upstream_model") or "", used, table=prices)
     cached = bool(row.get("cached"))
     key_id = row.get("api_key_id")
@@ -74,6 +85,9 @@ def _record(row: dict[str, Any], prices: dict[str, PriceRecord], live_keys: set[
         client_disconnected=bool(row.get("client_disconnected")),
         cached=cached,
         usage_estimated=bool(row.get("usage_estimated")),
+        audio_seconds=audio_seconds,
+        characters=characters,
+        images=images,
         # A cached answer spent nothing upstream: what it would have cost is recorded as saved.
         cost_usd=Decimal(0) if cached else cost,
         cost_saved_usd=(cost or Decimal(0)) if cached else Decimal(0),

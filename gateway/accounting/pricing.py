@@ -31,6 +31,7 @@ class PriceRecord:
     usd_per_m_output: Decimal | None
     usd_per_audio_minute: Decimal | None
     usd_per_image: Decimal | None
+    usd_per_m_characters: Decimal | None
 
 
 # The shape of what the snapshot pickles is part of its key (gateway/models.py snapshot_shape).
@@ -45,6 +46,7 @@ class Consumption:
     completion_tokens: int = 0
     audio_seconds: float = 0.0
     images: int = 0
+    characters: int = 0
 
 
 def _read_table() -> dict[str, PriceRecord]:
@@ -54,6 +56,7 @@ def _read_table() -> dict[str, PriceRecord]:
             usd_per_m_output=row.usd_per_m_output,
             usd_per_audio_minute=row.usd_per_audio_minute,
             usd_per_image=row.usd_per_image,
+            usd_per_m_characters=row.usd_per_m_characters,
         )
         for row in Price.objects.all()
     }
@@ -94,6 +97,7 @@ def cost_of(upstream_model: str, used: Consumption, table: dict[str, PriceRecord
         (Decimal(used.completion_tokens) / _MILLION, "usd_per_m_output"),
         (Decimal(str(used.audio_seconds)) / 60, "usd_per_audio_minute"),
         (Decimal(used.images), "usd_per_image"),
+        (Decimal(used.characters) / _MILLION, "usd_per_m_characters"),
     )
     if not any(quantity for quantity, _ in charges):
         return _ZERO

@@ -130,6 +130,7 @@ def _spooled(budget: Budget) -> int | Decimal:
             int(row.get("completion_tokens") or 0),
             float(row.get("audio_seconds") or 0),
             int(row.get("images") or 0),
+            int(row.get("characters") or 0),
         )
         total += pricing.cost_of(row.get("upstream_model") or "", used, table=prices) or Decimal(0)
     return total
@@ -141,10 +142,12 @@ def micros(usd: Decimal | None) -> int:
 
 def charge(budget: Budget, *, tokens: int, upstream_model: str, demand: Demand) -> int:
     """What a request of this size draws from the budget, in the budget's unit: its tokens, or the
-    price of the most it may use (the prompt, the completion bound, its audio and images)."""
+    price of the most it may use (the prompt, the completion bound, its audio, images and characters)."""
     if budget.unit == TOKENS:
         return tokens
-    most = pricing.Consumption(demand.prompt_tokens, demand.completion_bound, demand.audio_seconds, demand.images)
+    most = pricing.Consumption(
+        demand.prompt_tokens, demand.completion_bound, demand.audio_seconds, demand.images, demand.characters
+    )
     return micros(pricing.cost_of(upstream_model, most))
 
 

@@ -37,7 +37,12 @@ BGE_BASE = UpstreamModel("@cf/baai/bge-base-en-v1.5", "embedding", 512, dimensio
 BGE_LARGE = UpstreamModel("@cf/baai/bge-large-en-v1.5", "embedding", 512, dimensions=1024)
 WHISPER_TURBO = UpstreamModel("@cf/openai/whisper-large-v3-turbo", "transcription")
 WHISPER_TINY = UpstreamModel("@cf/openai/whisper-tiny-en", "transcription")
+WHISPER = UpstreamModel("@cf/openai/whisper", "transcription")
 MELOTTS = UpstreamModel("@cf/myshell-ai/melotts", "speech")
+# Deepgram's voices (https://developers.cloudflare.com/workers-ai/models/aura-1/): raw names only;
+# point tts-1-hd (or a name of your own) at one in the admin to use them for OpenAI's names.
+AURA_1 = UpstreamModel("@cf/deepgram/aura-1", "speech")
+AURA_2_EN = UpstreamModel("@cf/deepgram/aura-2-en", "speech")
 FLUX_SCHNELL = UpstreamModel("@cf/black-forest-labs/flux-1-schnell", "image")
 LLAMA_GUARD = UpstreamModel("@cf/meta/llama-guard-3-8b", "moderation", 131_072)
 
@@ -74,4 +79,11 @@ MAPPINGS: tuple[tuple[str, str, UpstreamModel], ...] = (
 
 # Upstream models served under their raw "@cf/…" names too (GATEWAY_EXPOSE_RAW_MODELS).
 _BY_NAME = {model.name: model for _, _, model in MAPPINGS}
-UPSTREAM_MODELS: tuple[UpstreamModel, ...] = (*_BY_NAME.values(), GPT_OSS_120B, GPT_OSS_20B)
+UPSTREAM_MODELS: tuple[UpstreamModel, ...] = (
+    *_BY_NAME.values(),
+    GPT_OSS_120B,
+    GPT_OSS_20B,
+    WHISPER,
+    AURA_1,
+    AURA_2_EN,
+)

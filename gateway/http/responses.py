@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.http import HttpResponse
 from rest_framework.response import Response
 
 from gateway.accounting.entry import UsageEntry
@@ -20,6 +21,20 @@ class SettledResponse(Response):
 
     def __init__(self, data: Any, entry: UsageEntry, **kwargs: Any) -> None:
         super().__init__(data, **kwargs)
+        self._usage_entry = entry
+
+    def close(self) -> None:
+        try:
+            settle(self._usage_entry)
+        finally:
+            super().close()
+
+
+class SettledTextResponse(HttpResponse):
+    """A plain-text answer (subtitles, a bare transcript) whose UsageRecord is written in close()."""
+
+    def __init__(self, content: str, entry: UsageEntry, *, content_type: str, headers: dict[str, str]) -> None:
+        super().__init__(content, content_type=content_type, headers=headers)
         self._usage_entry = entry
 
     def close(self) -> None:

@@ -184,9 +184,16 @@ class PriceAdmin(admin.ModelAdmin):
         "usd_per_m_output",
         "usd_per_audio_minute",
         "usd_per_image",
+        "usd_per_m_characters",
         "updated_at",
     )
-    list_editable = ("usd_per_m_input", "usd_per_m_output", "usd_per_audio_minute", "usd_per_image")
+    list_editable = (
+        "usd_per_m_input",
+        "usd_per_m_output",
+        "usd_per_audio_minute",
+        "usd_per_image",
+        "usd_per_m_characters",
+    )
     search_fields = ("upstream_model",)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from gateway.providers.audio import SpeechProvider, TranscriptionProvider
 from gateway.providers.base import EmbeddingProvider, ProviderConfig, ProviderError
 from gateway.providers.workers_ai import WorkersAIProvider
 
@@ -19,4 +20,12 @@ def provider_for(config: ProviderConfig) -> WorkersAIProvider:
 
 
 def embedding_provider_for(config: ProviderConfig) -> EmbeddingProvider:
+    return provider_for(config)
+
+
+def transcription_provider_for(config: ProviderConfig) -> TranscriptionProvider:
+    return provider_for(config)
+
+
+def speech_provider_for(config: ProviderConfig) -> SpeechProvider:
     return provider_for(config)

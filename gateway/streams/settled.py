@@ -45,3 +45,33 @@ def settled_stream(
         entry.client_disconnected = not finished
         entry.latency_ms = int((time.monotonic() - started) * 1000)
         settle(entry)
+
+
+def settled_body(chunks: Iterator[bytes], entry: UsageEntry, started: float) -> Iterator[bytes]:
+    """A streamed binary body (speech audio): the bytes as they come, then one usage record.
+
+    A body has no error event to end with: when the upstream or the encoder fails mid-way, the
+    record says so and the failure propagates, so the server ends the response without its last
+    chunk and the client sees a broken transfer rather than a short file that looks complete.
+    """
+    finished = False
+    try:
+        for chunk in chunks:
+            if entry.ttft_ms is None:
+                entry.ttft_ms = int((time.monotonic() - started) * 1000)
+            yield chunk
+        finished = True
+    except ProviderError as exc:
+        error = from_provider_error(exc)
+        entry.status, entry.error_code = error.status, error.code or ""
+        finished = True
+        raise
+    except Exception:
+        log.exception("body of %s failed", entry.request_id)
+        entry.status, entry.error_code = 500, "server_error"
+        finished = True
+        raise
+    finally:
+        entry.client_disconnected = not finished
+        entry.latency_ms = int((time.monotonic() - started) * 1000)
+        settle(entry)

@@ -13,7 +13,7 @@ import requests
 from conftest import ROOT, make_key
 
 ACCOUNTING_AND_CORE = ("gateway.access", "gateway.accounting", "gateway.catalog")
-FAMILIES = ("gateway.chat", "gateway.completions", "gateway.moderations", "gateway.embeddings")
+FAMILIES = ("gateway.chat", "gateway.completions", "gateway.moderations", "gateway.embeddings", "audio")
 
 
 def test_the_import_contracts_hold() -> None:
@@ -25,7 +25,7 @@ def test_the_import_contracts_hold() -> None:
 
 
 def test_accounting_reaches_no_family_even_indirectly() -> None:
-    graph = grimp.build_graph("gateway")
+    graph = grimp.build_graph("gateway", "audio")
     for core in ACCOUNTING_AND_CORE:
         for family in FAMILIES:
             chain = graph.find_shortest_chain(importer=core, imported=family, as_packages=True)

@@ -39,17 +39,7 @@ def test_media_models_answer_well_formed_payloads(emu: WorkersAIEmulator) -> Non
     image = run(emu, "@cf/black-forest-labs/flux-1-schnell", {"prompt": "a cat", "steps": 4}).json()["result"]
     assert base64.b64decode(image["image"])[:3] == b"\xff\xd8\xff"
     assert_bad_input(run(emu, "@cf/black-forest-labs/flux-1-schnell", {"prompt": "a", "width": 512}), "'width'")
-    audio = run(emu, "@cf/myshell-ai/melotts", {"prompt": "hello", "lang": "en"}).json()["result"]
-    assert base64.b64decode(audio["audio"])[:2] == b"\xff\xfb"
-    raw = requests.post(
-        f"{emu.base_url}/accounts/test-account/ai/run/@cf/openai/whisper", data=b"\x00" * 10, headers=AUTH, timeout=10
-    ).json()["result"]
-    assert raw["text"] == "Emulated transcription of 10 bytes of audio." and raw["word_count"] == 7
-    turbo = run(
-        emu, "@cf/openai/whisper-large-v3-turbo", {"audio": base64.b64encode(b"abcd").decode(), "task": "translate"}
-    ).json()["result"]
-    assert turbo["text"] == "Emulated translation of 4 bytes of audio."
-    assert turbo["transcription_info"]["language"] == "en"
+    # Speech (Whisper, MeloTTS, Aura) has its own module: test_emulator_audio.py.
     verdict = run(
         emu,
         "@cf/meta/llama-guard-3-8b",

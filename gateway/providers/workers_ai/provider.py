@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 import requests
 
 from gateway.providers import http
+from gateway.providers.audio import SpeechAudio, SpeechRequest, Transcript, TranscriptionRequest
 from gateway.providers.base import (
     CatalogueModel,
     ChatRequest,
@@ -24,6 +26,7 @@ from gateway.providers.base import (
     ProviderError,
 )
 from gateway.providers.event_stream import iter_event_data
+from gateway.providers.workers_ai import audio
 from gateway.providers.workers_ai.catalogue import catalogue_model
 from gateway.providers.workers_ai.embeddings import EMBEDDING_BATCH, parse_embeddings
 from gateway.providers.workers_ai.errors import UPSTREAM, error_from_response
@@ -86,6 +89,39 @@ class WorkersAIProvider:
         result = self._result_of(self._post(request.model, {"text": list(request.texts)}, stream=False))
         return parse_embeddings(result, len(request.texts))
 
+    def accepts_container(self, model: str, container: str) -> bool:
+        return audio.accepts_container(model, container)
+
+    def translates(self, model: str) -> bool:
+        return audio.translates(model)
+
+    def transcribe(self, request: TranscriptionRequest) -> Transcript:
+        if audio.is_turbo(request.model):
+            response = self._post(request.model, audio.turbo_payload(request), stream=False)
+        else:  # the file itself as the body (reference, Speech to text)
+            response = self._post_bytes(request.model, request.audio)
+        return audio.parse_transcript(self._result_of(response), request.model)
+
+    def speak(self, request: SpeechRequest) -> SpeechAudio:
+        """melotts answers JSON in the envelope, aura the audio itself: told apart by Content-Type.
+        The raw answer is read as it arrives, so transcoding can start before its end."""
+        payload = audio.speech_payload(request.model, request.text, request.voice)
+        response = self._post(request.model, payload, stream=True)
+        if response.headers.get("Content-Type", "").startswith("application/json"):
+            try:
+                return SpeechAudio(iter([audio.enveloped_audio(self._result_of(response))]))
+            finally:
+                response.close()
+        return SpeechAudio(self._raw_chunks(response), close=lambda: http.abort(response))
+
+    def _raw_chunks(self, response: requests.Response) -> Iterator[bytes]:
+        try:
+            yield from response.iter_content(chunk_size=None)
+        except requests.RequestException as exc:
+            raise http.transport_error(exc, UPSTREAM) from exc
+        finally:
+            response.close()
+
     def list_models(self) -> list[CatalogueModel]:
         models: list[CatalogueModel] = []
         fetched = 0
@@ -115,6 +151,10 @@ class WorkersAIProvider:
             self._agree(url, model, exc)
         return self._send("POST", url, json=body, stream=stream)
 
+    def _post_bytes(self, model: str, body: bytes) -> requests.Response:
+        url = f"{self._account_url}/ai/run/{model}"
+        return self._send("POST", url, data=body, stream=False, content_type="application/octet-stream")
+
     def _agree(self, url: str, model: str, refusal: ProviderError) -> None:
         """Agree to the model's licence, once per account and model; the refusal if that fails."""
         key = (self._account_url, model)
@@ -130,9 +170,10 @@ class WorkersAIProvider:
     def _get(self, path: str, params: dict[str, Any]) -> requests.Response:
         return self._send("GET", self._account_url + path, params=params, stream=False)
 
-    def _send(self, method: str, url: str, **kwargs: Any) -> requests.Response:
+    def _send(self, method: str, url: str, content_type: str | None = None, **kwargs: Any) -> requests.Response:
+        headers = self._headers if content_type is None else {**self._headers, "Content-Type": content_type}
         try:
-            response = self._session.request(method, url, headers=self._headers, timeout=self._timeout, **kwargs)
+            response = self._session.request(method, url, headers=headers, timeout=self._timeout, **kwargs)
         except requests.RequestException as exc:
             raise http.transport_error(exc, UPSTREAM) from exc
         if not response.ok:

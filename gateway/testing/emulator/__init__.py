@@ -9,9 +9,17 @@ benchmarks.
         emu.last_request.json  # what reached the "upstream"
 
 Control: reset(), inject_error(status, code, message, model=None, times=1),
-set_latency(first_byte, per_chunk); open_streams and cut_streams count streamed answers being
-written and those whose client left early. The same over HTTP under /__emulator/ (requests,
-streams, reset, error, latency). The deterministic reply rule and trigger phrases are documented in replies.py.
+set_latency(first_byte, per_chunk) (per_chunk also paces Aura's audio chunks),
+set_speech_container("mp3" | "wav") (what MeloTTS's base64 audio holds; reset() returns to
+"mp3"); open_streams and cut_streams count streamed answers (SSE and Aura's chunked audio) being
+written and those whose client left early. requests captures every body as received, binary too
+(CapturedRequest.body). The same over HTTP under /__emulator/ (requests, with body_base64 for a
+body that is not JSON; streams; reset; error; latency; speech {"container": "wav"}). The
+deterministic reply rule and trigger phrases are documented in replies.py; the transcript rule
+and the synthesised audio in speech.py.
+
+Needs the standard library and PyAV (`av`, in requirements.txt): Whisper decodes the audio it is
+sent to its real duration, MeloTTS and Aura answer real, decodable audio.
 """
 
 from __future__ import annotations

@@ -24,7 +24,8 @@ Family = Literal[
     "embeddings",
     "whisper",  # raw bytes or {"audio": [uint8…]}
     "whisper-turbo",  # {"audio": "<base64>", "task": …}
-    "melotts",
+    "melotts",  # {"prompt", "lang"} → {"audio": base64 MP3}
+    "aura",  # Deepgram Aura: {"text", "speaker", "encoding", …} → the audio bytes, not enveloped
     "flux",
     "not-emulated",  # listed so the catalogue is realistic; /ai/run answers 5006
 ]
@@ -111,6 +112,7 @@ class CatalogueModel:
 _TG = "Text Generation"
 _EMB = "Text Embeddings"
 _ASR = "Automatic Speech Recognition"
+_TTS = "Text-to-Speech"
 
 MODELS: tuple[CatalogueModel, ...] = (
     CatalogueModel(
@@ -241,7 +243,11 @@ MODELS: tuple[CatalogueModel, ...] = (
         "Whisper large v3 turbo, transcribes and translates.",
         tags=("audio",),
     ),
-    CatalogueModel("@cf/myshell-ai/melotts", "Text-to-Speech", "melotts", "MeloTTS multilingual speech synthesis."),
+    CatalogueModel("@cf/myshell-ai/melotts", _TTS, "melotts", "MeloTTS multilingual speech synthesis."),
+    CatalogueModel("@cf/deepgram/aura-1", _TTS, "aura", "Deepgram Aura 1, English speech synthesis.", tags=("audio",)),
+    CatalogueModel(
+        "@cf/deepgram/aura-2-en", _TTS, "aura", "Deepgram Aura 2, English speech synthesis.", tags=("audio",)
+    ),
     CatalogueModel(
         "@cf/black-forest-labs/flux-1-schnell", "Text-to-Image", "flux", "FLUX.1 schnell, fast text-to-image."
     ),

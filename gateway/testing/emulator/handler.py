@@ -1,5 +1,5 @@
 """The emulator's HTTP handler: routing, auth, the Cloudflare envelope, request capture, error
-injection and SSE writing. Facts come from the public Workers AI documentation
+injection, SSE writing and Aura's chunked audio. Facts come from the public Workers AI documentation
 (https://developers.cloudflare.com/workers-ai/; /ai/run:
 https://developers.cloudflare.com/api/resources/ai/methods/run/).
 
@@ -9,11 +9,14 @@ The handler keeps no state of its own: it reads and updates the WorkersAIEmulato
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import json
 import re
 import select
 import socket
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any, Protocol
@@ -21,6 +24,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from .catalogue import DEFAULT_PER_PAGE, find_model, search_models
 from .replies import ModelReply, StreamEvent, licence_agreed, run_model
+from .speech_audio import UnreadableAudio
 from .validation import BadInput, validate_input
 
 if TYPE_CHECKING:
@@ -38,6 +42,13 @@ LICENCE_MESSAGE = (
     "AiError: Prior to using this model, you must agree to the Meta Llama 3.2 Community License "
     "and Acceptable Use Policy: submit the prompt 'agree' to this model once to accept them."
 )
+# Whisper given bytes that hold no audio: a model-layer 400 (reference, Errors: 3010 "Invalid or
+# incomplete input for the model").
+UNREADABLE_AUDIO = (3010, "Invalid or incomplete input for the model: could not decode the audio")
+# Aura's audio leaves in about this many chunks (none under 1 KiB), so a client can read it as it
+# arrives and the per-chunk latency has gaps to widen.
+AUDIO_CHUNKS = 8
+MIN_AUDIO_CHUNK = 1024
 
 
 @dataclass(frozen=True)
@@ -46,7 +57,7 @@ class CapturedRequest:
     path: str  # after the base, e.g. "/accounts/test-account/ai/run/@cf/meta/llama-3.1-8b-instruct-fp8"
     model: str | None  # for /ai/run
     headers: dict[str, str]  # lower-case keys
-    body: bytes
+    body: bytes  # as received, binary too (whisper's raw audio)
     json: Any  # the parsed body, or None when it is not JSON
     query: dict[str, str]
 
@@ -59,6 +70,8 @@ class CapturedRequest:
             "query": self.query,
             "body": self.json,
             "body_size": len(self.body),
+            # A body that is not JSON (raw audio) still reaches an emulator run as a process.
+            "body_base64": base64.b64encode(self.body).decode("ascii") if self.json is None and self.body else None,
         }
 
 
@@ -193,6 +206,9 @@ class EmulatorHandler(BaseHTTPRequestHandler):
         if reply.events is not None:
             self._write_stream(reply.events)
             return
+        if reply.audio is not None:
+            self._write_audio(reply.audio, reply.content_type)
+            return
         emulator._sleep(reply.delay)
         self._send_json(200, success_envelope(reply.result))
 
@@ -221,6 +237,8 @@ class EmulatorHandler(BaseHTTPRequestHandler):
                 emulator.set_latency(
                     first_byte=float(data.get("first_byte", 0.0)), per_chunk=float(data.get("per_chunk", 0.0))
                 )
+            elif name == "speech":
+                emulator.set_speech_container(str(data["container"]))
             else:
                 raise ValueError(f"unknown control request {self.command} {path}")
         except (KeyError, TypeError, ValueError) as exc:
@@ -261,8 +279,9 @@ class EmulatorHandler(BaseHTTPRequestHandler):
         if model is None:
             raise _ApiError(400, 5007, f"No such model {model_name} or task")
         body = parse_json(raw)
-        # whisper and whisper-tiny-en also take the audio file itself as the body (reference).
-        binary_audio = model.family == "whisper" and bool(raw) and not isinstance(body, dict)
+        # whisper and whisper-tiny-en also take the audio file itself as the body (reference); an
+        # empty one is audio that does not decode (3010), not bad JSON.
+        binary_audio = model.family == "whisper" and not isinstance(body, dict)
         if body is None and not binary_audio:
             raise _ApiError(400, 5006, "AiError: Bad input: the request body is not valid JSON")
         if model.family == "vision":
@@ -276,7 +295,10 @@ class EmulatorHandler(BaseHTTPRequestHandler):
                 validate_input(model, body)
         except BadInput as exc:
             raise _ApiError(400, 5006, f"AiError: Bad input: {exc}") from None
-        return run_model(model, None if binary_audio else body, raw)
+        try:
+            return run_model(model, None if binary_audio else body, raw, speech_container=emulator._speech())
+        except UnreadableAudio:
+            raise _ApiError(400, *UNREADABLE_AUDIO) from None
 
     # --- streaming ---------------------------------------------------------------------------------
 
@@ -298,17 +320,43 @@ class EmulatorHandler(BaseHTTPRequestHandler):
             emulator._sleep(left)  # bytes of a next request, not a close: wait on as before
             return
 
-    def _write_stream(self, events: tuple[StreamEvent, ...]) -> None:
+    @contextlib.contextmanager
+    def _chunked(self, content_type: str, *headers: tuple[str, str]) -> Iterator[None]:
+        """A chunked 200 answer, counted in open_streams while its body is written and in
+        cut_streams when the client leaves before the last chunk."""
         emulator = self.server.emulator
-        per_chunk = emulator._latency()[1]
         self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream")
-        self.send_header("Cache-Control", "no-cache")
+        self.send_header("Content-Type", content_type)
+        for name, value in headers:
+            self.send_header(name, value)
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
         emulator._stream_opened()
         left_early = False
         try:
+            yield
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+        except OSError:
+            left_early = True
+            self.close_connection = True  # the client left mid-answer
+        finally:
+            emulator._stream_closed(left_early)
+
+    def _write_audio(self, audio: bytes, content_type: str) -> None:
+        """Aura's answer: the audio bytes themselves, no envelope, in several chunks paced by the
+        per-chunk latency as stream events are."""
+        per_chunk = self.server.emulator._latency()[1]
+        size = max(MIN_AUDIO_CHUNK, -(-len(audio) // AUDIO_CHUNKS))
+        with self._chunked(content_type):
+            for i, start in enumerate(range(0, len(audio), size)):
+                self._pause(per_chunk if i else 0.0)
+                self._write_chunk(audio[start : start + size])
+
+    def _write_stream(self, events: tuple[StreamEvent, ...]) -> None:
+        emulator = self.server.emulator
+        per_chunk = emulator._latency()[1]
+        with self._chunked("text/event-stream", ("Cache-Control", "no-cache")):
             for i, event in enumerate(events):
                 self._pause(event.pause_before + (per_chunk if i else 0.0))
                 text = (
@@ -324,10 +372,3 @@ class EmulatorHandler(BaseHTTPRequestHandler):
                         emulator._sleep(0.002)  # let the half character leave on its own
                     start = cut
                 self._write_chunk(data[start:])
-            self.wfile.write(b"0\r\n\r\n")
-            self.wfile.flush()
-        except OSError:
-            left_early = True
-            self.close_connection = True  # the client left mid-stream
-        finally:
-            emulator._stream_closed(left_early)

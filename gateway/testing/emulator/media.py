@@ -1,9 +1,8 @@
-"""Deterministic outputs of the non-chat tasks: embeddings, speech recognition, speech, images.
+"""Deterministic outputs of the embedding and image tasks (speech is in speech.py).
 
 Shapes follow the Workers AI model pages (https://developers.cloudflare.com/workers-ai/models/:
-embeddings, speech to text, text to speech, images). The audio and image bytes are tiny but
-well-formed (a silent MP3, a grey 8×8 JPEG) so that a gateway which sniffs magic bytes or decodes
-them gets something real.
+embeddings, images). The image is tiny but well-formed (a grey 8×8 JPEG) so that a gateway which
+sniffs magic bytes or decodes it gets something real.
 """
 
 from __future__ import annotations
@@ -16,8 +15,6 @@ import re
 from typing import Any
 
 from .catalogue import CatalogueModel
-
-SECONDS_PER_WORD = 0.5
 
 
 @functools.lru_cache(maxsize=4096)
@@ -46,67 +43,6 @@ def embeddings_result(model: CatalogueModel, body: dict[str, Any]) -> dict[str, 
         "data": [embedding(t, dims) for t in texts],
         "pooling": body.get("pooling", "mean"),
     }
-
-
-def _timestamp(seconds: float) -> str:
-    whole = int(seconds)
-    return f"{whole // 3600:02d}:{whole // 60 % 60:02d}:{whole % 60:02d}.{int(seconds * 1000) % 1000:03d}"
-
-
-def whisper_result(model: CatalogueModel, body: Any, raw_body: bytes) -> dict[str, Any]:
-    """{"audio": [uint8…]}, {"audio": "<base64>"} (turbo) or a raw binary body (whisper, tiny-en)."""
-    if isinstance(body, dict) and isinstance(body.get("audio"), list):
-        size = len(body["audio"])
-    elif isinstance(body, dict):
-        size = len(base64.b64decode(body["audio"]))
-    else:
-        size = len(raw_body)
-    task = body.get("task", "transcribe") if isinstance(body, dict) else "transcribe"
-    verb = "translation" if task == "translate" else "transcription"
-    text = f"Emulated {verb} of {size} bytes of audio."
-    words = [
-        {"word": w, "start": i * SECONDS_PER_WORD, "end": (i + 1) * SECONDS_PER_WORD}
-        for i, w in enumerate(text.split())
-    ]
-    duration = len(words) * SECONDS_PER_WORD
-    vtt = f"WEBVTT\n\n{_timestamp(0)} --> {_timestamp(duration)}\n{text}\n\n"
-    if model.family == "whisper":
-        return {"text": text, "word_count": len(words), "words": words, "vtt": vtt}
-    language = body.get("language") or "en"
-    return {
-        "transcription_info": {
-            "language": language,
-            "language_probability": 1.0,
-            "duration": duration,
-            "duration_after_vad": duration,
-        },
-        "text": text,
-        "word_count": len(words),
-        "segments": [
-            {
-                "start": 0.0,
-                "end": duration,
-                "text": text,
-                "temperature": 0.0,
-                "avg_logprob": -0.1,
-                "compression_ratio": 1.0,
-                "no_speech_prob": 0.0,
-                "words": words,
-            }
-        ],
-        "vtt": vtt,
-    }
-
-
-# One MPEG-1 Layer III frame, 128 kbit/s, 44.1 kHz, mono: a 4-byte header then 413 zero bytes
-# (side information and main data all zero = silence). 144 * 128000 / 44100 = 417 bytes a frame.
-_MP3_FRAME = bytes([0xFF, 0xFB, 0x90, 0xC4]) + bytes(413)
-_FRAMES_PER_WORD = 4
-
-
-def melotts_result(body: dict[str, Any]) -> dict[str, Any]:
-    frames = max(8, _FRAMES_PER_WORD * len(body["prompt"].split()))
-    return {"audio": base64.b64encode(_MP3_FRAME * frames).decode("ascii")}
 
 
 def _segment(marker: int, payload: bytes) -> bytes:

@@ -38,7 +38,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from .catalogue import CatalogueModel
-from .media import embeddings_result, flux_result, melotts_result, whisper_result
+from .media import embeddings_result, flux_result
+from .speech import aura_audio, melotts_result, whisper_result
 
 GREETING = "Hello! You said: "
 TOOL_RESULT = "Tool result: "  # after a tool message the model answers about the result, calling nothing
@@ -64,6 +65,8 @@ class ModelReply:
     result: Any = None  # the enveloped `result` of a non-streamed answer
     events: tuple[StreamEvent, ...] | None = None  # set → text/event-stream, no envelope
     delay: float = 0.0  # pause before a non-streamed answer
+    audio: bytes | None = None  # set → these bytes themselves, chunked, no envelope (Aura)
+    content_type: str = ""  # of `audio`
 
 
 def tokens(text: str) -> list[str]:
@@ -376,8 +379,9 @@ def _responses(model: CatalogueModel, body: dict) -> ModelReply:
     return _with_delay(conv.user, result)
 
 
-def run_model(model: CatalogueModel, body: Any, raw_body: bytes) -> ModelReply:
-    """The reply of an already-validated input. `raw_body` serves whisper's binary form."""
+def run_model(model: CatalogueModel, body: Any, raw_body: bytes, *, speech_container: str = "mp3") -> ModelReply:
+    """The reply of an already-validated input. `raw_body` serves whisper's binary form, the
+    container MeloTTS's (set_speech_container); audio that does not decode raises UnreadableAudio."""
     family = model.family
     if family in ("llama", "vision", "qwq", "r1-distill"):
         return _legacy(model, body)
@@ -392,7 +396,10 @@ def run_model(model: CatalogueModel, body: Any, raw_body: bytes) -> ModelReply:
     if family in ("whisper", "whisper-turbo"):
         return ModelReply(result=whisper_result(model, body, raw_body))
     if family == "melotts":
-        return ModelReply(result=melotts_result(body))
+        return ModelReply(result=melotts_result(body, speech_container))
+    if family == "aura":
+        audio, content_type = aura_audio(body)
+        return ModelReply(audio=audio, content_type=content_type)
     if family == "flux":
         return ModelReply(result=flux_result(body))
     raise AssertionError(f"validation lets no {family} input through")

@@ -1,8 +1,11 @@
 """The emulator's lifecycle and state: start/stop, captured requests, injected errors and
-latency, the vision licence flag. The HTTP side (routing, auth, envelope, SSE) is handler.py.
+latency, the vision licence flag, MeloTTS's container. The HTTP side (routing, auth, envelope,
+SSE, chunked audio) is handler.py.
 
-Stdlib only, so tests, the demo and benchmarks can start it anywhere; one daemon thread serves,
-one thread per connection answers (HTTP/1.1 keep-alive, so a requests.Session reuses sockets).
+The standard library plus PyAV (the `av` package, FFmpeg bundled; pinned in requirements.txt),
+which the speech models need to read and write real audio (speech_audio.py); so tests, the demo
+and benchmarks can start it anywhere the gateway runs. One daemon thread serves, one thread per
+connection answers (HTTP/1.1 keep-alive, so a requests.Session reuses sockets).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from .handler import BASE_PATH, CapturedRequest, EmulatorHandler
+from .speech import SPEECH_CONTAINERS
 
 __all__ = ["CapturedRequest", "WorkersAIEmulator"]
 
@@ -52,6 +56,7 @@ class WorkersAIEmulator:
         self._first_byte = 0.0
         self._per_chunk = 0.0
         self._vision_agreed = vision_licence_agreed
+        self._speech_container = "mp3"
         self._stopping = threading.Event()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -141,6 +146,7 @@ class WorkersAIEmulator:
             self._errors.clear()
             self._first_byte = self._per_chunk = 0.0
             self._streams_cut = 0
+            self._speech_container = "mp3"
 
     def inject_error(
         self,
@@ -156,6 +162,14 @@ class WorkersAIEmulator:
     def set_latency(self, first_byte: float = 0.0, per_chunk: float = 0.0) -> None:
         with self._lock:
             self._first_byte, self._per_chunk = first_byte, per_chunk
+
+    def set_speech_container(self, container: str = "mp3") -> None:
+        """What MeloTTS's base64 `audio` holds: "mp3" (as its model page says; the default) or
+        "wav" (as one report saw upstream), so a gateway can be tested to sniff, not assume."""
+        if container not in SPEECH_CONTAINERS:
+            raise ValueError(f"speech container must be one of {', '.join(SPEECH_CONTAINERS)}, got {container!r}")
+        with self._lock:
+            self._speech_container = container
 
     # --- used by the handler -----------------------------------------------------------------------
 
@@ -176,6 +190,10 @@ class WorkersAIEmulator:
     def _latency(self) -> tuple[float, float]:
         with self._lock:
             return self._first_byte, self._per_chunk
+
+    def _speech(self) -> str:
+        with self._lock:
+            return self._speech_container
 
     def _licence(self, body: Any) -> str:
         """The vision licence gate (reference, Vision): "open" once agreed, "agreeing" for the
