@@ -25,6 +25,9 @@ class UsageTotals:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     total_tokens: int = 0
+    audio_seconds: float = 0.0  # transcribed or translated
+    characters: int = 0  # spoken (text to speech)
+    images: int = 0
     cost_usd: Decimal = field(default_factory=Decimal)
     cost_saved_usd: Decimal = field(default_factory=Decimal)
     cached_requests: int = 0  # answered from the response cache: cost_saved_usd, not cost_usd
@@ -65,6 +68,9 @@ _RECORD_SUMS = {
     "prompt_tokens": _zero(Sum("prompt_tokens")),
     "completion_tokens": _zero(Sum("completion_tokens")),
     "total_tokens": _zero(Sum("total_tokens")),
+    "audio_seconds": Coalesce(Sum("audio_seconds"), 0.0),
+    "characters": _zero(Sum("characters")),
+    "images": _zero(Sum("images")),
     "cost_usd": Sum("cost_usd"),
     "cost_saved_usd": Sum("cost_saved_usd"),
     "cached_requests": Count("id", filter=Q(cached=True)),
@@ -78,6 +84,9 @@ _ROLLUP_SUMS = {
     "prompt_tokens": _zero(Sum("prompt_tokens")),
     "completion_tokens": _zero(Sum("completion_tokens")),
     "total_tokens": _zero(Sum("total_tokens")),
+    "audio_seconds": Coalesce(Sum("audio_seconds"), 0.0),
+    "characters": _zero(Sum("characters")),
+    "images": _zero(Sum("images")),
     "cost_usd": Sum("cost_usd"),
     "cost_saved_usd": Sum("cost_saved_usd"),
     "cached_requests": _zero(Sum("requests", filter=Q(cached=True))),

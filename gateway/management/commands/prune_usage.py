@@ -26,6 +26,9 @@ _SUMS = {
     "prompt_tokens": Coalesce(Sum("prompt_tokens"), 0),
     "completion_tokens": Coalesce(Sum("completion_tokens"), 0),
     "total_tokens": Coalesce(Sum("total_tokens"), 0),
+    "audio_seconds": Coalesce(Sum("audio_seconds"), 0.0),
+    "characters": Coalesce(Sum("characters"), 0),
+    "images": Coalesce(Sum("images"), 0),
     "cost_usd": Coalesce(Sum("cost_usd"), Decimal(0)),  # unknown costs are counted apart, below
     "cost_saved_usd": Coalesce(Sum("cost_saved_usd"), Decimal(0)),
     "estimated_requests": Count("id", filter=Q(usage_estimated=True)),

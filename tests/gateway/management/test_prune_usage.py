@@ -118,3 +118,24 @@ def test_a_dry_run_changes_nothing(routes) -> None:  # type: ignore[no-untyped-d
 def test_it_refuses_fewer_than_one_day(routes) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(CommandError, match="at least 1"):
         prune("--days", "0")
+
+
+def test_audio_seconds_characters_and_images_survive_a_roll_up(gateway_url, routes) -> None:  # type: ignore[no-untyped-def]
+    key = make_key("units")
+    tokens = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
+    record(key, "req_stt_1", 40, endpoint="audio.transcriptions", public_model="whisper-1", audio_seconds=12.5, **tokens)
+    record(key, "req_stt_2", 40, endpoint="audio.transcriptions", public_model="whisper-1", audio_seconds=2.25, **tokens)
+    record(key, "req_tts", 40, endpoint="audio.speech", public_model="tts-1", characters=321, **tokens)
+    record(key, "req_img", 40, endpoint="images.generations", public_model="dall-e-2", images=3, **tokens)
+    before = usage(gateway_url, key)
+
+    prune("--days", "30")
+
+    after = usage(gateway_url, key)
+    assert after["models"] == before["models"]
+    by_model = {row["model"]: row for row in after["models"]}
+    assert by_model["whisper-1"]["audio_seconds"] == 14.75
+    assert by_model["tts-1"]["characters"] == 321
+    assert by_model["dall-e-2"]["images"] == 3
+    assert after["totals"]["audio_seconds"] == 14.75 and after["totals"]["characters"] == 321
+    assert UsageRecord.objects.filter(request_id__startswith="req_").count() == 0
