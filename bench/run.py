@@ -6,7 +6,8 @@ on a database of its own, then measures with concurrent clients on loopback:
 - throughput at a fixed concurrency,
 - database transactions per request (from pg_stat_database), the ledger writer's batches included,
   and how long after the last answer every usage record is in the database,
-- concurrent streams held open at once, and the workers' resident memory while they are.
+- concurrent streams held open at once, and the workers' resident memory while they are,
+- RAG ingestion, and the audio endpoints (bench/audio.py).
 Results are printed and appended to bench/results.md with the date and machine.
 """
 
@@ -30,6 +31,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.audio import audio_rows  # noqa: E402
 from config.embedded import postgres_url, redis_url  # noqa: E402
 from config.paths import data_dir  # noqa: E402
 from gateway.testing.emulator import WorkersAIEmulator  # noqa: E402
@@ -186,6 +188,7 @@ def main() -> None:
         per_request = (_transactions(database_url) - before) / REQUESTS
         streams = _held_streams(f"http://{BIND}", key, emulator, server.pid)
         ingestion = _rag_ingestion(f"http://{BIND}", headers)
+        audio = audio_rows(f"http://{BIND}", headers, f"{emulator.base_url}/accounts/{ACCOUNT}/ai/run", TOKEN)
     finally:
         for process in (server, writer):
             process.send_signal(signal.SIGTERM)
@@ -213,6 +216,7 @@ def main() -> None:
         f"| gunicorn RSS (master + workers) while holding them | {streams[2]:.0f} MB |",
         f"| RAG ingestion, {INGEST_DOCUMENTS} documents of ~{INGEST_CHUNKS} chunks, 4 clients | "
         f"{ingestion[0]:.0f} chunks/s ({ingestion[1]:.2f} s a document) |",
+        *audio,
         "",
     ]
     report = "\n".join(lines)

@@ -46,9 +46,7 @@ def spoken_seconds(text: str) -> float:
 
 def speak(url: str, key: str, **body: Any) -> requests.Response:
     payload = {"model": "tts-1", "input": TEXT, "voice": "alloy", **body}
-    return requests.post(
-        f"{url}/v1/audio/speech", json=payload, headers={"Authorization": f"Bearer {key}"}, timeout=60
-    )
+    return requests.post(f"{url}/v1/audio/speech", json=payload, headers={"Authorization": f"Bearer {key}"}, timeout=60)
 
 
 def has_magic(response_format: str, data: bytes) -> bool:
@@ -179,6 +177,8 @@ def test_aura_audio_becomes_ogg_opus(openai_client, routes) -> None:  # type: ig
         ("Hello there, how are you?", "en"),
         ("¿Dónde está la biblioteca, señor?", "en"),  # Latin script reads as English
         ("123 456", "en"),  # no letters at all
+        ("ｺﾝﾆﾁﾊ ｾｶｲ", "jp"),  # halfwidth katakana
+        ("ﾡﾢﾣ", "kr"),  # halfwidth Hangul
     ],
 )
 def test_melotts_speaks_the_language_of_the_script(openai_client, routes, text: str, lang: str) -> None:  # type: ignore[no-untyped-def]
@@ -225,6 +225,15 @@ def test_a_bad_request_is_an_envelope_and_one_record(  # type: ignore[no-untyped
     (record,) = usage_records(1)
     assert (record.status, record.endpoint) == (status, "audio.speech")
     assert routes.requests == []  # refused before any upstream call
+
+
+def test_stream_format_audio_and_instructions_are_accepted(openai_client, routes) -> None:  # type: ignore[no-untyped-def]
+    speech = openai_client.audio.speech.create(
+        model="tts-1", voice="sage", input=TEXT, stream_format="audio", instructions="Speak slowly."
+    )
+
+    assert speech.response.headers["content-type"] == "audio/mpeg" and has_magic("mp3", speech.content)
+    assert routes.last_request.json == {"prompt": TEXT, "lang": "en"}  # Workers AI has no instructions
 
 
 def test_4096_characters_are_spoken(routes, gateway_url: str, api_key: str) -> None:  # type: ignore[no-untyped-def]

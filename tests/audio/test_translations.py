@@ -30,7 +30,8 @@ def test_translations_come_in_the_text_formats(openai_client, routes, response_f
     )
 
     assert "Good evening" in text
-    assert text.startswith({"text": "Good", "srt": "1\n00:00:00,000 --> ", "vtt": "WEBVTT\n\n00:00:00.000 --> "}[response_format])
+    starts = {"text": "Good", "srt": "1\n00:00:00,000 --> ", "vtt": "WEBVTT\n\n00:00:00.000 --> "}
+    assert text.startswith(starts[response_format])
 
 
 def test_verbose_json_says_the_task_was_translate(openai_client, routes) -> None:  # type: ignore[no-untyped-def]

@@ -181,9 +181,9 @@ def melotts_lang(text: str) -> str:
         if not char.isalpha():
             continue
         name = unicodedata.name(char, "")
-        if name.startswith(("HIRAGANA", "KATAKANA")):
+        if "HIRAGANA" in name or "KATAKANA" in name:  # halfwidth and circled forms included
             return "jp"
-        if name.startswith("HANGUL"):
+        if "HANGUL" in name:
             return "kr"
         if name.startswith("CJK UNIFIED"):
             scripts.add("zh")

@@ -123,8 +123,9 @@ def test_it_refuses_fewer_than_one_day(routes) -> None:  # type: ignore[no-untyp
 def test_audio_seconds_characters_and_images_survive_a_roll_up(gateway_url, routes) -> None:  # type: ignore[no-untyped-def]
     key = make_key("units")
     tokens = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
-    record(key, "req_stt_1", 40, endpoint="audio.transcriptions", public_model="whisper-1", audio_seconds=12.5, **tokens)
-    record(key, "req_stt_2", 40, endpoint="audio.transcriptions", public_model="whisper-1", audio_seconds=2.25, **tokens)
+    stt = {"endpoint": "audio.transcriptions", "public_model": "whisper-1", **tokens}
+    record(key, "req_stt_1", 40, audio_seconds=12.5, **stt)
+    record(key, "req_stt_2", 40, audio_seconds=2.25, **stt)
     record(key, "req_tts", 40, endpoint="audio.speech", public_model="tts-1", characters=321, **tokens)
     record(key, "req_img", 40, endpoint="images.generations", public_model="dall-e-2", images=3, **tokens)
     before = usage(gateway_url, key)
