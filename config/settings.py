@@ -7,7 +7,10 @@ Everything about the machine lives here; everything an operator may change witho
 from __future__ import annotations
 
 import secrets
+from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
+
+from django.core.exceptions import ImproperlyConfigured
 
 from config import embedded
 from config.env import env_bool, env_float, env_int, env_list, env_str
@@ -194,6 +197,12 @@ CELERY_TASK_DEFAULT_QUEUE = env_str("GATEWAY_CELERY_QUEUE", "celery")
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# A task taken by a worker that then died outright (killed, machine lost) is handed to another
+# worker this long after it was taken (kombu's Redis transport: the visibility timeout). Longer
+# than any task runs: a task still running then would be started a second time (image jobs
+# tolerate that — images/service.py — but it is wasted work).
+GATEWAY_CELERY_VISIBILITY_TIMEOUT_SECONDS = env_int("GATEWAY_CELERY_VISIBILITY_TIMEOUT_SECONDS", 900, minimum=1)
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": GATEWAY_CELERY_VISIBILITY_TIMEOUT_SECONDS}
 
 SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 
@@ -285,11 +294,57 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = DATA_DIR / "static"
 STATIC_ROOT.mkdir(exist_ok=True)  # whitenoise warns on every process start when it is missing
+MEDIA_ROOT = DATA_DIR / "media"
+# Generated images (images/storage.py): files under MEDIA_ROOT/images, or an S3 bucket (AWS S3,
+# Cloudflare R2 or any S3-compatible service) through django-storages when GATEWAY_IMAGE_STORAGE=s3.
+GATEWAY_IMAGE_STORAGE = env_str("GATEWAY_IMAGE_STORAGE", "local")
+if GATEWAY_IMAGE_STORAGE not in ("local", "s3"):
+    raise ImproperlyConfigured(f"GATEWAY_IMAGE_STORAGE={GATEWAY_IMAGE_STORAGE!r} must be 'local' or 's3'")
+_IMAGE_STORAGE: dict[str, Any] = {
+    "BACKEND": "django.core.files.storage.FileSystemStorage",
+    "OPTIONS": {"location": MEDIA_ROOT / "images", "base_url": None},
+}
+
+
+def _s3_client_config() -> Any:
+    from botocore.config import Config
+
+    return Config(connect_timeout=5, read_timeout=30, retries={"max_attempts": 3, "mode": "standard"})
+
+
+if GATEWAY_IMAGE_STORAGE == "s3":
+    _IMAGE_STORAGE = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": env_str("GATEWAY_S3_BUCKET"),
+            "endpoint_url": env_str("GATEWAY_S3_ENDPOINT_URL")
+            or None,  # R2: https://<account>.r2.cloudflarestorage.com
+            "region_name": env_str("GATEWAY_S3_REGION") or None,
+            "access_key": env_str("GATEWAY_S3_ACCESS_KEY_ID") or None,  # else boto3's own chain (AWS_* env, roles)
+            "secret_key": env_str("GATEWAY_S3_SECRET_ACCESS_KEY") or None,
+            "location": env_str("GATEWAY_S3_PREFIX", "images"),
+            "default_acl": None,  # private objects: the gateway serves them (GET /v1/images/get/…)
+            "querystring_auth": False,
+            "file_overwrite": False,
+            # botocore waits 60 s to connect and retries by default: a gone S3 would hold a worker
+            # for minutes; this answers 503 (or retries the job) within seconds.
+            "client_config": _s3_client_config(),
+        },
+    }
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+    "images": _IMAGE_STORAGE,
 }
-MEDIA_ROOT = DATA_DIR / "media"
+# Generated images: how long a signed `url` opens without a key (OpenAI's links last an hour), how
+# long a generation request waits for its jobs before answering with their ids, and how long
+# images are kept before `manage.py prune_images` deletes them.
+GATEWAY_IMAGE_URL_TTL_SECONDS = env_int("GATEWAY_IMAGE_URL_TTL_SECONDS", 3600, minimum=1)
+GATEWAY_IMAGE_WAIT_SECONDS = env_float("GATEWAY_IMAGE_WAIT_SECONDS", 120.0)
+GATEWAY_IMAGE_RETENTION_DAYS = env_int("GATEWAY_IMAGE_RETENTION_DAYS", 30, minimum=1)
+# An image request's usage record is written when its last job ends; one whose jobs have not
+# all ended this long after it arrived is recorded as interrupted (its jobs still finish).
+GATEWAY_IMAGE_JOB_DEADLINE_SECONDS = env_int("GATEWAY_IMAGE_JOB_DEADLINE_SECONDS", 3600, minimum=60)
 # Uploads above FILE_UPLOAD_MAX_MEMORY_SIZE (2.5 MB) wait here while their request runs; Django
 # deletes each when the request ends.
 FILE_UPLOAD_TEMP_DIR = DATA_DIR / "uploads"

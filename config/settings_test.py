@@ -10,6 +10,7 @@ import os
 
 from config.settings import *  # noqa: F403
 from config.settings import CACHES, DATABASES, MIDDLEWARE
+from config.settings import STORAGES as _SETTINGS_STORAGES
 
 _RUN = f"{os.getpid()}"
 
@@ -20,6 +21,8 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    # As config.settings has it: the tests' Celery worker runs on config.settings and stores there.
+    "images": _SETTINGS_STORAGES["images"],
 }
 GATEWAY_SSE_KEEPALIVE_SECONDS = 0.5
 

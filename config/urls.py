@@ -12,6 +12,7 @@ from gateway.embeddings.views import EmbeddingsView
 from gateway.http.views import ModelDetailView, ModelListView, UsageView, healthz, metrics_view, readyz
 from gateway.moderations.views import ModerationsView
 from gateway.ops.views import usage_csv, usage_dashboard
+from images.views import ImageFileView, ImageGenerationsView, ImageJobView
 from rag.views import DocumentDetailView, DocumentsView, RagChatView, SearchView
 
 urlpatterns = [
@@ -32,6 +33,10 @@ urlpatterns = [
     path("v1/rag/documents/<path:document_id>", DocumentDetailView.as_view()),
     re_path(r"^v1/rag/search/?$", SearchView.as_view()),
     re_path(r"^v1/rag/chat/?$", RagChatView.as_view()),
+    # <path:>, not <str:>: a name with a slash (or %2F) still reaches the view and its one 404.
+    re_path(r"^v1/images/generations/?$", ImageGenerationsView.as_view()),
+    path("v1/images/jobs/<str:job_id>", ImageJobView.as_view()),
+    path("v1/images/get/<path:name>", ImageFileView.as_view()),
     # Before the admin's own patterns; admin_view gives them its login redirect and staff check.
     path("admin/usage-dashboard/", admin.site.admin_view(usage_dashboard), name="usage-dashboard"),
     path("admin/usage-dashboard/csv/", admin.site.admin_view(usage_csv), name="usage-dashboard-csv"),

@@ -111,6 +111,11 @@ def open_lease(request_id: str, row: dict[str, Any]) -> None:
     KEEPER.keep(request_id)
 
 
+def extend_lease(request_id: str, seconds: float) -> None:
+    """The lease now ends `seconds` from now (work handed to another process: accounting/handoff.py)."""
+    counters.redis().zadd(_leases_key(), {request_id: time.time() + seconds}, xx=True, gt=True)
+
+
 def lease_note(request_id: str, row: dict[str, Any], reserved: Sequence[tuple[Counter, int]] = ()) -> Note:
     """The lease's data once the key and the model are known; `reserved` is what admission holds.
     Admission writes it in the script that reserves (gateway/accounting/counters.py)."""
@@ -151,8 +156,9 @@ class LeaseKeeper:
             live = list(self._live)
         if live:
             expiry = time.time() + lease_seconds()
-            # XX: a lease the writer reaped (or that settled meanwhile) is not brought back.
-            counters.redis().zadd(_leases_key(), dict.fromkeys(live, expiry), xx=True)
+            # XX: a lease the writer reaped (or that settled meanwhile) is not brought back. GT: a
+            # renewal racing a hand-off (accounting/handoff.py) never shortens its longer lease.
+            counters.redis().zadd(_leases_key(), dict.fromkeys(live, expiry), xx=True, gt=True)
 
     def _renew_forever(self) -> None:
         while True:

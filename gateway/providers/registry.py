@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from gateway.providers.audio import SpeechProvider, TranscriptionProvider
 from gateway.providers.base import EmbeddingProvider, ProviderConfig, ProviderError
+from gateway.providers.images import ImageProvider
 from gateway.providers.workers_ai import WorkersAIProvider
 
 
@@ -28,4 +29,8 @@ def transcription_provider_for(config: ProviderConfig) -> TranscriptionProvider:
 
 
 def speech_provider_for(config: ProviderConfig) -> SpeechProvider:
+    return provider_for(config)
+
+
+def image_provider_for(config: ProviderConfig) -> ImageProvider:
     return provider_for(config)

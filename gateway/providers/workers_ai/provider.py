@@ -26,7 +26,8 @@ from gateway.providers.base import (
     ProviderError,
 )
 from gateway.providers.event_stream import iter_event_data
-from gateway.providers.workers_ai import audio
+from gateway.providers.images import GeneratedImage, ImageGenerationRequest
+from gateway.providers.workers_ai import audio, images
 from gateway.providers.workers_ai.catalogue import catalogue_model
 from gateway.providers.workers_ai.embeddings import EMBEDDING_BATCH, parse_embeddings
 from gateway.providers.workers_ai.errors import UPSTREAM, error_from_response
@@ -113,6 +114,16 @@ class WorkersAIProvider:
             finally:
                 response.close()
         return SpeechAudio(self._raw_chunks(response), close=lambda: http.abort(response))
+
+    def prompt_limit(self, model: str) -> int | None:
+        return images.prompt_limit(model)
+
+    def generate_image(self, request: ImageGenerationRequest) -> GeneratedImage:
+        """FLUX answers base64 in the envelope, SDXL the image itself: told apart by Content-Type."""
+        response = self._post(request.model, images.image_payload(request), stream=False)
+        if response.headers.get("Content-Type", "").startswith("application/json"):
+            return GeneratedImage(images.enveloped_image(self._result_of(response)))
+        return GeneratedImage(self._body_of(response))
 
     def _raw_chunks(self, response: requests.Response) -> Iterator[bytes]:
         try:

@@ -16,10 +16,19 @@ written and those whose client left early. requests captures every body as recei
 (CapturedRequest.body). The same over HTTP under /__emulator/ (requests, with body_base64 for a
 body that is not JSON; streams; reset; error; latency; speech {"container": "wav"}). The
 deterministic reply rule and trigger phrases are documented in replies.py; the transcript rule
-and the synthesised audio in speech.py.
+and the synthesised audio in speech.py; the pictures in image_models.py.
 
-Needs the standard library and PyAV (`av`, in requirements.txt): Whisper decodes the audio it is
-sent to its real duration, MeloTTS and Aura answer real, decodable audio.
+Images (https://developers.cloudflare.com/workers-ai/models/flux-1-schnell/ and
+/stable-diffusion-xl-base-1.0/): FLUX.1 schnell answers the envelope with {"image": base64 of a
+1024×1024 JPEG}, the same bytes for the same prompt; stable-diffusion-xl-base-1.0,
+stable-diffusion-xl-lightning and dreamshaper-8-lcm answer the PNG bytes themselves (no envelope,
+Content-Type image/png) of width×height (256–2048 each, default 1024×1024), the same bytes for the
+same prompt, seed and size. Both validate strictly (400 / 5006), and injected errors, latency and
+request capture apply to them as to every model.
+
+Needs the standard library, PyAV (`av`) and Pillow, both in requirements.txt: Whisper decodes the
+audio it is sent to its real duration, MeloTTS and Aura answer real, decodable audio, and the image
+models real, decodable pictures.
 """
 
 from __future__ import annotations

@@ -26,7 +26,8 @@ Family = Literal[
     "whisper-turbo",  # {"audio": "<base64>", "task": …}
     "melotts",  # {"prompt", "lang"} → {"audio": base64 MP3}
     "aura",  # Deepgram Aura: {"text", "speaker", "encoding", …} → the audio bytes, not enveloped
-    "flux",
+    "flux",  # FLUX.1 schnell: {prompt, steps} → {"image": base64 1024×1024 JPEG}
+    "sdxl",  # Stable Diffusion family: {prompt, width, height, seed, …} → the PNG bytes, not enveloped
     "not-emulated",  # listed so the catalogue is realistic; /ai/run answers 5006
 ]
 
@@ -113,6 +114,7 @@ _TG = "Text Generation"
 _EMB = "Text Embeddings"
 _ASR = "Automatic Speech Recognition"
 _TTS = "Text-to-Speech"
+_TTI = "Text-to-Image"
 
 MODELS: tuple[CatalogueModel, ...] = (
     CatalogueModel(
@@ -248,14 +250,28 @@ MODELS: tuple[CatalogueModel, ...] = (
     CatalogueModel(
         "@cf/deepgram/aura-2-en", _TTS, "aura", "Deepgram Aura 2, English speech synthesis.", tags=("audio",)
     ),
-    CatalogueModel(
-        "@cf/black-forest-labs/flux-1-schnell", "Text-to-Image", "flux", "FLUX.1 schnell, fast text-to-image."
-    ),
+    CatalogueModel("@cf/black-forest-labs/flux-1-schnell", _TTI, "flux", "FLUX.1 schnell, fast text-to-image."),
+    # The Stable Diffusion pages mark all three Beta; they answer a bare PNG, not an envelope.
     CatalogueModel(
         "@cf/stabilityai/stable-diffusion-xl-base-1.0",
-        "Text-to-Image",
-        "not-emulated",
-        "Stable Diffusion XL base (an extra; answers raw PNG upstream, not emulated).",
+        _TTI,
+        "sdxl",
+        "Stable Diffusion XL base 1.0, text-to-image (an extra; answers a raw PNG).",
+        beta=True,
+    ),
+    CatalogueModel(
+        "@cf/bytedance/stable-diffusion-xl-lightning",
+        _TTI,
+        "sdxl",
+        "SDXL-Lightning, few-step text-to-image (an extra; answers a raw PNG).",
+        beta=True,
+    ),
+    CatalogueModel(
+        "@cf/lykon/dreamshaper-8-lcm",
+        _TTI,
+        "sdxl",
+        "DreamShaper 8 LCM, Stable Diffusion fine-tune (an extra; answers a raw PNG).",
+        beta=True,
     ),
     CatalogueModel(
         "@cf/llava-hf/llava-1.5-7b-hf",

@@ -1,5 +1,6 @@
 """The emulator's HTTP handler: routing, auth, the Cloudflare envelope, request capture, error
-injection, SSE writing and Aura's chunked audio. Facts come from the public Workers AI documentation
+injection, first-byte latency (before every answer, images included), SSE writing, Aura's chunked
+audio and Stable Diffusion's bare PNG. Facts come from the public Workers AI documentation
 (https://developers.cloudflare.com/workers-ai/; /ai/run:
 https://developers.cloudflare.com/api/resources/ai/methods/run/).
 
@@ -23,7 +24,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import parse_qsl, urlsplit
 
 from .catalogue import DEFAULT_PER_PAGE, find_model, search_models
-from .replies import ModelReply, StreamEvent, licence_agreed, run_model
+from .model_reply import ModelReply, StreamEvent
+from .replies import licence_agreed, run_model
 from .speech_audio import UnreadableAudio
 from .validation import BadInput, validate_input
 
@@ -159,14 +161,16 @@ class EmulatorHandler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(length) if length > 0 else b""
 
-    def _send_json(self, status: int, payload: Any) -> None:
-        # Compact and raw UTF-8, as Cloudflare sends it.
-        data = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+    def _send(self, status: int, data: bytes, content_type: str) -> None:
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
+
+    def _send_json(self, status: int, payload: Any) -> None:
+        # Compact and raw UTF-8, as Cloudflare sends it.
+        self._send(status, json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode(), "application/json")
 
     def _handle(self) -> None:
         emulator = self.server.emulator
@@ -210,6 +214,10 @@ class EmulatorHandler(BaseHTTPRequestHandler):
             self._write_audio(reply.audio, reply.content_type)
             return
         emulator._sleep(reply.delay)
+        if reply.image is not None:
+            # Stable Diffusion: "The response is a binary PNG file", no envelope (its model pages).
+            self._send(200, reply.image, reply.content_type)
+            return
         self._send_json(200, success_envelope(reply.result))
 
     def _control(self, path: str, body: bytes) -> tuple[int, Any]:

@@ -1,13 +1,11 @@
-"""Deterministic outputs of the embedding and image tasks (speech is in speech.py).
+"""Deterministic outputs of the embedding task (speech is in speech.py, images in image_models.py).
 
-Shapes follow the Workers AI model pages (https://developers.cloudflare.com/workers-ai/models/:
-embeddings, images). The image is tiny but well-formed (a grey 8×8 JPEG) so that a gateway which
-sniffs magic bytes or decodes it gets something real.
+Shapes follow the Workers AI embedding model pages (https://developers.cloudflare.com/workers-ai/models/,
+e.g. /bge-base-en-v1.5/).
 """
 
 from __future__ import annotations
 
-import base64
 import functools
 import hashlib
 import math
@@ -43,36 +41,3 @@ def embeddings_result(model: CatalogueModel, body: dict[str, Any]) -> dict[str, 
         "data": [embedding(t, dims) for t in texts],
         "pooling": body.get("pooling", "mean"),
     }
-
-
-def _segment(marker: int, payload: bytes) -> bytes:
-    return bytes([0xFF, marker]) + (len(payload) + 2).to_bytes(2, "big") + payload
-
-
-def _grey_jpeg() -> bytes:
-    """A baseline 8×8 greyscale JPEG: one block whose DC and AC are all zero (mid-grey).
-
-    Each Huffman table holds a single one-bit code ("0") for symbol 0, so the scan is the bits
-    "0" (DC difference category 0) and "0" (end of block), padded with ones: 0x3F.
-    """
-    one_code = bytes([1] + [0] * 15) + b"\x00"
-    return b"".join(
-        [
-            b"\xff\xd8",
-            _segment(0xE0, b"JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00"),
-            _segment(0xDB, b"\x00" + bytes([1] * 64)),
-            _segment(0xC0, b"\x08\x00\x08\x00\x08\x01\x01\x11\x00"),
-            _segment(0xC4, b"\x00" + one_code),
-            _segment(0xC4, b"\x10" + one_code),
-            _segment(0xDA, b"\x01\x01\x00\x00\x3f\x00"),
-            b"\x3f",
-            b"\xff\xd9",
-        ]
-    )
-
-
-GREY_JPEG = _grey_jpeg()
-
-
-def flux_result(body: dict[str, Any]) -> dict[str, Any]:
-    return {"image": base64.b64encode(GREY_JPEG).decode("ascii")}

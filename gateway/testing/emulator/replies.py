@@ -38,7 +38,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from .catalogue import CatalogueModel
-from .media import embeddings_result, flux_result
+from .image_models import image_reply
+from .media import embeddings_result
+from .model_reply import ModelReply, StreamEvent
 from .speech import aura_audio, melotts_result, whisper_result
 
 GREETING = "Hello! You said: "
@@ -52,21 +54,6 @@ LICENCE_AGREED = "Thank you for agreeing to the Llama 3.2 Community License. You
 
 _TOKEN = re.compile(r"\s*\S+")
 _padding_rng = random.Random()
-
-
-@dataclass(frozen=True)
-class StreamEvent:
-    data: dict[str, Any] | str  # a JSON object, or the literal "[DONE]"
-    pause_before: float = 0.0
-
-
-@dataclass(frozen=True)
-class ModelReply:
-    result: Any = None  # the enveloped `result` of a non-streamed answer
-    events: tuple[StreamEvent, ...] | None = None  # set → text/event-stream, no envelope
-    delay: float = 0.0  # pause before a non-streamed answer
-    audio: bytes | None = None  # set → these bytes themselves, chunked, no envelope (Aura)
-    content_type: str = ""  # of `audio`
 
 
 def tokens(text: str) -> list[str]:
@@ -400,6 +387,6 @@ def run_model(model: CatalogueModel, body: Any, raw_body: bytes, *, speech_conta
     if family == "aura":
         audio, content_type = aura_audio(body)
         return ModelReply(audio=audio, content_type=content_type)
-    if family == "flux":
-        return ModelReply(result=flux_result(body))
+    if family in ("flux", "sdxl"):
+        return image_reply(model, body)
     raise AssertionError(f"validation lets no {family} input through")

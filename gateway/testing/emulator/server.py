@@ -2,9 +2,10 @@
 latency, the vision licence flag, MeloTTS's container. The HTTP side (routing, auth, envelope,
 SSE, chunked audio) is handler.py.
 
-The standard library plus PyAV (the `av` package, FFmpeg bundled; pinned in requirements.txt),
-which the speech models need to read and write real audio (speech_audio.py); so tests, the demo
-and benchmarks can start it anywhere the gateway runs. One daemon thread serves, one thread per
+The standard library plus PyAV (the `av` package, FFmpeg bundled) and Pillow, both pinned in
+requirements.txt: the speech models read and write real audio (speech_audio.py), the image models
+draw real pictures (image_models.py); so tests, the demo and benchmarks can start it anywhere the
+gateway runs. One daemon thread serves, one thread per
 connection answers (HTTP/1.1 keep-alive, so a requests.Session reuses sockets).
 """
 

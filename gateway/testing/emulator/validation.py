@@ -6,7 +6,8 @@ and answers 400 / 5006 "AiError: Bad input: …" for unknown keys and wrong type
 pages under https://developers.cloudflare.com/workers-ai/models/). The emulator does the same
 so that a gateway sending a field upstream would reject (topP, stop, n, tool_choice…) fails in
 tests exactly as it would in production. Messages name the failing property by JSON pointer.
-The checks themselves are in schema.py; the speech models' schemas in speech_input.py.
+The checks themselves are in schema.py; the speech models' schemas in speech_input.py, the image
+models' in image_models.py.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .catalogue import CatalogueModel
+from .image_models import validate_flux, validate_sdxl
 from .schema import (
     BadInput,
     check_boolean,
@@ -252,13 +254,6 @@ def validate_embeddings(body: Any, *, pooling: bool) -> None:
     check_enum(body, "pooling", "", ("mean", "cls"))
 
 
-def validate_flux(body: Any) -> None:
-    # additionalProperties false: width/height are rejected (reference, Images).
-    check_object(body, "", ("prompt", "steps"), ("prompt",))
-    check_string(body, "prompt", "", min_length=1, max_length=2048)
-    check_number(body, "steps", "", 1, 8, integer=True)
-
-
 def _not_emulated(model: CatalogueModel) -> Callable[[Any], None]:
     def refuse(body: Any) -> None:
         raise BadInput(f"{model.name} ({model.task}) is in the catalogue but not emulated")
@@ -282,5 +277,6 @@ def validate_input(model: CatalogueModel, body: Any) -> None:
         "melotts": validate_melotts,
         "aura": lambda b: validate_aura(model.name, b),
         "flux": validate_flux,
+        "sdxl": validate_sdxl,
     }
     validators.get(model.family, _not_emulated(model))(body)

@@ -1,0 +1,45 @@
+"""Celery: one task per image (README "Images").
+
+Thin, as the rest of the job is in images/service.py: claim the job, generate, store, end it. The
+task is acknowledged only when done (CELERY_TASK_ACKS_LATE), so a worker killed mid-way leaves the
+message to another worker (after the broker's visibility timeout), which claims the still-running
+job again; a job that has ended is never run again. Upstream trouble worth another try is retried
+with exponential backoff; anything else ends the job failed, with the envelope's status and code.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery import shared_task
+
+from gateway.errors import GatewayError
+from images import imaging, service
+
+log = logging.getLogger(__name__)
+
+_TRANSIENT = {429, 502, 503, 504}
+MAX_RETRIES = 4  # 5 attempts over ~30 s of backoff (2, 4, 8, 16 s)
+
+
+@shared_task(bind=True, acks_late=True, max_retries=MAX_RETRIES)
+def generate_image(self: Any, job_id: str) -> None:
+    job = service.claim(job_id)
+    if job is None:
+        return  # ended already (a duplicate delivery, or a retry after it succeeded)
+    try:
+        data, prompt, target = service.generate(job)
+    except GatewayError as error:
+        if error.status in _TRANSIENT and self.request.retries < MAX_RETRIES:
+            raise self.retry(countdown=2 ** (self.request.retries + 1), exc=error) from error
+        service.fail(job, status=error.status, code=error.code or "", message=error.message)
+        return
+    except imaging.ImageError as error:
+        service.fail(job, status=502, code="upstream_error", message=f"Upstream error: {error}.")
+        return
+    except Exception:
+        log.exception("image job %s failed", job_id)
+        service.fail(job, status=500, code="server_error", message="The gateway failed while making this image.")
+        raise
+    service.succeed(job, data, prompt, target)
