@@ -44,6 +44,7 @@ MELOTTS = UpstreamModel("@cf/myshell-ai/melotts", "speech")
 AURA_1 = UpstreamModel("@cf/deepgram/aura-1", "speech")
 AURA_2_EN = UpstreamModel("@cf/deepgram/aura-2-en", "speech")
 FLUX_SCHNELL = UpstreamModel("@cf/black-forest-labs/flux-1-schnell", "image")
+SDXL = UpstreamModel("@cf/stabilityai/stable-diffusion-xl-base-1.0", "image")  # takes width and height
 LLAMA_GUARD = UpstreamModel("@cf/meta/llama-guard-3-8b", "moderation", 131_072)
 
 # (public name, task on the gateway, upstream model)
@@ -86,4 +87,5 @@ UPSTREAM_MODELS: tuple[UpstreamModel, ...] = (
     WHISPER,
     AURA_1,
     AURA_2_EN,
+    SDXL,
 )
