@@ -15,7 +15,7 @@ from typing import Any
 from celery import shared_task
 
 from gateway.errors import GatewayError
-from images import imaging, service
+from images import imaging, service, storage
 
 log = logging.getLogger(__name__)
 
@@ -30,16 +30,19 @@ def generate_image(self: Any, job_id: str) -> None:
         return  # ended already (a duplicate delivery, or a retry after it succeeded)
     try:
         data, prompt, target = service.generate(job)
-    except GatewayError as error:
-        if error.status in _TRANSIENT and self.request.retries < MAX_RETRIES:
+        service.succeed(job, data, prompt, target)
+    except (GatewayError, storage.StorageUnavailable) as error:
+        status, code, message = (
+            (error.status, error.code or "", error.message)
+            if isinstance(error, GatewayError)
+            else (503, "service_unavailable", "The image storage could not be reached.")
+        )
+        if status in _TRANSIENT and self.request.retries < MAX_RETRIES:
             raise self.retry(countdown=2 ** (self.request.retries + 1), exc=error) from error
-        service.fail(job, status=error.status, code=error.code or "", message=error.message)
-        return
+        service.fail(job, status=status, code=code, message=message)
     except imaging.ImageError as error:
         service.fail(job, status=502, code="upstream_error", message=f"Upstream error: {error}.")
-        return
     except Exception:
         log.exception("image job %s failed", job_id)
         service.fail(job, status=500, code="server_error", message="The gateway failed while making this image.")
         raise
-    service.succeed(job, data, prompt, target)

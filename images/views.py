@@ -29,6 +29,8 @@ import hashlib
 import logging
 import math
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from django.conf import settings
@@ -166,6 +168,17 @@ class ImageFileView(APIView):
         return _headers(response, name, etag_of(name, len(data)), len(data), cache_control)
 
 
+@contextmanager
+def _stored_images() -> Iterator[None]:
+    """b64_json answers read the stored files: a file gone or a storage away is an envelope."""
+    try:
+        yield
+    except storage.ImageMissing:
+        raise _not_found() from None
+    except storage.StorageUnavailable:
+        raise _storage_down() from None
+
+
 def _link_maker(request: Request) -> render.LinkMaker:
     ttl = settings.GATEWAY_IMAGE_URL_TTL_SECONDS
     return lambda name: request.build_absolute_uri(signing.signed_path(name, ttl))
@@ -206,7 +219,8 @@ class ImageGenerationsView(MeteredView):
             failed = jobs[0]
             raise GatewayError(failed.error_status or 502, failed.error, code=failed.error_code or None)
         created = int(max(job.finished_at for job in succeeded).timestamp())
-        return Response(render.generation_body(created, succeeded, link), headers=headers)
+        with _stored_images():
+            return Response(render.generation_body(created, succeeded, link), headers=headers)
 
     def _wait(self, request_id: str, jobs: list[ImageJob], started: float) -> list[ImageJob]:
         """The request's jobs once all have ended, or a 504 naming them when the wait is over.
@@ -244,4 +258,5 @@ class ImageJobView(APIView):
         job = service.job_for(job_id, request.user)
         if job is None:
             raise GatewayError(404, f"No image job `{job_id}` for this key.", code="image_job_not_found")
-        return Response(render.job_body(job, _link_maker(request)))
+        with _stored_images():
+            return Response(render.job_body(job, _link_maker(request)))
