@@ -7,7 +7,7 @@ on a database of its own, then measures with concurrent clients on loopback:
 - database transactions per request (from pg_stat_database), the ledger writer's batches included,
   and how long after the last answer every usage record is in the database,
 - concurrent streams held open at once, and the workers' resident memory while they are,
-- RAG ingestion, and the audio endpoints (bench/audio.py).
+- RAG ingestion, the audio endpoints (bench/audio.py) and image generation (bench/images.py).
 Results are printed and appended to bench/results.md with the date and machine.
 """
 
@@ -32,6 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.audio import audio_rows  # noqa: E402
+from bench.images import image_rows  # noqa: E402
 from config.embedded import postgres_url, redis_url  # noqa: E402
 from config.paths import data_dir  # noqa: E402
 from gateway.testing.emulator import WorkersAIEmulator  # noqa: E402
@@ -139,6 +140,7 @@ def main() -> None:
         "DATABASE_URL": database_url,
         "REDIS_URL": redis_url(directory),
         "CACHE_KEY_PREFIX": "bench",
+        "GATEWAY_CELERY_QUEUE": "bench",  # its own queue: a `make run` worker must not take its jobs
         "CLOUDFLARE_API_BASE_URL": emulator.base_url,
         "CLOUDFLARE_ACCOUNT_ID": ACCOUNT,
         "CLOUDFLARE_API_TOKEN": TOKEN,
@@ -166,6 +168,11 @@ def main() -> None:
         env=env, cwd=ROOT,
     )  # fmt: skip
     writer = subprocess.Popen([*manage, "ledger_writer"], env=env, cwd=ROOT, stdout=subprocess.DEVNULL)
+    # The image jobs' worker, as `make run` starts it (threads: the jobs wait on the upstream).
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "config", "worker", "-P", "threads", "-c", "2", "-l", "WARNING"],
+        env=env, cwd=ROOT,
+    )  # fmt: skip
     try:
         _wait_until_up(f"http://{BIND}/healthz")
         headers = {"Authorization": f"Bearer {key}"}
@@ -188,9 +195,10 @@ def main() -> None:
         per_request = (_transactions(database_url) - before) / REQUESTS
         streams = _held_streams(f"http://{BIND}", key, emulator, server.pid)
         ingestion = _rag_ingestion(f"http://{BIND}", headers)
+        images = image_rows(f"http://{BIND}", headers, f"{emulator.base_url}/accounts/{ACCOUNT}/ai/run", TOKEN)
         audio = audio_rows(f"http://{BIND}", headers, f"{emulator.base_url}/accounts/{ACCOUNT}/ai/run", TOKEN)
     finally:
-        for process in (server, writer):
+        for process in (server, writer, worker):
             process.send_signal(signal.SIGTERM)
             process.wait(30)
         emulator.stop()
@@ -217,6 +225,7 @@ def main() -> None:
         f"| RAG ingestion, {INGEST_DOCUMENTS} documents of ~{INGEST_CHUNKS} chunks, 4 clients | "
         f"{ingestion[0]:.0f} chunks/s ({ingestion[1]:.2f} s a document) |",
         *audio,
+        *images,
         "",
     ]
     report = "\n".join(lines)
