@@ -202,7 +202,17 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # than any task runs: a task still running then would be started a second time (image jobs
 # tolerate that — images/service.py — but it is wasted work).
 GATEWAY_CELERY_VISIBILITY_TIMEOUT_SECONDS = env_int("GATEWAY_CELERY_VISIBILITY_TIMEOUT_SECONDS", 900, minimum=1)
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": GATEWAY_CELERY_VISIBILITY_TIMEOUT_SECONDS}
+# Every broker key under the cache's prefix: kombu keeps one `unacked` set for all queues, so a
+# deployment sharing the Redis (or a test run) with another visibility timeout would otherwise hand
+# this one's tasks back to its queue early (https://docs.celeryq.dev/projects/kombu/en/stable/reference/kombu.transport.redis.html).
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": GATEWAY_CELERY_VISIBILITY_TIMEOUT_SECONDS,
+    # A worker looks for such tasks this often (kombu's default: every 10th 10-second tick, so up
+    # to ~100 s late); a quarter of the timeout, a minute at most.
+    "unacked_restore_interval": min(60, max(1, GATEWAY_CELERY_VISIBILITY_TIMEOUT_SECONDS // 4)),
+    "unacked_restore_throttle": 1,
+    "global_keyprefix": f"{CACHES['default']['KEY_PREFIX']}:celery:",
+}
 
 SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 

@@ -10,6 +10,7 @@ import os
 
 from config.settings import *  # noqa: F403
 from config.settings import CACHES, DATABASES, MIDDLEWARE
+from config.settings import CELERY_BROKER_TRANSPORT_OPTIONS as _CELERY_TRANSPORT
 from config.settings import STORAGES as _SETTINGS_STORAGES
 
 _RUN = f"{os.getpid()}"
@@ -17,6 +18,11 @@ _RUN = f"{os.getpid()}"
 DATABASES["default"]["TEST"] = {"NAME": f"test_gateway_{_RUN}"}
 CACHES["default"]["KEY_PREFIX"] = f"test{_RUN}"
 CELERY_TASK_DEFAULT_QUEUE = f"celery-test{_RUN}"
+# As config.settings derives it from the prefix, which the tests' worker gets as CACHE_KEY_PREFIX.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    **_CELERY_TRANSPORT,
+    "global_keyprefix": f"{CACHES['default']['KEY_PREFIX']}:celery:",
+}
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},

@@ -65,6 +65,7 @@ class ImageJob(models.Model):
     error = models.TextField(blank=True)
     error_code = models.CharField(max_length=64, blank=True)
     error_status = models.PositiveSmallIntegerField(null=True, blank=True)  # the HTTP status its error maps to
+    retry_after = models.PositiveIntegerField(null=True, blank=True)  # seconds, with a 429 or 503 error
     attempts = models.PositiveSmallIntegerField(default=0)
     file_name = models.CharField(max_length=200, blank=True, db_index=True)
     file_bytes = models.PositiveIntegerField(default=0)

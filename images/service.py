@@ -127,8 +127,15 @@ def succeed(job: ImageJob, data: bytes, prompt: str, target: RouteTarget) -> Non
         storage.delete_image(name)
 
 
-def fail(job: ImageJob, *, status: int, code: str, message: str) -> None:
-    end_job(job, status=ImageJob.Status.FAILED, error=message, error_code=code, error_status=status)
+def fail(job: ImageJob, *, status: int, code: str, message: str, retry_after: int | None = None) -> None:
+    end_job(
+        job,
+        status=ImageJob.Status.FAILED,
+        error=message,
+        error_code=code,
+        error_status=status,
+        retry_after=retry_after,
+    )
 
 
 def end_job(job: ImageJob, *, status: str, **fields: object) -> bool:
@@ -197,8 +204,9 @@ def retry(jobs: Iterable[ImageJob]) -> int:
     count = 0
     for job in jobs:
         with transaction.atomic():
+            cleared = {"error": "", "error_code": "", "error_status": None, "retry_after": None, "finished_at": None}
             queued = ImageJob.objects.filter(id=job.id, status=ImageJob.Status.FAILED).update(
-                status=ImageJob.Status.QUEUED, error="", error_code="", error_status=None, finished_at=None
+                status=ImageJob.Status.QUEUED, **cleared
             )
             if not queued:
                 continue

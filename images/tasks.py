@@ -21,6 +21,11 @@ log = logging.getLogger(__name__)
 
 _TRANSIENT = {429, 502, 503, 504}
 MAX_RETRIES = 4  # 5 attempts over ~30 s of backoff (2, 4, 8, 16 s)
+STORAGE_RETRY_AFTER = 5
+
+
+def _seconds(value: str | None) -> int | None:
+    return int(value) if value and value.isdigit() else None
 
 
 @shared_task(bind=True, acks_late=True, max_retries=MAX_RETRIES)
@@ -32,14 +37,14 @@ def generate_image(self: Any, job_id: str) -> None:
         data, prompt, target = service.generate(job)
         service.succeed(job, data, prompt, target)
     except (GatewayError, storage.StorageUnavailable) as error:
-        status, code, message = (
-            (error.status, error.code or "", error.message)
+        status, code, message, retry_after = (
+            (error.status, error.code or "", error.message, _seconds(error.headers.get("Retry-After")))
             if isinstance(error, GatewayError)
-            else (503, "service_unavailable", "The image storage could not be reached.")
+            else (503, "service_unavailable", "The image storage could not be reached.", STORAGE_RETRY_AFTER)
         )
         if status in _TRANSIENT and self.request.retries < MAX_RETRIES:
             raise self.retry(countdown=2 ** (self.request.retries + 1), exc=error) from error
-        service.fail(job, status=status, code=code, message=message)
+        service.fail(job, status=status, code=code, message=message, retry_after=retry_after)
     except imaging.ImageError as error:
         service.fail(job, status=502, code="upstream_error", message=f"Upstream error: {error}.")
     except Exception:

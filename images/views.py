@@ -217,7 +217,10 @@ class ImageGenerationsView(MeteredView):
         succeeded = [job for job in jobs if job.status == ImageJob.Status.SUCCEEDED]
         if not succeeded:
             failed = jobs[0]
-            raise GatewayError(failed.error_status or 502, failed.error, code=failed.error_code or None)
+            # The job's error as the envelope had it, Retry-After included (a 429 or 503 says when).
+            headers = {} if failed.retry_after is None else {"Retry-After": str(failed.retry_after)}
+            status, code = failed.error_status or 502, failed.error_code or None
+            raise GatewayError(status, failed.error, code=code, headers=headers)
         created = int(max(job.finished_at for job in succeeded).timestamp())
         with _stored_images():
             return Response(render.generation_body(created, succeeded, link), headers=headers)
