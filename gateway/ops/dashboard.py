@@ -14,22 +14,25 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from django import forms
-from django.core.validators import MaxValueValidator
 from django.db.models import Aggregate, Count, DecimalField, F, FloatField, Q, QuerySet, Sum, Value
 from django.db.models.functions import Coalesce, Trunc
 
-from gateway.models import ApiKey, UsageRecord, UsageRollup
+from gateway.models import UsageRecord
+from gateway.ops.dashboard_filter import DashboardFilter
+from gateway.ops.number_format import money
 
-DEFAULT_DAYS = 7
-MAX_DAYS = 366
-HOURLY_UP_TO = timedelta(days=2)
 TOP_MODELS = 6  # models drawn as their own line over time; the rest add up to "other"
 OTHER = "other"
+# Requests refused before a model was chosen (401, 404 for an unknown URL, a malformed body, …)
+# have an empty public_model: a series and a row of their own, never a model nor part of "other".
+NO_MODEL = "no model: refused before routing"
+
+CLIENT_ERROR = Q(status__gte=400, status__lt=500)
+SERVER_ERROR = Q(status__gte=500)
 
 K = TypeVar("K", bound=Hashable)
 
@@ -51,118 +54,14 @@ def has_cost() -> bool:
     return any(field.name == "cost_usd" for field in UsageRecord._meta.get_fields())
 
 
-# A range ends at the midnight after its last day (DashboardFilter.for_days); 9999-12-31 has none
-# that datetime can hold, so the form refuses it rather than overflowing into a 500.
-LAST_DAY = date.max - timedelta(days=1)
-
-
-class DashboardForm(forms.Form):
-    """The date range (inclusive days, UTC) and the optional key and model filters."""
-
-    start = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
-    end = forms.DateField(
-        widget=forms.DateInput(attrs={"type": "date"}),
-        validators=[MaxValueValidator(LAST_DAY, message="Choose an end date no later than %(limit_value)s.")],
-    )
-    key = forms.ModelChoiceField(queryset=ApiKey.objects.order_by("name"), required=False, empty_label="all keys")
-    model = forms.ChoiceField(required=False)
-
-    def __init__(self, data: Any = None) -> None:
-        today = datetime.now(UTC).date()
-        initial = {"start": today - timedelta(days=DEFAULT_DAYS - 1), "end": today}
-        # Missing fields fall back to the defaults, so a bare URL and a filtered one both validate.
-        merged = {**{name: value.isoformat() for name, value in initial.items()}, **_present(data)}
-        super().__init__(merged, initial=initial)
-        models = UsageRecord.objects.exclude(public_model="").order_by().values_list("public_model", flat=True)
-        rolled_up = UsageRollup.objects.exclude(public_model="").order_by().values_list("public_model", flat=True)
-        choices = [("", "all models")] + [(name, name) for name in models.union(rolled_up).order_by("public_model")]
-        self.fields["model"].choices = choices
-
-    def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
-        start, end = cleaned.get("start"), cleaned.get("end")
-        if start and end:
-            if start > end:
-                raise forms.ValidationError("The start date is after the end date.")
-            if (end - start).days + 1 > MAX_DAYS:
-                raise forms.ValidationError(f"Choose at most {MAX_DAYS} days.")
-        return cleaned
-
-    def dashboard_filter(self) -> DashboardFilter:
-        data = self.cleaned_data
-        key: ApiKey | None = data.get("key")
-        return DashboardFilter.for_days(data["start"], data["end"], key=key, model=data.get("model") or "")
-
-
-def _present(data: Any) -> dict[str, str]:
-    if data is None:
-        return {}
-    return {name: data.get(name) for name in ("start", "end", "key", "model") if data.get(name)}
-
-
-@dataclass(frozen=True)
-class DashboardFilter:
-    start: datetime  # inclusive
-    end: datetime  # exclusive
-    key: ApiKey | None = None
-    model: str = ""
-
-    @classmethod
-    def for_days(cls, first: date, last: date, *, key: ApiKey | None = None, model: str = "") -> DashboardFilter:
-        start = datetime.combine(first, time.min, tzinfo=UTC)
-        return cls(
-            start=start, end=datetime.combine(last + timedelta(days=1), time.min, tzinfo=UTC), key=key, model=model
-        )
-
-    @property
-    def bucket(self) -> str:
-        return "hour" if self.end - self.start <= HOURLY_UP_TO else "day"
-
-    @property
-    def step(self) -> timedelta:
-        return timedelta(hours=1) if self.bucket == "hour" else timedelta(days=1)
-
-    def buckets(self) -> list[datetime]:
-        moments, moment = [], self.start
-        while moment < self.end:
-            moments.append(moment)
-            moment += self.step
-        return moments
-
-    def records(self) -> QuerySet[UsageRecord]:
-        records = UsageRecord.objects.filter(created_at__gte=self.start, created_at__lt=self.end)
-        if self.key is not None:
-            records = records.filter(api_key=self.key)
-        if self.model:
-            records = records.filter(public_model=self.model)
-        return records
-
-    def rollups(self) -> QuerySet[UsageRollup]:
-        """The roll-ups of the range's days (its bounds are whole UTC days), without Meta's order."""
-        rollups = UsageRollup.objects.filter(day__gte=self.start.date(), day__lt=self.end.date()).order_by()
-        if self.key is not None:
-            rollups = rollups.filter(api_key=self.key)
-        if self.model:
-            rollups = rollups.filter(public_model=self.model)
-        return rollups
-
-    def query_string(self) -> str:
-        from urllib.parse import urlencode
-
-        params = {"start": self.start.date().isoformat(), "end": (self.end - timedelta(days=1)).date().isoformat()}
-        if self.key is not None:
-            params["key"] = str(self.key.pk)
-        if self.model:
-            params["model"] = self.model
-        return urlencode(params)
-
-
 @dataclass(frozen=True)
 class Stats:
     """What one group of records adds up to."""
 
     requests: int
-    errors: int
+    errors: int  # status ≥ 400
+    client_errors: int  # 4xx: the request was refused (auth, limits, a bad request)
+    server_errors: int  # 5xx: the upstream or the gateway failed
     prompt_tokens: int
     completion_tokens: int
     total_tokens: int
@@ -177,6 +76,27 @@ class Stats:
     @property
     def error_percent(self) -> float:
         return 100 * self.error_rate
+
+    @property
+    def client_error_rate(self) -> float:
+        return self.client_errors / self.requests if self.requests else 0.0
+
+    @property
+    def server_error_rate(self) -> float:
+        return self.server_errors / self.requests if self.requests else 0.0
+
+    @property
+    def client_error_percent(self) -> float:
+        return 100 * self.client_error_rate
+
+    @property
+    def server_error_percent(self) -> float:
+        return 100 * self.server_error_rate
+
+    @property
+    def cost_text(self) -> str:
+        """The cost as tables show it: significant digits, never $0.0000 for a non-zero amount."""
+        return money(self.cost_usd)
 
 
 @dataclass(frozen=True)
@@ -218,6 +138,8 @@ def _stat_aggregates() -> dict[str, Any]:
     aggregates: dict[str, Any] = {
         "requests": Count("id"),
         "errors": Count("id", filter=Q(status__gte=400)),
+        "client_errors": Count("id", filter=CLIENT_ERROR),
+        "server_errors": Count("id", filter=SERVER_ERROR),
         "prompt": Coalesce(Sum("prompt_tokens"), 0),
         "completion": Coalesce(Sum("completion_tokens"), 0),
         "tokens": Coalesce(Sum("total_tokens"), 0),
@@ -237,6 +159,8 @@ def _rollup_aggregates() -> dict[str, Any]:
     aggregates: dict[str, Any] = {
         "calls": Coalesce(Sum("requests"), 0),
         "errors": Coalesce(Sum("requests", filter=Q(status__gte=400)), 0),
+        "client_errors": Coalesce(Sum("requests", filter=CLIENT_ERROR), 0),
+        "server_errors": Coalesce(Sum("requests", filter=SERVER_ERROR), 0),
         "prompt": Coalesce(Sum("prompt_tokens"), 0),
         "completion": Coalesce(Sum("completion_tokens"), 0),
         "tokens": Coalesce(Sum("total_tokens"), 0),
@@ -255,6 +179,8 @@ def _stats(row: dict[str, Any]) -> Stats:
     return Stats(
         requests=row["requests"] if "requests" in row else row["calls"],
         errors=row["errors"],
+        client_errors=row["client_errors"],
+        server_errors=row["server_errors"],
         prompt_tokens=row["prompt"],
         completion_tokens=row["completion"],
         total_tokens=row["tokens"],
@@ -272,6 +198,8 @@ def _add(records: Stats, rollups: Stats) -> Stats:
     return Stats(
         requests=records.requests + rollups.requests,
         errors=records.errors + rollups.errors,
+        client_errors=records.client_errors + rollups.client_errors,
+        server_errors=records.server_errors + rollups.server_errors,
         prompt_tokens=records.prompt_tokens + rollups.prompt_tokens,
         completion_tokens=records.completion_tokens + rollups.completion_tokens,
         total_tokens=records.total_tokens + rollups.total_tokens,
@@ -311,7 +239,7 @@ def build_dashboard(selection: DashboardFilter) -> Dashboard:
         ((row["bucket"], _stats(row)) for row in bucketed.values("bucket").annotate(**aggregates)),
         ((_day_start(row["day"]), _stats(row)) for row in per_day),
     )
-    empty = Stats(0, 0, 0, 0, 0, Decimal(0) if has_cost() else None, None, None)
+    empty = Stats(0, 0, 0, 0, 0, 0, 0, Decimal(0) if has_cost() else None, None, None)
     over_time = [Point(at=at, stats=found.get(at, empty)) for at in selection.buckets()]
 
     model_sums = {"requests": Count("id"), "tokens": Coalesce(Sum("total_tokens"), 0)}
@@ -335,7 +263,7 @@ def build_dashboard(selection: DashboardFilter) -> Dashboard:
         per_model[(at, model)] = point
     # A stable sort by bucket keeps the database's order of models within each bucket.
     by_model_over_time = [
-        ModelPoint(point.at, point.model or "(none)", point.requests, point.total_tokens, point.cost_usd)
+        ModelPoint(point.at, point.model or NO_MODEL, point.requests, point.total_tokens, point.cost_usd)
         for point in sorted(per_model.values(), key=lambda point: point.at)
     ]
 
@@ -354,7 +282,7 @@ def build_dashboard(selection: DashboardFilter) -> Dashboard:
         ((row["public_model"], _stats(row)) for row in records.values("public_model").annotate(**aggregates)),
         ((row["public_model"], _stats(row)) for row in rollups.values("public_model").annotate(**rolled)),
     )
-    by_model = sorted((Row(label=model or "(none)", stats=stats) for model, stats in models.items()), key=_order_key)
+    by_model = sorted((Row(label=model or NO_MODEL, stats=stats) for model, stats in models.items()), key=_order_key)
     return Dashboard(
         selection,
         totals,
@@ -376,8 +304,10 @@ def _key_label(name: str, prefix: str) -> str:
 
 
 def top_models(dashboard: Dashboard) -> list[str]:
-    """The models drawn as their own series: the busiest few; the rest are summed as OTHER."""
-    return [row.label for row in dashboard.by_model[:TOP_MODELS]]
+    """The series drawn on their own: the busiest few models, then NO_MODEL if any; the rest add up to OTHER."""
+    models = [row.label for row in dashboard.by_model if row.label != NO_MODEL]
+    refused = [NO_MODEL] if any(row.label == NO_MODEL for row in dashboard.by_model) else []
+    return models[:TOP_MODELS] + refused
 
 
 def model_series(dashboard: Dashboard, value: str) -> dict[str, list[float]]:

@@ -11,11 +11,14 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
+from gateway.ops import number_format
+from gateway.ops.number_format import Formatter, nice_ticks
+
+REFUSED_COLOUR = "#000000"  # Okabe–Ito black: requests refused before any model was chosen
 PALETTE = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#7F7F7F"]
 WIDTH = 560  # viewBox units; a chart is scaled to its box, so this sets the text size on screen
 BAR_WIDTH = 360
@@ -25,30 +28,8 @@ BAR_ROW = 26
 MAX_BARS = 12
 MAX_X_LABELS = 8
 
-Formatter = Callable[[float], str]
-
-
-def count(value: float) -> str:
-    """1234 → 1.2k, 3_400_000 → 3.4M: axis labels stay short."""
-    for size, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if abs(value) >= size:
-            return f"{value / size:.1f}".rstrip("0").rstrip(".") + suffix
-    return f"{value:.0f}" if float(value).is_integer() else f"{value:.1f}"
-
-
-def percent(value: float) -> str:
-    return f"{value * 100:.1f}".rstrip("0").rstrip(".") + "%"
-
-
-def millis(value: float) -> str:
-    return f"{value / 1000:.2f} s" if value >= 10_000 else f"{value:.0f} ms"
-
-
-def dollars(value: float | Decimal) -> str:
-    value = float(value)
-    if value == 0:
-        return "$0"
-    return f"${value:,.2f}" if abs(value) >= 1 else f"${value:.4f}".rstrip("0")
+# The axes' and labels' number formats live in number_format; re-exported for the views.
+count, dollars, percent, millis = number_format.si, number_format.usd, number_format.percent, number_format.millis
 
 
 @dataclass(frozen=True)
@@ -59,19 +40,8 @@ class Series:
 
 
 def axis(largest: float, *, whole: bool = False) -> list[float]:
-    """Tick values from 0 to just above the largest value, 1/2/5 × 10ⁿ apart, at most 5 intervals.
-
-    `whole` keeps the step at 1 or more, so counts never get ticks like 1.5 requests.
-    """
-    if largest <= 0:
-        return [0.0, 1.0] if whole else [0.0, 0.25, 0.5, 0.75, 1.0]
-    power = 10 ** math.floor(math.log10(largest / 5))
-    steps = [factor * power * scale for scale in (1, 10) for factor in (1, 2, 5)]
-    step = next(step for step in steps if largest / step <= 5)
-    if whole:
-        step = max(step, 1.0)
-    intervals = math.ceil(largest / step - 1e-9)
-    return [round(step * tick, 12) for tick in range(intervals + 1)]
+    """Tick values from 0 to just above the largest value, 1/2/5 × 10ⁿ apart, at most 5 intervals."""
+    return nice_ticks(largest, whole=whole)
 
 
 def palette(names: Sequence[str]) -> dict[str, str]:
@@ -145,6 +115,7 @@ def time_chart(
     largest = max((value for line in tops for value in line if value is not None), default=0.0)
     ticks = axis(largest, whole=whole)
     ceiling = ticks[-1]
+    step = ticks[1] - ticks[0]
     count_ = len(moments)
 
     def x_at(position: int) -> float:
@@ -161,12 +132,13 @@ def time_chart(
         parts.append(
             f'<line class="gw-grid" x1="{LEFT}" x2="{width - RIGHT}" y1="{y:.1f}" y2="{y:.1f}" '
             f'stroke="#ccc" stroke-width="{1 if value else 1.5}"/>'
-            f'<text x="{LEFT - 6}" y="{y + 4:.1f}" font-size="12" text-anchor="end">{escape(fmt(value))}</text>'
+            f'<text class="gw-ytick" x="{LEFT - 6}" y="{y + 4:.1f}" font-size="12" text-anchor="end">'
+            f"{escape(fmt(value, step))}</text>"
         )
     every = max(1, math.ceil(count_ / MAX_X_LABELS))
     for position in range(0, count_, every):
         parts.append(
-            f'<text x="{x_at(position):.1f}" y="{bottom + 16}" font-size="12" text-anchor="middle">'
+            f'<text class="gw-xtick" x="{x_at(position):.1f}" y="{bottom + 16}" font-size="12" text-anchor="middle">'
             f"{escape(_tick_label(moments[position], hourly, first=position == 0))}</text>"
         )
 
@@ -241,7 +213,7 @@ def bar_chart(
     parts = _header(name, title, BAR_WIDTH, height, summary, title_x=8)
     for i, (label, value) in enumerate(rows):
         y = TOP + i * BAR_ROW
-        shown = label if len(label) <= 20 else label[:19] + "…"
+        shown = label if len(label) <= 18 else label[:17] + "…"
         width = max(usable * value / ceiling, 1.0 if value else 0.0)
         colour = _colour(i, label, (colours or {}).get(label, ""))
         parts.append(

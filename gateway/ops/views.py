@@ -14,17 +14,18 @@ from django.template.response import TemplateResponse
 from django.utils.safestring import SafeString
 
 from gateway.ops import dashboard_charts as charts
+from gateway.ops import number_format
 from gateway.ops.dashboard import (
+    NO_MODEL,
     OTHER,
     Dashboard,
-    DashboardFilter,
-    DashboardForm,
     Row,
     build_dashboard,
     export_rows,
     model_series,
 )
 from gateway.ops.dashboard_charts import Series
+from gateway.ops.dashboard_filter import DashboardFilter, DashboardForm
 
 CSV_HEADER = [
     "bucket_start_utc",
@@ -65,6 +66,7 @@ def usage_dashboard(request: HttpRequest) -> HttpResponse:
         context |= {
             "board": board,
             "time_charts": _time_charts(board),
+            "narrow_requests": _requests_chart(board, width=charts.WIDTH, name="requests-narrow"),
             "key_charts": _breakdown_charts(board, board.by_key, "key"),
             "model_charts": _breakdown_charts(board, board.by_model, "model"),
             "query": selection.query_string(),
@@ -85,20 +87,35 @@ def _quick_ranges(selection: DashboardFilter) -> list[tuple[str, str]]:
     return found
 
 
+def _by_model(board: Dashboard, value: str) -> list[Series]:
+    """One line per model drawn on its own (NO_MODEL in black, OTHER in grey), coloured alike on every chart."""
+    colours = charts.palette([row.label for row in board.by_model if row.label != NO_MODEL] + [OTHER])
+    colours[NO_MODEL] = charts.REFUSED_COLOUR
+    lines = model_series(board, value)
+    if not lines:
+        return [Series("all models", [0.0] * len(board.over_time))]
+    return [Series(name, line, colours[name]) for name, line in lines.items()]
+
+
+def _requests_chart(board: Dashboard, *, width: int, name: str) -> SafeString:
+    """Requests by model: drawn wide across the page's two columns, and again narrow for one column."""
+    hourly = board.filter.bucket == "hour"
+    moments = [point.at for point in board.over_time]
+    title = f"Requests per {'hour' if hourly else 'day'}, by model"
+    series = _by_model(board, "requests")
+    return charts.time_chart(name, title, moments, series, charts.count, hourly=hourly, whole=True, width=width)
+
+
 def _time_charts(board: Dashboard) -> list[SafeString]:
     moments = [point.at for point in board.over_time]
     hourly = board.filter.bucket == "hour"
     per = "hour" if hourly else "day"
     totals = [point.stats for point in board.over_time]
-    colours = charts.palette([row.label for row in board.by_model] + [OTHER])
 
     def by_model(value: str) -> list[Series]:
-        lines = model_series(board, value)
-        if not lines:
-            return [Series("all models", [0.0] * len(moments))]
-        return [Series(name, line, colours[name]) for name, line in lines.items()]
+        return _by_model(board, value)
 
-    def chart(name: str, title: str, series: list[Series], fmt: charts.Formatter, **options: bool) -> SafeString:
+    def chart(name: str, title: str, series: list[Series], fmt: number_format.Formatter, **options: bool) -> SafeString:
         return charts.time_chart(name, title, moments, series, fmt, hourly=hourly, **options)
 
     tokens = [
@@ -106,32 +123,29 @@ def _time_charts(board: Dashboard) -> list[SafeString]:
         Series("completion", [float(stats.completion_tokens) for stats in totals]),
     ]
     found = [
-        charts.time_chart(
-            "requests",
-            f"Requests per {per}, by model",
-            moments,
-            by_model("requests"),
-            charts.count,
-            hourly=hourly,
-            whole=True,
-            width=WIDE,
-        ),
+        _requests_chart(board, width=WIDE, name="requests"),
         chart("tokens", f"Tokens per {per} (prompt + completion)", tokens, charts.count, whole=True, stacked=True),
     ]
     if board.cost_known:
         found.append(chart("cost", f"Cost per {per} (USD), by model", by_model("cost_usd"), charts.dollars))
     # A bucket without requests has no error rate and no latency: no point, rather than a false 0.
-    error_rate = [Series("error rate", [stats.error_rate if stats.requests else None for stats in totals])]
+    error_rate = [
+        Series("client errors (4xx)", [s.client_error_rate if s.requests else None for s in totals], "#E69F00"),
+        Series(
+            "upstream/server errors (5xx)", [s.server_error_rate if s.requests else None for s in totals], "#D55E00"
+        ),
+    ]
     latency = [Series("p50", [stats.p50_ms for stats in totals]), Series("p95", [stats.p95_ms for stats in totals])]
-    found.append(chart("error-rate", f"Error rate per {per} (status ≥ 400)", error_rate, charts.percent))
+    found.append(chart("error-rate", f"Error rate per {per}, 4xx and 5xx", error_rate, charts.percent))
     found.append(chart("latency", f"Latency per {per}, p50 and p95", latency, charts.millis))
     return found
 
 
 def _breakdown_charts(board: Dashboard, rows: list[Row], dimension: str) -> list[SafeString]:
     colours = charts.palette([row.label for row in rows])
+    colours[NO_MODEL] = charts.REFUSED_COLOUR
 
-    def chart(metric: str, title: str, values: list[float], fmt: charts.Formatter) -> SafeString:
+    def chart(metric: str, title: str, values: list[float], fmt: number_format.Formatter) -> SafeString:
         labelled = [(row.label, value) for row, value in zip(rows, values, strict=True)]
         return charts.bar_chart(f"{metric}-by-{dimension}", title, labelled, fmt, colours)
 

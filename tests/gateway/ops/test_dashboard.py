@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from html.parser import HTMLParser
@@ -112,20 +113,44 @@ def test_its_tables_and_tiles_add_up_the_seeded_records(operator: Client) -> Non
     assert response.status_code == 200
     html = response.content.decode()
     tables = Tables(html).tables
-    # Requests, errors, error rate, prompt, completion, total tokens, cost, p50, p95.
+    # Requests, 4xx and their rate, 5xx and their rate, prompt, completion, total tokens, cost, p50, p95.
     alpha = [k for k in tables["by-key"] if k.startswith("alpha")]
     beta = [k for k in tables["by-key"] if k.startswith("beta")]
     assert len(alpha) == len(beta) == 1
-    assert tables["by-key"][alpha[0]] == ["3", "1", "33.3%", "15", "25", "40", cost("0.0035"), "100 ms", "280 ms"]
-    assert tables["by-key"][beta[0]] == ["2", "1", "50.0%", "7", "3", "10", cost("0.0010"), "110 ms", "200 ms"]
+    assert tables["by-key"][alpha[0]] == [
+        "3",
+        "0",
+        "0.0%",
+        "1",
+        "33.3%",
+        "15",
+        "25",
+        "40",
+        cost("$0.0035"),
+        "100 ms",
+        "280 ms",
+    ]
+    assert tables["by-key"][beta[0]] == [
+        "2",
+        "1",
+        "50.0%",
+        "0",
+        "0.0%",
+        "7",
+        "3",
+        "10",
+        cost("$0.001"),
+        "110 ms",
+        "200 ms",
+    ]
     assert tables["by-model"] == {
-        "gpt-4": ["2", "0", "0.0%", "15", "25", "40", cost("0.0035"), "200 ms", "290 ms"],
-        "gpt-4o-mini": ["3", "2", "66.7%", "7", "3", "10", cost("0.0010"), "50 ms", "194 ms"],
+        "gpt-4": ["2", "0", "0.0%", "0", "0.0%", "15", "25", "40", cost("$0.0035"), "200 ms", "290 ms"],
+        "gpt-4o-mini": ["3", "1", "33.3%", "1", "33.3%", "7", "3", "10", cost("$0.001"), "50 ms", "194 ms"],
     }
     assert 'data-tile="requests">5<' in html
     assert 'data-tile="tokens">50<' in html
     assert 'data-tile="error-rate">40.0%<' in html
-    assert 'data-tile="p95">' in html and html.count('class="gw-chart"') == (11 if has_cost() else 8)
+    assert 'data-tile="p95">' in html and html.count('class="gw-chart"') == (12 if has_cost() else 9)
     assert response.context["board"].filter.bucket == "day"
     assert len(response.context["board"].over_time) == 7
 
@@ -228,12 +253,24 @@ def test_rolled_up_days_add_to_the_tables_tiles_and_charts(operator: Client) -> 
     tables = Tables(html).tables
     alpha = next(k for k in tables["by-key"] if k.startswith("alpha"))
     # Records plus roll-ups for the counts, tokens and cost; latency from the records alone.
-    assert tables["by-key"][alpha] == ["9", "3", "33.3%", "115", "75", "190", cost("0.0235"), "100 ms", "280 ms"]
-    assert tables["by-key"]["(no key)"] == ["1", "0", "0.0%", "4", "2", "6", cost("0.0000"), "—", "—"]
+    assert tables["by-key"][alpha] == [
+        "9",
+        "0",
+        "0.0%",
+        "3",
+        "33.3%",
+        "115",
+        "75",
+        "190",
+        cost("$0.0235"),
+        "100 ms",
+        "280 ms",
+    ]
+    assert tables["by-key"]["(no key)"] == ["1", "0", "0.0%", "0", "0.0%", "4", "2", "6", cost("$0"), "—", "—"]
     assert tables["by-model"] == {
-        "gpt-4": ["6", "0", "0.0%", "115", "75", "190", cost("0.0235"), "200 ms", "290 ms"],
-        "gpt-4o-mini": ["5", "4", "80.0%", "7", "3", "10", cost("0.0010"), "50 ms", "194 ms"],
-        "gpt-3.5": ["1", "0", "0.0%", "4", "2", "6", cost("0.0000"), "—", "—"],
+        "gpt-4": ["6", "0", "0.0%", "0", "0.0%", "115", "75", "190", cost("$0.0235"), "200 ms", "290 ms"],
+        "gpt-4o-mini": ["5", "1", "20.0%", "3", "60.0%", "7", "3", "10", cost("$0.001"), "50 ms", "194 ms"],
+        "gpt-3.5": ["1", "0", "0.0%", "0", "0.0%", "4", "2", "6", cost("$0"), "—", "—"],
     }
     assert 'data-tile="requests">12<' in html
     assert 'data-tile="tokens">206<' in html
@@ -302,7 +339,7 @@ def test_a_model_known_only_from_roll_ups_can_be_chosen(operator: Client) -> Non
 
     assert response.status_code == 200
     assert Tables(response.content.decode()).tables["by-model"] == {
-        "gpt-3.5": ["1", "0", "0.0%", "4", "2", "6", cost("0.0000"), "—", "—"]
+        "gpt-3.5": ["1", "0", "0.0%", "0", "0.0%", "4", "2", "6", cost("$0"), "—", "—"]
     }
     assert 'data-tile="p50">—<' in response.content.decode()  # roll-ups only: no latency
 
@@ -327,7 +364,7 @@ def test_an_empty_range_renders_without_errors(operator: Client) -> None:
 
     assert response.status_code == 200
     html = response.content.decode()
-    assert html.count('class="gw-chart"') == (11 if has_cost() else 8)
+    assert html.count('class="gw-chart"') == (12 if has_cost() else 9)
     assert "No requests in this range" in html
     assert 'data-tile="requests">0<' in html
     assert 'data-tile="p50">—<' in html
@@ -392,3 +429,76 @@ def test_the_admin_links_to_it(operator: Client) -> None:
 
     assert f'href="{URL}"'.encode() in operator.get("/admin/").content
     assert f'href="{URL}"'.encode() in operator.get("/admin/gateway/usagerecord/").content
+
+
+def chart_svg(html: str, name: str) -> str:
+    return html.split(f'data-chart="{name}"', 1)[1].split("</svg>", 1)[0]
+
+
+def legend(svg: str) -> list[str]:
+    return re.findall(r'<g class="gw-legend"><title>([^<]*)</title>', svg)
+
+
+def test_requests_refused_before_routing_are_a_series_of_their_own(operator: Client) -> None:
+    seeded = seed_usage()
+    day1 = seeded.today - timedelta(days=1)
+    record(None, "", 401, day1)  # no key: refused before a model was read
+    record(seeded.alpha, "", 404, day1)  # an unknown URL
+    for n in range(7):  # more models than the chart draws on their own
+        record(seeded.beta, f"model-{n}", 200, day1)
+
+    html = operator.get(URL).content.decode()
+
+    refused = "no model: refused before routing"
+    assert "(none)" not in html
+    by_model = Tables(html).tables["by-model"]
+    assert by_model[refused][:5] == ["2", "2", "100.0%", "0", "0.0%"]
+    lines = legend(chart_svg(html, "requests"))
+    assert refused in lines and "other" in lines and len(lines) == 6 + 2  # six models, refused, other
+    assert lines.index(refused) == len(lines) - 2  # after the models, never folded into "other"
+    assert refused in chart_svg(html, "requests-by-model")
+    if has_cost():
+        assert refused in legend(chart_svg(html, "cost"))
+
+
+def test_the_error_rate_is_split_into_client_and_upstream_errors(operator: Client) -> None:
+    seed_usage()  # one 429 and one 500 among five requests
+
+    html = operator.get(URL).content.decode()
+
+    error_rate = chart_svg(html, "error-rate")
+    assert legend(error_rate) == ["client errors (4xx)", "upstream/server errors (5xx)"]
+    assert error_rate.count('class="gw-line"') == 2
+    assert 'data-tile="error-rate">40.0%<' in html
+    assert "20.0% client (4xx) · 20.0% upstream/server (5xx)" in html
+    header = html.split('<table id="by-model">', 1)[1].split("</thead>", 1)[0]
+    assert "Client errors (4xx)" in header and "Upstream/server errors (5xx)" in header
+
+
+@pytest.mark.skipif(not has_cost(), reason="costs are not recorded before the cost_usd column")
+def test_tiny_costs_keep_their_significant_digits(operator: Client) -> None:
+    seeded = seed_usage()
+    record(seeded.alpha, "tiny", 200, seeded.today - timedelta(days=1), cost="0.0000123456")
+    record(seeded.alpha, "free", 200, seeded.today - timedelta(days=1), cost="0")
+
+    html = operator.get(URL).content.decode()
+
+    by_model = Tables(html).tables["by-model"]
+    assert by_model["tiny"][8] == "$0.0000123"
+    assert by_model["free"][8] == "$0"
+    assert 'data-tile="cost">$0.00451<' in html  # 0.0035 + 0.0010 + 0.0000123
+
+
+def test_no_two_ticks_of_an_axis_read_the_same(operator: Client) -> None:
+    seeded = seed_usage()
+    for n in range(5):  # about $0.0001 a request: the cost axis once read "$0.0001" three times
+        record(seeded.beta, "gpt-4o-mini", 200, seeded.today - timedelta(days=2), cost="0.0001", latency=n)
+
+    html = operator.get(URL).content.decode()
+
+    charts = re.findall(r'<svg class="gw-chart" data-chart="([^"]+)".*?</svg>', html, re.S)
+    assert "latency" in charts
+    for name in charts:
+        ticks = re.findall(r'<text class="gw-ytick"[^>]*>([^<]*)</text>', chart_svg(html, name))
+        assert len(ticks) == len(set(ticks)), (name, ticks)
+    assert re.search(r'class="gw-ytick"[^>]*>\$0\.00\d+<', chart_svg(html, "cost")) or not has_cost()
