@@ -11,6 +11,7 @@ from gateway.completions.views import CompletionsView
 from gateway.embeddings.views import EmbeddingsView
 from gateway.http.views import ModelDetailView, ModelListView, UsageView, healthz, metrics_view, readyz
 from gateway.moderations.views import ModerationsView
+from gateway.ops.playground import playground, playground_key
 from gateway.ops.views import usage_csv, usage_dashboard
 from images.views import ImageFileView, ImageGenerationsView, ImageJobView
 from rag.views import DocumentDetailView, DocumentsView, RagChatView, SearchView
@@ -40,6 +41,9 @@ urlpatterns = [
     # Before the admin's own patterns; admin_view gives them its login redirect and staff check.
     path("admin/usage-dashboard/", admin.site.admin_view(usage_dashboard), name="usage-dashboard"),
     path("admin/usage-dashboard/csv/", admin.site.admin_view(usage_csv), name="usage-dashboard-csv"),
+    # The staff playground: a page calling /v1 from the browser, and its short-lived key.
+    path("playground/", playground, name="playground"),
+    path("playground/key", playground_key, name="playground-key"),
     path("admin/", admin.site.urls),
 ]
 

@@ -1,5 +1,5 @@
-"""Test-only middleware: remembers every 5xx and every HTML answer outside the admin, and knows
-which requests are still in flight.
+"""Test-only middleware: remembers every 5xx and every HTML answer outside the staff pages (the admin,
+the playground), and knows which requests are still in flight.
 
 config/settings_test.py installs it and tests/conftest.py fails any test during which one was
 served, so "no request in the suite gets a 500 or an HTML body" is checked, not hoped. The usage
@@ -64,7 +64,7 @@ class ResponseAuditMiddleware:
         html = response.get("Content-Type", "").startswith("text/html")
         if response.status_code >= 500 and response.status_code not in {502, 503, 504}:
             self._note(f"{response.status_code} for {request.method} {request.path}")
-        elif html and not request.path.startswith("/admin/"):
+        elif html and not request.path.startswith(("/admin/", "/playground/")):  # the staff pages
             self._note(f"an HTML body for {request.method} {request.path}")
         return response
 
