@@ -50,7 +50,9 @@ lint: install-dev
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports --no-cache
 
-# Stops the embedded Postgres and Redis under DATA_DIR (Ctrl-C stops a running `make run`).
+# Stops the embedded Postgres and Redis under DATA_DIR. While `make run`/`make demo` serves from the
+# same DATA_DIR (DATA_DIR/serve.pid names a live process) it refuses, naming that process: stop it
+# first (Ctrl-C in its terminal, or kill PID). A pid file left by a killed server is ignored.
 stop:
 	@test -x $(BIN)/python || { echo "nothing installed, nothing to stop"; exit 0; }; \
 	$(BIN)/python -m config.embedded stop

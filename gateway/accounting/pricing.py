@@ -111,22 +111,47 @@ def cost_of(upstream_model: str, used: Consumption, table: dict[str, PriceRecord
     return total.quantize(Decimal("1e-10"))
 
 
-# Seeded by `manage.py seed_models`, from Cloudflare's pricing page
-# (https://developers.cloudflare.com/workers-ai/platform/pricing/),
-# which names these three only. It names "whisper" without a version: that is @cf/openai/whisper,
-# not the large-v3-turbo that serves whisper-1. Every other routed model gets a row with blank
-# prices for an operator to fill in: the reference gives no figures for them, and Cloudflare's
-# neuron rate ($0.011 per 1,000) needs per-model neuron counts the reference does not have.
+# Seeded by `manage.py seed_models` from Cloudflare's Workers AI pricing page
+# (https://developers.cloudflare.com/workers-ai/platform/pricing/) and the model pages it is built
+# from (https://developers.cloudflare.com/workers-ai/models/<name>/, "price" property), read
+# 2026-11. Units as the page gives them, converted to gateway.models.Price's: "$0.015 per 1k
+# characters" is $15 per M characters. The page names "whisper" without a version: that is
+# @cf/openai/whisper; whisper-large-v3-turbo has a row of its own.
+# FLUX.1 schnell is priced per 512x512 tile and per step: the gateway asks for its default
+# (1024x1024, 4 steps: 4 tiles and 4 steps), so one image is 4 x $0.0000528 + 4 x $0.0001056.
+# Left blank (no row figure; an operator fills them in the admin): @cf/openai/whisper-tiny-en and
+# @cf/stabilityai/stable-diffusion-xl-base-1.0 (beta, not on the page), and @cf/myshell-ai/melotts,
+# which the page prices per minute of audio *output* ($0.0002) while speech usage is measured in
+# input characters (README, Audio): no per-character figure exists to seed.
+_FLUX_IMAGE = 4 * Decimal("0.0000528") + 4 * Decimal("0.0001056")
+
+
+def _tokens(per_m_input: str, per_m_output: str | None = None) -> dict[str, Decimal]:
+    prices = {"usd_per_m_input": Decimal(per_m_input)}
+    if per_m_output is not None:
+        prices["usd_per_m_output"] = Decimal(per_m_output)
+    return prices
+
+
 SEEDED_PRICES: dict[str, dict[str, Decimal]] = {
-    "@cf/meta/llama-3.1-8b-instruct-fp8": {
-        "usd_per_m_input": Decimal("0.152"),
-        "usd_per_m_output": Decimal("0.287"),
-    },
-    "@cf/meta/llama-3.3-70b-instruct-fp8-fast": {
-        "usd_per_m_input": Decimal("0.293"),
-        "usd_per_m_output": Decimal("2.253"),
-    },
+    "@cf/meta/llama-3.1-8b-instruct-fp8": _tokens("0.152", "0.287"),
+    "@cf/meta/llama-3.3-70b-instruct-fp8-fast": _tokens("0.293", "2.253"),
+    "@cf/meta/llama-3.2-11b-vision-instruct": _tokens("0.049", "0.676"),
+    "@cf/meta/llama-3.2-3b-instruct": _tokens("0.051", "0.335"),
+    "@cf/qwen/qwq-32b": _tokens("0.66", "1.00"),
+    "@cf/deepseek-ai/deepseek-r1-distill-qwen-32b": _tokens("0.497", "4.881"),
+    "@cf/qwen/qwen2.5-coder-32b-instruct": _tokens("0.66", "1.00"),
+    "@cf/openai/gpt-oss-120b": _tokens("0.35", "0.75"),
+    "@cf/openai/gpt-oss-20b": _tokens("0.20", "0.30"),
+    "@cf/meta/llama-guard-3-8b": _tokens("0.48", "0.03"),
+    "@cf/baai/bge-small-en-v1.5": _tokens("0.020"),
+    "@cf/baai/bge-base-en-v1.5": _tokens("0.067"),
+    "@cf/baai/bge-large-en-v1.5": _tokens("0.204"),
     "@cf/openai/whisper": {"usd_per_audio_minute": Decimal("0.0005")},
+    "@cf/openai/whisper-large-v3-turbo": {"usd_per_audio_minute": Decimal("0.0005")},
+    "@cf/deepgram/aura-1": {"usd_per_m_characters": Decimal("15")},  # $0.015 per 1k characters
+    "@cf/deepgram/aura-2-en": {"usd_per_m_characters": Decimal("30")},  # $0.030 per 1k characters
+    "@cf/black-forest-labs/flux-1-schnell": {"usd_per_image": _FLUX_IMAGE},  # $0.0006336
 }
 
 

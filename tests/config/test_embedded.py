@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -78,3 +80,66 @@ def test_stop_stops_both(data_dir: Path) -> None:
     assert not (data_dir / "pg" / "postmaster.pid").exists()
     with pytest.raises(redis.ConnectionError):
         redis.Redis(unix_socket_path=str(data_dir / "redis.sock")).ping()
+
+
+def stop(data_dir: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "config.embedded", "stop"],
+        cwd=ROOT,
+        env={"DATA_DIR": str(data_dir), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+    )
+
+
+def test_starting_says_nothing_about_xdg_runtime_dir(data_dir: Path) -> None:
+    # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI); pgserver asks it at import.
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(data_dir)}
+    started = subprocess.run(
+        [sys.executable, "-c", RACER, str(data_dir)], cwd=ROOT, env=env, check=True, capture_output=True, text=True
+    )
+
+    assert "XDG_RUNTIME_DIR" not in started.stderr
+    assert "XDG_RUNTIME_DIR" not in stop(data_dir).stderr
+
+
+def test_stop_refuses_while_a_serve_process_is_recorded(tmp_path: Path) -> None:
+    from config.embedded import forget_server, record_server, serving_process
+
+    server = subprocess.Popen(["sleep", "60"])  # stands for `manage.py serve`
+    try:
+        record_server(tmp_path, server.pid)
+        deadline = time.monotonic() + 5
+        while serving_process(tmp_path) != (server.pid, "sleep 60") and time.monotonic() < deadline:
+            time.sleep(0.01)  # until the child has exec'd: its command line is sleep's
+        assert serving_process(tmp_path) == (server.pid, "sleep 60")
+
+        refused = stop(tmp_path)
+
+        assert refused.returncode == 1 and refused.stdout == ""
+        assert f"(pid {server.pid}: sleep 60)" in refused.stderr and f"kill {server.pid}" in refused.stderr
+        forget_server(tmp_path, server.pid + 1)  # another process's exit never removes the record
+        assert (tmp_path / "serve.pid").exists()
+        forget_server(tmp_path, server.pid)
+        assert not (tmp_path / "serve.pid").exists()
+    finally:
+        server.kill()
+        server.wait()
+
+
+def test_a_stale_record_is_ignored(tmp_path: Path) -> None:
+    from config.embedded import record_server, serving_process
+
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    record_server(tmp_path, gone.pid)  # a `serve` that was SIGKILLed: its file stays behind
+    assert serving_process(tmp_path) is None
+    (tmp_path / "serve.pid").write_text(f"{os.getpid()} 1\n")  # a live pid, but reused: another start time
+    assert serving_process(tmp_path) is None
+    (tmp_path / "serve.pid").write_text("garbage\n")
+    assert serving_process(tmp_path) is None
+
+    stopped = stop(tmp_path)
+
+    assert stopped.returncode == 0
+    assert "embedded Postgres: not running" in stopped.stdout and "embedded Redis: not running" in stopped.stdout

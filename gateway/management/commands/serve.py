@@ -1,17 +1,29 @@
 """`make run` / `make demo`: prepare the database, then run gunicorn, the ledger writer and a Celery worker.
 
-Ctrl-C (or SIGTERM) stops everything this command started. The embedded Postgres and Redis keep
-running for the next start; `make stop` ends them.
+Ctrl-C (SIGINT) or SIGTERM stops everything this command started, also when it was started with
+SIGINT ignored (a shell script's background job inherits SIG_IGN): the handlers are installed
+explicitly. Each child runs in a process group of its own, so a Ctrl-C in the terminal reaches
+this command only, and each child is sent exactly one SIGTERM (gunicorn and the Celery worker
+first, then the ledger writer, which drains what they spooled, and the emulator), so each prints
+its shutdown once. On Linux a child also gets SIGTERM if this command dies without cleaning up
+(PR_SET_PDEATHSIG), so a SIGKILL leaves no server behind.
+
+The command records itself in DATA_DIR/serve.pid while it runs; `make stop` refuses to stop the
+embedded Postgres and Redis under it (config/embedded.py). They keep running for the next start.
 """
 
 from __future__ import annotations
 
+import ctypes
 import os
 import secrets
 import signal
 import subprocess
 import sys
+import threading
 import time
+import urllib.request
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
@@ -19,11 +31,32 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 
+from config.embedded import forget_server, record_server
+from config.paths import data_dir
 from gateway.catalog import routes
 from gateway.models import ApiKey
 
 EMULATOR_ACCOUNT = "emulated-account"
 EMULATOR_TOKEN = "emulated-token"
+STOP_SECONDS = 30
+READY_SECONDS = 60
+_PR_SET_PDEATHSIG = 1
+
+
+class _Stop(Exception):
+    """A stop signal arrived before any child was started."""
+
+
+def _die_with_parent() -> Callable[[], None] | None:
+    """A preexec_fn asking the kernel to SIGTERM the child when this process dies (Linux only)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    libc = ctypes.CDLL(None, use_errno=True)
+
+    def arm() -> None:
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+    return arm
 
 
 class Command(BaseCommand):
@@ -35,10 +68,39 @@ class Command(BaseCommand):
         parser.add_argument("--no-worker", action="store_true", help="Do not start a Celery worker.")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        self._stop_signal: int | None = None
+        self._stopping = threading.Event()
+        self._children: list[tuple[str, subprocess.Popen[bytes]]] = []
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, self._on_signal)
+        directory = data_dir()
+        try:
+            record_server(directory)
+            self._serve(options)
+        except _Stop:
+            pass
+        finally:
+            self._stop_children()
+            forget_server(directory)
+
+    def _on_signal(self, signum: int, frame: object) -> None:
+        if self._stop_signal is not None:
+            return  # already stopping: every child is sent one SIGTERM, whatever arrives meanwhile
+        self._stop_signal = signum
+        self._stopping.set()
+        if not self._children:
+            raise _Stop  # still preparing (migrate, seed): nothing started to wait for
+
+    def _serve(self, options: dict[str, Any]) -> None:
         env = dict(os.environ)
-        children: list[subprocess.Popen[bytes]] = []
+        emulator_port = options["emulator_port"]
         if options["emulator"]:
-            children.append(self._start_emulator(options["emulator_port"], env))
+            env.update(
+                CLOUDFLARE_API_BASE_URL=f"http://127.0.0.1:{emulator_port}/client/v4",
+                CLOUDFLARE_ACCOUNT_ID=EMULATOR_ACCOUNT,
+                CLOUDFLARE_API_TOKEN=EMULATOR_TOKEN,
+                GATEWAY_UPSTREAM_EMULATED="1",
+            )
         elif not (settings.CLOUDFLARE_ACCOUNT_ID and settings.CLOUDFLARE_API_TOKEN):
             self.stdout.write(
                 self.style.WARNING(
@@ -51,56 +113,118 @@ class Command(BaseCommand):
         env.setdefault("REDIS_URL", settings.REDIS_URL)
 
         call_command("migrate", interactive=False, verbosity=0)
-        call_command("seed_models")
+        call_command("seed_models", verbosity=0)
         call_command("collectstatic", interactive=False, verbosity=0)
         routes.invalidate()
-        self._bootstrap_admin()
+        first_key = self._bootstrap_admin()
 
         python = sys.executable
-        children.append(
-            subprocess.Popen(
-                [python, "-m", "gunicorn", "config.wsgi:application", "-c", "config/gunicorn.conf.py"], env=env
-            )
+        if options["emulator"]:
+            self._start(
+                "emulator",
+                [python, "-m", "gateway.testing.emulator", "--quiet", "--port", str(emulator_port),
+                 "--account-id", EMULATOR_ACCOUNT, "--token", EMULATOR_TOKEN],
+                env,
+            )  # fmt: skip
+        self._start(
+            "gunicorn", [python, "-m", "gunicorn", "config.wsgi:application", "-c", "config/gunicorn.conf.py"], env
         )
         # Usage records reach the database through this one (gateway/accounting/ledger_writer.py).
-        children.append(subprocess.Popen([python, "manage.py", "ledger_writer"], env=env))
+        self._start("ledger writer", [python, "manage.py", "ledger_writer"], env)
         if not options["no_worker"]:
-            children.append(
-                subprocess.Popen(
-                    [python, "-m", "celery", "-A", "config", "worker", "-P", "threads", "-c", "4", "-l", "INFO"],
-                    env=env,
-                )
+            self._start(
+                "Celery worker",
+                [python, "-m", "celery", "-A", "config", "worker", "-P", "threads", "-c", "4", "-l", "INFO"],
+                env,
             )
         bind = env.get("GATEWAY_BIND", "127.0.0.1:8000")
-        label = " (EMULATED upstream)" if options["emulator"] else ""
-        self.stdout.write(
-            self.style.SUCCESS(f"Serving http://{bind}{label} — admin at http://{bind}/admin/; Ctrl-C stops.")
-        )
-        self._wait(children)
+        if self._wait_until_ready(bind):
+            self._banner(bind, options, first_key)
+        self._watch()
 
-    def _start_emulator(self, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "gateway.testing.emulator", "--port", str(port),
-             "--account-id", EMULATOR_ACCOUNT, "--token", EMULATOR_TOKEN],
-        )  # fmt: skip
-        env.update(
-            CLOUDFLARE_API_BASE_URL=f"http://127.0.0.1:{port}/client/v4",
-            CLOUDFLARE_ACCOUNT_ID=EMULATOR_ACCOUNT,
-            CLOUDFLARE_API_TOKEN=EMULATOR_TOKEN,
-            GATEWAY_UPSTREAM_EMULATED="1",
-        )
-        self.stdout.write(
-            self.style.WARNING(
-                f"EMULATED upstream: the bundled Workers AI emulator on 127.0.0.1:{port}, not Cloudflare."
+    def _start(self, name: str, argv: list[str], env: dict[str, str]) -> None:
+        if self._stopping.is_set():
+            raise _Stop
+        # process_group=0: a terminal's Ctrl-C reaches this command alone, which stops each child once.
+        child = subprocess.Popen(argv, env=env, process_group=0, preexec_fn=_die_with_parent())
+        self._children.append((name, child))
+
+    def _wait_until_ready(self, bind: str) -> bool:
+        """Until gunicorn answers /healthz (so the banner's URL works when it shows); False if this
+        command is stopping or a child exited meanwhile."""
+        direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never via http_proxy
+        deadline = time.monotonic() + READY_SECONDS
+        while not self._stopping.is_set() and not self._exited():
+            try:
+                with direct.open(f"http://{bind}/healthz", timeout=2):
+                    return True
+            except OSError:
+                if time.monotonic() > deadline:
+                    return True  # slow, not broken: say where it will answer
+                self._stopping.wait(0.2)
+        return False
+
+    def _banner(self, bind: str, options: dict[str, Any], first_key: bool) -> None:
+        lines = [f"Serving http://{bind} — admin at http://{bind}/admin/; Ctrl-C stops."]
+        if options["emulator"]:
+            lines.append(
+                f"EMULATED upstream: the bundled Workers AI emulator on 127.0.0.1:{options['emulator_port']}, "
+                "not Cloudflare."
             )
-        )
-        return process
+        if first_key:
+            lines.append("API key: the one printed above (shown only once).")
+        else:
+            lines.append(
+                "API key: the one printed on the first run; another: `.venv/bin/python manage.py create_api_key NAME`."
+            )
+        if not options["no_worker"] and hasattr(os, "geteuid") and os.geteuid() == 0:
+            lines.append(
+                "Running as root: Celery warns below about superuser privileges. Harmless here (it takes JSON "
+                "tasks only, from this gateway's private Redis socket); run as an ordinary user to avoid it."
+            )
+        rule = "─" * 72
+        self.stdout.write(self.style.SUCCESS("\n".join([rule, *lines, rule])))
 
-    def _bootstrap_admin(self) -> None:
+    def _exited(self) -> str | None:
+        return next((name for name, child in self._children if child.poll() is not None), None)
+
+    def _watch(self) -> None:
+        while not self._stopping.wait(0.5):
+            exited = self._exited()
+            if exited is not None:
+                self.stderr.write(f"The {exited} exited; stopping the others.")
+                return
+
+    def _stop_children(self) -> None:
+        running = [(name, child) for name, child in self._children if child.poll() is None]
+        if not running:
+            return
+        # Web and worker first; then the ledger writer drains what they spooled, and the emulator
+        # goes last so that no request in flight loses its upstream.
+        late = ("ledger writer", "emulator")
+        first = [c for c in running if c[0] not in late]
+        then = sorted((c for c in running if c[0] in late), key=lambda c: late.index(c[0]))
+        why = signal.Signals(self._stop_signal).name if self._stop_signal is not None else "a child exited"
+        self.stdout.write(f"Stopping ({why}): {', '.join(name for name, _ in first + then)}.")
+        deadline = time.monotonic() + STOP_SECONDS
+        for wave in (first, then):
+            for _, child in wave:
+                if child.poll() is None:
+                    child.terminate()
+            for name, child in wave:
+                try:
+                    child.wait(timeout=max(0.1, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    self.stderr.write(f"The {name} did not stop within {STOP_SECONDS} s; killing it.")
+                    child.kill()
+                    child.wait()
+        self.stdout.write("Stopped.")
+
+    def _bootstrap_admin(self) -> bool:
+        """Create the admin user and a first key on the first run; True if it did."""
         users = get_user_model()
         if users.objects.filter(is_superuser=True).exists():
-            self.stdout.write("Admin user exists; issue more keys with `manage.py create_api_key NAME`.")
-            return
+            return False
         password = secrets.token_urlsafe(12)
         admin = users.objects.create_superuser("admin", password=password)
         key = ApiKey(name="default", owner=admin)
@@ -109,25 +233,4 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS("First run: created the admin user and an API key (shown only now)."))
         self.stdout.write(f"  admin user:  admin / {password}")
         self.stdout.write(f"  API key:     {plaintext}")
-
-    def _wait(self, children: list[subprocess.Popen[bytes]]) -> None:
-        def stop(signum: int, frame: object) -> None:
-            raise KeyboardInterrupt
-
-        signal.signal(signal.SIGTERM, stop)
-        try:
-            while all(child.poll() is None for child in children):
-                time.sleep(0.5)
-            self.stderr.write("A child process exited; stopping the others.")
-        except KeyboardInterrupt:
-            pass
-        finally:
-            for child in children:
-                if child.poll() is None:
-                    child.terminate()
-            deadline = time.monotonic() + 30
-            for child in children:
-                try:
-                    child.wait(timeout=max(0.1, deadline - time.monotonic()))
-                except subprocess.TimeoutExpired:
-                    child.kill()
+        return True

@@ -2,7 +2,8 @@
 
     python -m gateway.testing.emulator --host 127.0.0.1 --port 8787 --account-id ACC --token TOKEN
 
-Prints the base URL, then serves until SIGINT or SIGTERM.
+Prints the base URL (not with --quiet: `manage.py serve --emulator` prints its own banner), then
+serves until SIGINT or SIGTERM.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="skip the llama-3.2 vision licence gate (403/5016 until 'agree')",
     )
+    parser.add_argument("--quiet", action="store_true", help="do not print the base URL")
     args = parser.parse_args(argv)
 
     done = threading.Event()
@@ -45,7 +47,8 @@ def main(argv: list[str] | None = None) -> int:
         vision_licence_agreed=args.vision_licence_agreed,
     )
     emulator.start()
-    print(emulator.base_url, flush=True)
+    if not args.quiet:
+        print(emulator.base_url, flush=True)
     try:
         while not done.wait(0.5):
             pass
