@@ -184,7 +184,7 @@ class ModelRoute(models.Model):
     max_output_tokens = models.PositiveIntegerField(null=True, blank=True)
     supports_tools = models.BooleanField(default=False)
     supports_vision = models.BooleanField(default=False)
-    supports_json_mode = models.BooleanField(default=False)
+    supports_json_mode = models.BooleanField("supports JSON mode", default=False)
     reasoning = models.BooleanField(default=False, help_text="Output opens inside a <think> block (reasoning models).")
     output_dimensions = models.PositiveIntegerField(
         null=True, blank=True, help_text="Embedding routes: the length of the vectors the model returns."
@@ -200,6 +200,8 @@ class ModelRoute(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
+        verbose_name = "model route"
+        verbose_name_plural = "model routes"
         ordering = ["public_name", "priority", "id"]
         constraints = [
             models.UniqueConstraint(fields=["public_name", "task", "provider", "upstream_model"], name="unique_route")
@@ -238,11 +240,16 @@ class ApiKey(models.Model):
     expires_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
     allowed_models = models.JSONField(
-        default=list, blank=True, help_text="Public model names; empty allows every model."
+        "allowed models", default=list, blank=True, help_text="Public model names; empty allows every model."
     )
-    rpm_limit = models.PositiveIntegerField(null=True, blank=True, help_text="Requests/minute.")
-    tpm_limit = models.PositiveIntegerField(null=True, blank=True, help_text="Tokens/minute.")
+    rpm_limit = models.PositiveIntegerField(
+        "RPM limit", null=True, blank=True, help_text="Requests per minute, all models together; blank: none."
+    )
+    tpm_limit = models.PositiveIntegerField(
+        "TPM limit", null=True, blank=True, help_text="Tokens per minute, all models together; blank: none."
+    )
     model_limits = models.JSONField(
+        "per-model limits",
         default=dict,
         blank=True,
         validators=[validate_model_limits],
@@ -254,12 +261,23 @@ class ApiKey(models.Model):
         MONTH = "month", "Month (UTC)"
 
     quota_tokens = models.PositiveBigIntegerField(
-        null=True, blank=True, help_text="Token budget per quota period; blank: none."
+        "token budget", null=True, blank=True, help_text="Tokens per budget period; blank: none."
     )
     quota_usd = models.DecimalField(
-        max_digits=12, decimal_places=4, null=True, blank=True, help_text="Cost budget (USD) per quota period."
+        "USD budget",
+        max_digits=12,
+        decimal_places=4,
+        null=True,
+        blank=True,
+        help_text="Cost in US dollars per budget period, from the price table; blank: none.",
     )
-    quota_period = models.CharField(max_length=8, choices=QuotaPeriod.choices, default=QuotaPeriod.MONTH)
+    quota_period = models.CharField(
+        "budget period", max_length=8, choices=QuotaPeriod.choices, default=QuotaPeriod.MONTH
+    )
+
+    class Meta:
+        verbose_name = "API key"
+        verbose_name_plural = "API keys"
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
@@ -285,7 +303,9 @@ class ApiKey(models.Model):
 class UsageRecord(models.Model):
     """One row per request: the ledger behind usage, cost and the dashboard."""
 
-    api_key = models.ForeignKey(ApiKey, null=True, blank=True, on_delete=models.SET_NULL, related_name="usage")
+    api_key = models.ForeignKey(
+        ApiKey, null=True, blank=True, on_delete=models.SET_NULL, related_name="usage", verbose_name="API key"
+    )
     key_prefix = models.CharField(max_length=16, blank=True)
     endpoint = models.CharField(max_length=64)
     public_model = models.CharField(max_length=200, blank=True)
@@ -296,8 +316,8 @@ class UsageRecord(models.Model):
     prompt_tokens = models.PositiveIntegerField(default=0)
     completion_tokens = models.PositiveIntegerField(default=0)
     total_tokens = models.PositiveIntegerField(default=0)
-    latency_ms = models.PositiveIntegerField(default=0)
-    ttft_ms = models.PositiveIntegerField(null=True, blank=True)
+    latency_ms = models.PositiveIntegerField("latency (ms)", default=0)
+    ttft_ms = models.PositiveIntegerField("time to first token (ms)", null=True, blank=True)
     streamed = models.BooleanField(default=False)
     client_disconnected = models.BooleanField(default=False)
     cached = models.BooleanField(default=False, help_text="Served from the response cache: no upstream call.")
@@ -308,6 +328,7 @@ class UsageRecord(models.Model):
     characters = models.PositiveIntegerField(default=0, help_text="Characters of text turned into speech.")
     images = models.PositiveIntegerField(default=0, help_text="Images generated.")
     cost_usd = models.DecimalField(
+        "cost (USD)",
         max_digits=18,
         decimal_places=10,
         null=True,
@@ -325,6 +346,8 @@ class UsageRecord(models.Model):
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
 
     class Meta:
+        verbose_name = "usage record"
+        verbose_name_plural = "usage records"
         ordering = ["-created_at"]
         indexes = [
             models.Index(fields=["api_key", "created_at"], name="usage_key_time"),
@@ -365,7 +388,9 @@ class UsageRollup(models.Model):
     status and cached or not by `manage.py prune_usage`; /v1/usage reads both tables."""
 
     day = models.DateField()
-    api_key = models.ForeignKey(ApiKey, null=True, blank=True, on_delete=models.SET_NULL, related_name="usage_rollups")
+    api_key = models.ForeignKey(
+        ApiKey, null=True, blank=True, on_delete=models.SET_NULL, related_name="usage_rollups", verbose_name="API key"
+    )
     key_prefix = models.CharField(max_length=16, blank=True)
     endpoint = models.CharField(max_length=64)
     public_model = models.CharField(max_length=200, blank=True)
@@ -385,6 +410,8 @@ class UsageRollup(models.Model):
     unpriced_requests = models.PositiveIntegerField(default=0)
 
     class Meta:
+        verbose_name = "daily usage roll-up"
+        verbose_name_plural = "daily usage roll-ups"
         ordering = ["-day"]
         constraints = [
             models.UniqueConstraint(

@@ -1,20 +1,40 @@
 """Admin for providers, routes, keys and usage.
 
 A new key's plaintext is shown once, in the message after saving; only its keyed hash is stored.
+The key's form (allowed models, per-model limits) is in admin_forms.py; the keys list adds today's
+usage and the budget left, summed in the changelist's one query.
 """
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
-from django.db.models import QuerySet
+from django.db import models
+from django.db.models import (
+    Case,
+    Count,
+    DateField,
+    DateTimeField,
+    DecimalField,
+    OuterRef,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+    When,
+)
+from django.db.models.functions import Coalesce
 from django.http import HttpRequest
 from django.utils import timezone
+from django.utils.html import format_html
 
+from gateway.accounting.quotas import current_period
 from gateway.models import ApiKey, ModelRoute, Price, Provider, UsageRecord, UsageRollup
+from gateway.ops.admin_forms import ApiKeyForm
 
 if settings.GATEWAY_UPSTREAM_EMULATED:
     admin.site.site_header = "AI Gateway — EMULATED upstream (not Cloudflare)"
@@ -22,6 +42,91 @@ if settings.GATEWAY_UPSTREAM_EMULATED:
 else:
     admin.site.site_header = "AI Gateway"
     admin.site.site_title = "AI Gateway"
+
+
+def route_capabilities(route: ModelRoute) -> str:
+    """Tools, vision, JSON mode, reasoning and the context window, in a few words."""
+    parts = [
+        label
+        for label, supported in (
+            ("tools", route.supports_tools),
+            ("vision", route.supports_vision),
+            ("JSON", route.supports_json_mode),
+            ("reasoning", route.reasoning),
+        )
+        if supported
+    ]
+    window = route.context_window
+    if window:
+        size = (
+            f"{window // 1024}k"
+            if window % 1024 == 0
+            else f"{round(window / 1000)}k"
+            if window >= 1000
+            else str(window)
+        )
+        parts.append(f"{size} context")
+    return " · ".join(parts) or "—"
+
+
+def usage_flags(record: UsageRecord) -> str:
+    flags = (
+        ("streamed", record.streamed),
+        ("cached", record.cached),
+        ("estimated", record.usage_estimated),
+        ("client left", record.client_disconnected),
+    )
+    return ", ".join(label for label, on in flags if on)
+
+
+def _summed(queryset: QuerySet[Any], expression: Any, output: Any) -> Coalesce:
+    """One figure per key from `queryset` (filtered on OuterRef("pk")), 0 when it has no rows."""
+    rows = queryset.order_by().values("api_key").annotate(figure=expression).values("figure")
+    return Coalesce(Subquery(rows, output_field=output), Value(0), output_field=output)
+
+
+def with_usage_columns(queryset: QuerySet[ApiKey]) -> QuerySet[ApiKey]:
+    """Today's requests and tokens and what each budget spent this period, in the page's one query.
+
+    Spending is counted as quotas.seed_missing counts it: records and daily roll-ups of the period,
+    answers from the response cache left out.
+    """
+    day, month = current_period("day"), current_period("month")
+    money = DecimalField(max_digits=24, decimal_places=10)
+    queryset = queryset.annotate(
+        budget_since=Case(
+            When(quota_period="day", then=Value(day.start)), default=Value(month.start), output_field=DateTimeField()
+        ),
+        budget_since_day=Case(
+            When(quota_period="day", then=Value(day.start.date())),
+            default=Value(month.start.date()),
+            output_field=DateField(),
+        ),
+    )
+    records = UsageRecord.objects.filter(api_key=OuterRef("pk"))
+    today = records.filter(created_at__gte=day.start)
+    spent = records.filter(created_at__gte=OuterRef("budget_since"), cached=False)
+    rolled = UsageRollup.objects.filter(api_key=OuterRef("pk"), day__gte=OuterRef("budget_since_day"), cached=False)
+    return queryset.annotate(
+        requests_today=_summed(today, Count("id"), models.BigIntegerField()),
+        tokens_today=_summed(today, Sum("total_tokens"), models.BigIntegerField()),
+        budget_tokens_spent=_summed(spent, Sum("total_tokens"), models.BigIntegerField())
+        + _summed(rolled, Sum("total_tokens"), models.BigIntegerField()),
+        budget_usd_spent=_summed(spent, Sum("cost_usd"), money) + _summed(rolled, Sum("cost_usd"), money),
+    )
+
+
+def budget_left(key: ApiKey) -> str:
+    """What is left of the key's budgets this period (annotated by with_usage_columns); — for none."""
+    left = []
+    if key.quota_tokens is not None:
+        left.append(f"{max(key.quota_tokens - (getattr(key, 'budget_tokens_spent', 0) or 0), 0):,} tokens")
+    if key.quota_usd is not None:
+        spent = Decimal(getattr(key, "budget_usd_spent", 0) or 0)
+        left.append(f"${max(key.quota_usd - spent, Decimal(0)):,.4f}")
+    if not left:
+        return "—"
+    return f"{' · '.join(left)} this {key.quota_period}"
 
 
 class ProviderForm(forms.ModelForm):
@@ -70,47 +175,80 @@ class ProviderAdmin(admin.ModelAdmin):
 
 @admin.register(ModelRoute)
 class ModelRouteAdmin(admin.ModelAdmin):
-    list_display = (
-        "public_name",
+    list_display = ("public_name", "served_by", "upstream_model", "priority", "capabilities", "enabled")
+    list_editable = ("upstream_model", "priority", "enabled")
+    list_filter = (
         "task",
-        "upstream_model",
+        "enabled",
         "provider",
-        "priority",
-        "context_window",
         "supports_tools",
         "supports_vision",
-        "enabled",
+        "supports_json_mode",
+        "reasoning",
     )
-    list_editable = ("upstream_model", "priority", "enabled")
-    list_filter = ("task", "enabled", "provider", "supports_tools", "supports_vision", "reasoning")
     search_fields = ("public_name", "upstream_model")
+    list_select_related = ("provider",)
+
+    @admin.display(description="Task, provider", ordering="task")
+    def served_by(self, obj: ModelRoute) -> str:
+        return format_html('{}<br><span class="quiet">{}</span>', obj.get_task_display(), obj.provider.name)
+
+    @admin.display(description="Capabilities")
+    def capabilities(self, obj: ModelRoute) -> str:
+        return route_capabilities(obj)
 
 
 @admin.register(ApiKey)
 class ApiKeyAdmin(admin.ModelAdmin):
-    list_display = ("name", "prefix", "owner", "created_at", "last_used_at", "expires_at", "revoked_at", "is_active")
-    list_filter = ("revoked_at", "expires_at")
-    search_fields = ("name", "prefix", "owner__username")
-    readonly_fields = ("prefix", "created_at", "last_used_at")
-    fields = (
-        "name",
+    form = ApiKeyForm
+    list_display = (
+        "key",
         "owner",
-        "prefix",
-        "allowed_models",
-        "rpm_limit",
-        "tpm_limit",
-        "model_limits",
-        "quota_tokens",
-        "quota_usd",
-        "quota_period",
-        "expires_at",
-        "revoked_at",
-        "created_at",
+        "requests_today",
+        "tokens_today",
+        "budget_left",
         "last_used_at",
+        "is_active",
+    )
+    list_filter = ("revoked_at", "expires_at", "quota_period")
+    search_fields = ("name", "prefix", "owner__username")
+    list_select_related = ("owner",)
+    readonly_fields = ("prefix", "created_at", "last_used_at")
+    fieldsets = (
+        (None, {"fields": ("name", "owner", "prefix", "allowed_models")}),
+        ("Rate limits", {"fields": ("rpm_limit", "tpm_limit", "model_limits")}),
+        ("Budget", {"fields": ("quota_tokens", "quota_usd", "quota_period")}),
+        ("Lifetime", {"fields": ("expires_at", "revoked_at", "created_at", "last_used_at")}),
     )
     actions = ["revoke"]
 
-    @admin.display(boolean=True)
+    def get_queryset(self, request: HttpRequest) -> QuerySet[ApiKey]:
+        queryset = super().get_queryset(request)
+        match = request.resolver_match
+        if match is not None and match.url_name == "gateway_apikey_changelist":
+            queryset = with_usage_columns(queryset)
+        return queryset
+
+    def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
+        return {"owner": request.user.pk, **super().get_changeform_initial_data(request)}
+
+    @admin.display(description="Key", ordering="name")
+    def key(self, obj: ApiKey) -> str:
+        return format_html('{}<br><span class="quiet">{}…</span>', obj.name, obj.prefix)
+
+    @admin.display(description="Requests today", ordering="requests_today")
+    def requests_today(self, obj: ApiKey) -> str:
+        return f"{getattr(obj, 'requests_today', 0):,}"
+
+    @admin.display(description="Tokens today", ordering="tokens_today")
+    def tokens_today(self, obj: ApiKey) -> str:
+        return f"{getattr(obj, 'tokens_today', 0):,}"
+
+    @admin.display(description="Budget left")
+    def budget_left(self, obj: ApiKey) -> str:
+        return budget_left(obj)
+
+    @admin.display(boolean=True, description="Active")
     def is_active(self, obj: ApiKey) -> bool:
         return obj.is_active
 
@@ -136,23 +274,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
 @admin.register(UsageRecord)
 class UsageRecordAdmin(admin.ModelAdmin):
-    list_display = (
-        "created_at",
-        "key_prefix",
-        "endpoint",
-        "public_model",
-        "upstream_model",
-        "status",
-        "error_code",
-        "prompt_tokens",
-        "completion_tokens",
-        "latency_ms",
-        "ttft_ms",
-        "streamed",
-        "cached",
-        "cost_usd",
-        "usage_estimated",
-    )
+    list_display = ("created_at", "key_prefix", "requested", "outcome", "tokens", "latency_ms", "cost")
     list_filter = (
         "status",
         "endpoint",
@@ -166,6 +288,24 @@ class UsageRecordAdmin(admin.ModelAdmin):
     search_fields = ("request_id", "key_prefix", "public_model", "upstream_model")
     date_hierarchy = "created_at"
     list_select_related = ("api_key",)
+
+    @admin.display(description="Model", ordering="public_model")
+    def requested(self, obj: UsageRecord) -> str:
+        return format_html('{}<br><span class="quiet">{}</span>', obj.public_model or "—", obj.endpoint)
+
+    @admin.display(description="Status", ordering="status")
+    def outcome(self, obj: UsageRecord) -> str:
+        return format_html(
+            '{}<br><span class="quiet">{}</span>', f"{obj.status} {obj.error_code}".strip(), usage_flags(obj)
+        )
+
+    @admin.display(description="Cost (USD)", ordering="cost_usd")
+    def cost(self, obj: UsageRecord) -> str:
+        return "unpriced" if obj.cost_usd is None else f"{obj.cost_usd:.8f}".rstrip("0").rstrip(".")
+
+    @admin.display(description="Tokens in + out", ordering="total_tokens")
+    def tokens(self, obj: UsageRecord) -> str:
+        return f"{obj.prompt_tokens:,} + {obj.completion_tokens:,}"
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
