@@ -21,3 +21,6 @@ keepalive = 5
 accesslog = "-"
 errorlog = "-"
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms %({x-request-id}o)s'
+# No runtime control socket (gunicornc): nothing here uses it, and by default every gunicorn on the
+# machine would share one path in $HOME (and print a line about it at each start).
+control_socket_disable = True
