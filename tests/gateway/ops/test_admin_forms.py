@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import requests
+from browser import CHROMIUM, CHROMIUM_ARGS
 from conftest import error_of, make_key, usage_records
 from django.contrib.auth import get_user_model
 from django.db import connection
@@ -270,8 +271,6 @@ def test_the_routes_list_shows_capabilities(operator, routes) -> None:  # type: 
 
 
 # As tests/gateway/ops/test_dashboard_browser.py launches it: Debian's chromium, never a download.
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
 
 
 def test_in_a_browser_the_lists_fit_1280_px_and_the_chooser_searches(live_server, routes) -> None:  # type: ignore[no-untyped-def]

@@ -7,44 +7,21 @@ CI must not pass without ever having looked at the page.
 
 from __future__ import annotations
 
-import shutil
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import requests
+from browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, require_chromium
 from django.contrib.auth import get_user_model
 from seeded_usage import has_cost, record, seed_usage
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",  # CI runs as root, where Chromium's sandbox refuses to start
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 USERNAME, PASSWORD = "dash-operator", "a-known-password-9"
-# Screenshots are kept after the run (git-ignored), for a person to look at.
-ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
 WIDTHS = (1400, 800)
 REFUSED = "no model: refused before routing"
-
-
-def require_chromium() -> None:
-    if not Path(CHROMIUM).exists():
-        found = shutil.which("chromium")
-        pytest.fail(
-            f"Chromium is not installed at {CHROMIUM} (on PATH: {found or 'none'}); install Debian's package: "
-            "apt-get install -y --no-install-recommends chromium (make test does so when run as root)",
-            pytrace=False,
-        )
 
 
 def test_an_operator_sees_the_usage_charts(live_server) -> None:  # type: ignore[no-untyped-def]

@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, require_chromium
 from django.contrib.auth import get_user_model
-from test_playground_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, WATCH_THE_ANSWER, require_chromium
+from test_playground_browser import WATCH_THE_ANSWER
 
 from gateway.access.auth import resolve_key
 from gateway.models import ApiKey

@@ -7,32 +7,19 @@ an image on a real Celery worker. Screenshots at 1400 and 800 px go to tests/art
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, require_chromium
 from django.contrib.auth import get_user_model
 
 from gateway.testing.response_audit import take_offences, wait_until_idle
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-# As tests/gateway/ops/test_dashboard_browser.py launches it: Debian's chromium, never a download.
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",  # CI runs as root, where Chromium's sandbox refuses to start
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 USERNAME, PASSWORD = "pg-operator", "a-known-password-7"
-ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
 MESSAGE = "hello from the playground test"
 ANSWER = "Hello! You said: " + MESSAGE  # the emulator's reply rule (gateway/testing/emulator/replies.py)
 
@@ -48,16 +35,6 @@ WATCH_THE_ANSWER = """() => {
     if (seen[seen.length - 1] !== length) seen.push(length);
   }).observe(log, {subtree: true, childList: true, characterData: true});
 }"""
-
-
-def require_chromium() -> None:
-    if not Path(CHROMIUM).exists():
-        found = shutil.which("chromium")
-        pytest.fail(
-            f"Chromium is not installed at {CHROMIUM} (on PATH: {found or 'none'}); install Debian's package: "
-            "apt-get install -y --no-install-recommends chromium (make test does so when run as root)",
-            pytrace=False,
-        )
 
 
 @pytest.fixture(autouse=True)
