@@ -211,6 +211,17 @@ def error_of(response: requests.Response, status: int) -> dict[str, Any]:
 
 
 @pytest.fixture
+def operator(transactional_db: None):  # type: ignore[no-untyped-def]
+    """A Django test client signed in as a superuser (the admin and dashboard tests)."""
+    from django.test import Client
+
+    user = get_user_model().objects.create_superuser("operator", password="not-used-here")
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
 def api_key(routes: WorkersAIEmulator) -> str:
     return make_key()
 

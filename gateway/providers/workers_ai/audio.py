@@ -20,6 +20,7 @@ from typing import Any
 
 from gateway.providers.audio import TimedWord, Transcript, TranscriptionRequest, TranscriptSegment
 from gateway.providers.base import ProviderError
+from gateway.providers.workers_ai.results import base64_field
 
 TURBO = "@cf/openai/whisper-large-v3-turbo"
 MELOTTS = "@cf/myshell-ai/melotts"
@@ -199,10 +200,4 @@ def speech_payload(model: str, text: str, voice: str) -> dict[str, Any]:
 
 def enveloped_audio(result: Any) -> bytes:
     """melotts: `{"audio": "<base64>"}` inside the envelope."""
-    audio = result.get("audio") if isinstance(result, dict) else None
-    if not isinstance(audio, str) or not audio:
-        raise ProviderError("upstream", "Upstream error: the speech answer holds no audio.")
-    try:
-        return base64.b64decode(audio, validate=True)
-    except ValueError as exc:
-        raise ProviderError("upstream", "Upstream error: the speech audio is not base64.") from exc
+    return base64_field(result, "audio", "speech audio")

@@ -10,11 +10,10 @@ The two are told apart by the answer's Content-Type, not by the model's name.
 
 from __future__ import annotations
 
-import base64
 from typing import Any
 
-from gateway.providers.base import ProviderError
 from gateway.providers.images import ImageGenerationRequest
+from gateway.providers.workers_ai.results import base64_field
 
 FLUX_PREFIX = "@cf/black-forest-labs/flux-1"
 FLUX_PROMPT_LIMIT = 2048
@@ -39,10 +38,5 @@ def image_payload(request: ImageGenerationRequest) -> dict[str, Any]:
 
 
 def enveloped_image(result: Any) -> bytes:
-    image = result.get("image") if isinstance(result, dict) else None
-    if not isinstance(image, str) or not image:
-        raise ProviderError("upstream", "Upstream error: the image answer holds no image.")
-    try:
-        return base64.b64decode(image, validate=True)
-    except ValueError as exc:
-        raise ProviderError("upstream", "Upstream error: the image is not base64.") from exc
+    """FLUX: `{"image": "<base64 JPEG>"}` inside the envelope."""
+    return base64_field(result, "image", "image")

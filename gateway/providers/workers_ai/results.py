@@ -7,6 +7,7 @@ also read the matching fields of stream events.
 
 from __future__ import annotations
 
+import base64
 import json
 import secrets
 from typing import Any
@@ -126,3 +127,14 @@ def _count(value: Any) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     return int(value)
+
+
+def base64_field(result: Any, name: str, what: str) -> bytes:
+    """The bytes of a base64 field of an answer (melotts' audio, FLUX's image)."""
+    value = result.get(name) if isinstance(result, dict) else None
+    if not isinstance(value, str) or not value:
+        raise ProviderError("upstream", f"Upstream error: the answer holds no {what}.")
+    try:
+        return base64.b64decode(value, validate=True)
+    except ValueError as exc:
+        raise ProviderError("upstream", f"Upstream error: the {what} is not base64.") from exc

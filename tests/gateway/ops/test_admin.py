@@ -10,21 +10,12 @@ import requests
 from conftest import EMULATOR_TOKEN, make_key
 from django.contrib.auth import get_user_model
 from django.db import connection
-from django.test import Client
 
 from gateway.models import ApiKey, Provider, UsageRecord
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 PLAINTEXT = re.compile(r"sk-gw-[A-Za-z0-9_-]{20,}")
-
-
-@pytest.fixture
-def operator(transactional_db: None) -> Client:
-    user = get_user_model().objects.create_superuser("operator", password="not-used-here")
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def usage(request_id: str, key: ApiKey | None, model: str, status: int, when: datetime) -> UsageRecord:

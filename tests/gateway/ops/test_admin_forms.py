@@ -15,7 +15,6 @@ from browser import CHROMIUM, CHROMIUM_ARGS
 from conftest import error_of, make_key, usage_records
 from django.contrib.auth import get_user_model
 from django.db import connection
-from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from gateway.models import ApiKey, ModelRoute, UsageRecord
@@ -24,14 +23,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 PLAINTEXT = re.compile(r"sk-gw-[A-Za-z0-9_-]{20,}")
 ADD = "/admin/gateway/apikey/add/"
-
-
-@pytest.fixture
-def operator(transactional_db: None) -> Client:
-    user = get_user_model().objects.create_superuser("operator", password="not-used-here")
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def key_form(owner: int, **changes: Any) -> dict[str, Any]:

@@ -23,14 +23,6 @@ URL = "/admin/usage-dashboard/"
 CSV_URL = "/admin/usage-dashboard/csv/"
 
 
-@pytest.fixture
-def operator(transactional_db: None) -> Client:
-    user = get_user_model().objects.create_superuser("operator", password="not-used-here")
-    client = Client()
-    client.force_login(user)
-    return client
-
-
 class Tables(HTMLParser):
     """Body rows of every <table id=…>: {table id: {row heading: [cell texts]}}."""
 

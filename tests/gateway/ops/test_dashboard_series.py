@@ -7,20 +7,11 @@ import re
 from datetime import timedelta
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.test import Client
 from seeded_usage import has_cost, record, seed_usage
 from test_dashboard import URL, Tables
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def operator(transactional_db: None) -> Client:
-    user = get_user_model().objects.create_superuser("operator", password="not-used-here")
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def chart_svg(html: str, name: str) -> str:
