@@ -42,6 +42,22 @@ def validate_token_env(value: str) -> None:
         )
 
 
+# Headers an operator may not set: the gateway's own (auth, framing) would be overridden or leak.
+_RESERVED_HEADERS = {"authorization", "content-type", "content-length", "host", "transfer-encoding", "connection"}
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+
+
+def validate_extra_headers(value: object) -> None:
+    """`{"Header-Name": "value"}`: string names and values, none of the gateway's own headers."""
+    if not isinstance(value, dict):
+        raise ValidationError('Give an object of header names to values, e.g. {"X-Team": "search"}.')
+    for name, header in value.items():
+        if not isinstance(header, str) or not _HEADER_NAME.fullmatch(str(name)) or "\n" in header or "\r" in header:
+            raise ValidationError("Header %(name)s: names are tokens and values one-line strings.", params={"name": name})
+        if str(name).lower() in _RESERVED_HEADERS:
+            raise ValidationError("The gateway sets %(name)s itself.", params={"name": name})
+
+
 def snapshot_shape(*classes: type) -> str:
     """A tag of the dataclasses a cache entry pickles (names and annotated types of their fields).
 
@@ -76,12 +92,25 @@ class Provider(models.Model):
     )
     connect_timeout = models.FloatField(default=5.0)
     read_timeout = models.FloatField(default=120.0)
+    extra_headers = models.JSONField(
+        default=dict,
+        blank=True,
+        validators=[validate_extra_headers],
+        help_text='Sent with every upstream call, e.g. {"OpenAI-Organization": "org-…"}.',
+    )
     enabled = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        super().clean()
+        if self.kind == self.Kind.OPENAI_COMPATIBLE and not self.base_url:
+            raise ValidationError(
+                {"base_url": "An OpenAI-compatible provider needs its base URL (the part before /chat/completions)."}
+            )
 
     def record(self) -> ProviderRecord:
         return ProviderRecord(
@@ -93,6 +122,7 @@ class Provider(models.Model):
             api_token_env=self.api_token_env,
             connect_timeout=self.connect_timeout,
             read_timeout=self.read_timeout,
+            extra_headers=tuple(sorted((self.extra_headers or {}).items())),
             updated_at=self.updated_at.timestamp() if self.updated_at else 0.0,
         )
 
@@ -118,6 +148,7 @@ class ProviderRecord:
     api_token_env: str
     connect_timeout: float
     read_timeout: float
+    extra_headers: tuple[tuple[str, str], ...]
     updated_at: float  # unix seconds: a save changes it, which renews every process's copy of the token
 
     def config(self, stored_token: str | None = None) -> ProviderConfig:
@@ -135,6 +166,7 @@ class ProviderRecord:
             api_token=token,
             connect_timeout=self.connect_timeout,
             read_timeout=self.read_timeout,
+            extra_headers=dict(self.extra_headers),
         )
 
 
@@ -327,6 +359,12 @@ class UsageRecord(models.Model):
     audio_seconds = models.FloatField(default=0, help_text="Seconds of audio transcribed or translated.")
     characters = models.PositiveIntegerField(default=0, help_text="Characters of text turned into speech.")
     images = models.PositiveIntegerField(default=0, help_text="Images generated.")
+    route_id = models.PositiveIntegerField(
+        "route", null=True, blank=True, help_text="The model route that answered (its id; it may since be deleted)."
+    )
+    attempts = models.PositiveSmallIntegerField(
+        default=0, help_text="Upstream attempts made: retries and fallbacks included; 0 when none was called."
+    )
     cost_usd = models.DecimalField(
         "cost (USD)",
         max_digits=18,
@@ -395,6 +433,7 @@ class UsageRollup(models.Model):
     endpoint = models.CharField(max_length=64)
     public_model = models.CharField(max_length=200, blank=True)
     upstream_model = models.CharField(max_length=200, blank=True)
+    provider = models.CharField(max_length=64, blank=True)
     status = models.PositiveSmallIntegerField()
     cached = models.BooleanField(default=False)
     requests = models.PositiveIntegerField(default=0)
@@ -422,6 +461,7 @@ class UsageRollup(models.Model):
                     "endpoint",
                     "public_model",
                     "upstream_model",
+                    "provider",
                     "status",
                     "cached",
                 ],

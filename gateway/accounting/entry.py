@@ -59,5 +59,7 @@ class UsageEntry:
     characters: int = 0  # priced per million characters (text to speech)
     images: int = 0  # priced per image
     settled: bool = False  # set by settle(): a second call writes nothing
+    route_id: int | None = None  # the model route that answered (or was tried last)
+    attempts: int = 0  # upstream attempts: every route tried and every retry
     upstream_latency_ms: int | None = None  # the deciding upstream call; to its headers for streams
     admission: Admission | None = None  # gateway/accounting/admission.py: reservations that settle corrects

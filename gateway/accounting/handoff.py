@@ -22,7 +22,7 @@ from gateway.accounting.counters import Counter
 from gateway.accounting.entry import UsageEntry
 from gateway.accounting.ledger import settle
 
-_ENTRY_FIELDS = ("request_id", "endpoint", "public_model", "upstream_model", "provider")
+_ENTRY_FIELDS = ("request_id", "endpoint", "public_model", "upstream_model", "provider", "route_id", "attempts")
 
 
 def _counter(raw: list[Any]) -> Counter:

@@ -49,6 +49,8 @@ def record_row(entry: UsageEntry) -> dict[str, Any]:
         "audio_seconds": entry.audio_seconds,
         "images": entry.images,
         "characters": entry.characters,
+        "route_id": entry.route_id,
+        "attempts": entry.attempts,
         "created_at": time.time(),
     }
 

@@ -88,6 +88,8 @@ def _record(row: dict[str, Any], prices: dict[str, PriceRecord], live_keys: set[
         audio_seconds=audio_seconds,
         characters=characters,
         images=images,
+        route_id=None if row.get("route_id") is None else _count(row.get("route_id")),
+        attempts=_count(row.get("attempts"), _SMALL_MAX),
         # A cached answer spent nothing upstream: what it would have cost is recorded as saved.
         cost_usd=Decimal(0) if cached else cost,
         cost_saved_usd=(cost or Decimal(0)) if cached else Decimal(0),

@@ -27,6 +27,7 @@ _RAW_PREFIXES = ("@cf/", "@hf/")
 
 @dataclass(frozen=True)
 class RouteTarget:
+    route_id: int
     public_name: str
     task: str
     upstream_model: str
@@ -74,6 +75,7 @@ def _build_table() -> RouteTable:
         record = records.get(row.provider_id) or records.setdefault(row.provider_id, row.provider.record())
         by_name.setdefault(row.public_name, []).append(
             RouteTarget(
+                route_id=row.pk,
                 public_name=row.public_name,
                 task=row.task,
                 upstream_model=row.upstream_model,

@@ -53,6 +53,7 @@ class ProviderConfig:
     api_token: str
     connect_timeout: float = 5.0
     read_timeout: float = 120.0
+    extra_headers: dict[str, str] | None = None  # sent with every call (an operator's choice)
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from django.db.models.functions import Coalesce
 
 from gateway.models import UsageRecord, UsageRollup
 
-_GROUP = ("api_key_id", "key_prefix", "endpoint", "public_model", "upstream_model", "status", "cached")
+_GROUP = ("api_key_id", "key_prefix", "endpoint", "public_model", "upstream_model", "provider", "status", "cached")
 _SUMS = {
     "requests": Count("id"),
     "prompt_tokens": Coalesce(Sum("prompt_tokens"), 0),
