@@ -53,7 +53,9 @@ def validate_extra_headers(value: object) -> None:
         raise ValidationError('Give an object of header names to values, e.g. {"X-Team": "search"}.')
     for name, header in value.items():
         if not isinstance(header, str) or not _HEADER_NAME.fullmatch(str(name)) or "\n" in header or "\r" in header:
-            raise ValidationError("Header %(name)s: names are tokens and values one-line strings.", params={"name": name})
+            raise ValidationError(
+                "Header %(name)s: names are tokens and values one-line strings.", params={"name": name}
+            )
         if str(name).lower() in _RESERVED_HEADERS:
             raise ValidationError("The gateway sets %(name)s itself.", params={"name": name})
 
