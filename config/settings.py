@@ -43,6 +43,12 @@ def _secret_key() -> str:
 
 
 SECRET_KEY = _secret_key()
+# Provider tokens stored in the database are encrypted under a key derived from this
+# (gateway/encryption.py). Unset, it is DJANGO_SECRET_KEY, so it works out of the box; set it apart
+# and DJANGO_SECRET_KEY can rotate without losing them. Old keys listed in the fallbacks still
+# decrypt; the current key encrypts every save.
+GATEWAY_SECRETS_KEY = env_str("GATEWAY_SECRETS_KEY") or SECRET_KEY
+GATEWAY_SECRETS_KEY_FALLBACKS = env_list("GATEWAY_SECRETS_KEY_FALLBACKS", "")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -240,6 +246,18 @@ GATEWAY_MAX_IMAGES_PER_REQUEST = env_int("GATEWAY_MAX_IMAGES_PER_REQUEST", 4, mi
 GATEWAY_IMAGE_FETCH_MAX_BYTES = env_int("GATEWAY_IMAGE_FETCH_MAX_BYTES", 10_485_760, minimum=1)
 GATEWAY_IMAGE_FETCH_TIMEOUT_SECONDS = env_float("GATEWAY_IMAGE_FETCH_TIMEOUT_SECONDS", 10.0)
 GATEWAY_IMAGE_FETCH_ALLOW_HOSTS = env_list("GATEWAY_IMAGE_FETCH_ALLOW_HOSTS", "")
+# Upstream failures (gateway/catalog/fallbacks.py): a timeout, a refused connection, 429 or 5xx moves
+# the request to the name's next route; once every route was tried, up to RETRIES more attempts go
+# round them again after a jittered exponential backoff (BACKOFF, doubling; at least the upstream's
+# Retry-After). No attempt starts, and no backoff waits, past BUDGET seconds after the first.
+GATEWAY_UPSTREAM_RETRIES = env_int("GATEWAY_UPSTREAM_RETRIES", 1, minimum=0)
+GATEWAY_UPSTREAM_BACKOFF_SECONDS = env_float("GATEWAY_UPSTREAM_BACKOFF_SECONDS", 0.5)
+GATEWAY_UPSTREAM_BUDGET_SECONDS = env_float("GATEWAY_UPSTREAM_BUDGET_SECONDS", 20.0)
+# A route failing this many times within the window is cooled down: skipped, in every worker, for
+# COOLDOWN_SECONDS while another route of its name is not (gateway/catalog/cooldown.py). 0 turns it off.
+GATEWAY_COOLDOWN_FAILURES = env_int("GATEWAY_COOLDOWN_FAILURES", 3, minimum=0)
+GATEWAY_COOLDOWN_WINDOW_SECONDS = env_int("GATEWAY_COOLDOWN_WINDOW_SECONDS", 60, minimum=1)
+GATEWAY_COOLDOWN_SECONDS = env_int("GATEWAY_COOLDOWN_SECONDS", 30, minimum=1)
 # Default lifetime of cached chat answers (gateway/cache/responses.py); 0 turns the cache off.
 GATEWAY_CACHE_TTL_SECONDS = env_int("GATEWAY_CACHE_TTL_SECONDS", 3600, minimum=0)
 DATA_UPLOAD_MAX_MEMORY_SIZE = GATEWAY_MAX_BODY_BYTES

@@ -21,6 +21,7 @@ from django.core.files.uploadedfile import UploadedFile
 
 from gateway.accounting.entry import Demand
 from gateway.accounting.tokens import estimate_text_tokens
+from gateway.catalog.capabilities import Needs
 from gateway.catalog.routes import RouteTarget
 from gateway.chat.request import ChatCompletionRequest, parse_chat_request
 from gateway.errors import invalid
@@ -221,6 +222,9 @@ class RagChatRequest:
     @property
     def deterministic(self) -> bool:
         return False  # the answer depends on the documents, which change under the same request
+
+    def needs(self) -> Needs:
+        return self.chat.needs()  # the retrieved context is not known yet: the question's own needs
 
     def demand(self, targets: Sequence[RouteTarget]) -> Demand:
         chat = self.chat.demand(targets)

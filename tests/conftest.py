@@ -28,6 +28,8 @@ from gateway.testing.response_audit import take_offences, wait_until_idle
 
 EMULATOR_ACCOUNT = "test-account"
 EMULATOR_TOKEN = "test-token"
+# Times to inject an upstream failure meant to outlast the gateway's retries (GATEWAY_UPSTREAM_RETRIES).
+PERSISTENT = 10
 
 
 @pytest.fixture(autouse=True)

@@ -59,7 +59,15 @@ class UsageEntry:
     characters: int = 0  # priced per million characters (text to speech)
     images: int = 0  # priced per image
     settled: bool = False  # set by settle(): a second call writes nothing
+    # Spent by attempts that failed part-way (n > 1, several prompts or inputs): settle adds them to
+    # the tokens, so a fallback never hides work an upstream did (README "Fallbacks, retries and cooldowns").
+    failed_prompt_tokens: int = 0
+    failed_completion_tokens: int = 0
     route_id: int | None = None  # the model route that answered (or was tried last)
     attempts: int = 0  # upstream attempts: every route tried and every retry
     upstream_latency_ms: int | None = None  # the deciding upstream call; to its headers for streams
     admission: Admission | None = None  # gateway/accounting/admission.py: reservations that settle corrects
+
+    def spent_by_failed_attempt(self, prompt_tokens: int, completion_tokens: int) -> None:
+        self.failed_prompt_tokens += prompt_tokens
+        self.failed_completion_tokens += completion_tokens

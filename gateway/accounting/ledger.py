@@ -64,6 +64,10 @@ def settle(entry: UsageEntry) -> None:
     if entry.settled:
         return
     entry.settled = True
+    # Work of failed attempts is work done: counted with the answer's (for limits and metrics too).
+    entry.prompt_tokens += entry.failed_prompt_tokens
+    entry.completion_tokens += entry.failed_completion_tokens
+    entry.failed_prompt_tokens = entry.failed_completion_tokens = 0
     try:
         _record(entry)
     finally:

@@ -79,6 +79,24 @@ RATE_LIMIT_REFUSALS = Family(
     "Requests refused by the gateway's own limits, by limit kind.",
     ("kind",),
 )
+UPSTREAM_FAILURES = Family(
+    "gateway_upstream_failures_total",
+    "counter",
+    "Upstream attempts that failed in a way worth another route (timeout, unavailable, rate_limited, upstream).",
+    ("provider", "upstream_model", "kind"),
+)
+UPSTREAM_RETRIES = Family(
+    "gateway_upstream_retries_total",
+    "counter",
+    "Upstream attempts beyond a request's first (fallbacks to other routes and retries).",
+    ("endpoint", "model"),
+)
+ROUTE_COOLDOWN = Family(
+    "gateway_route_cooldown_seconds",
+    "gauge",
+    "Seconds left of a model route's cooldown (0: not cooling), per enabled route.",
+    ("route_id", "public_name", "provider", "upstream_model"),
+)
 IMAGE_JOBS_QUEUED = Family(
     "gateway_image_jobs_queued",
     "gauge",
@@ -98,10 +116,14 @@ FAMILIES = (
     UPSTREAM_DURATION,
     TOKENS,
     RATE_LIMIT_REFUSALS,
+    UPSTREAM_FAILURES,
+    UPSTREAM_RETRIES,
     IMAGE_JOBS_QUEUED,
     LEDGER_SPOOLED,
 )
 _STORED = {family.name: family for family in FAMILIES if family.type != "gauge"}
+# Rendered by their owners (gateway/catalog/cooldown.py for the routes') after these, with gauge_lines.
+LABELLED_GAUGES = (ROUTE_COOLDOWN,)
 
 
 # --- Recording ------------------------------------------------------------------------------------
@@ -128,7 +150,7 @@ def _bucket_of(family: Family, seconds: float) -> str:
     return "+Inf"
 
 
-class _Batch:
+class Batch:
     """Increments gathered for one MULTI/EXEC round trip."""
 
     def __init__(self) -> None:
@@ -159,7 +181,7 @@ def observe(entry: UsageEntry) -> None:
     # The model label only once the name resolved to a route: requested names are client input,
     # and an unknown name per request would grow the hash (and Prometheus' series) without bound.
     model = entry.public_model if entry.upstream_model else ""
-    batch = _Batch()
+    batch = Batch()
     batch.count(REQUESTS, entry.endpoint, model, str(entry.status))
     batch.observe(REQUEST_DURATION, entry.latency_ms / 1000, entry.endpoint, model)
     if entry.ttft_ms is not None:
@@ -170,6 +192,8 @@ def observe(entry: UsageEntry) -> None:
         batch.count(TOKENS, entry.endpoint, model, "prompt", amount=entry.prompt_tokens)
     if entry.completion_tokens and not entry.cached:
         batch.count(TOKENS, entry.endpoint, model, "completion", amount=entry.completion_tokens)
+    if entry.attempts > 1:
+        batch.count(UPSTREAM_RETRIES, entry.endpoint, model, amount=entry.attempts - 1)
     batch.send()
 
 
@@ -179,7 +203,7 @@ def count_refusal(kind: str) -> None:
     Never raises: a refusal is answered whatever happens to the metrics store.
     """
     try:
-        batch = _Batch()
+        batch = Batch()
         batch.count(RATE_LIMIT_REFUSALS, kind)
         batch.send()
     except Exception:
@@ -267,6 +291,13 @@ def ledger_spooled() -> int | None:
 
 
 _GAUGES = {IMAGE_JOBS_QUEUED.name: image_jobs_queued, LEDGER_SPOOLED.name: ledger_spooled}
+
+
+def gauge_lines(family: Family, samples: list[tuple[tuple[str, ...], float]]) -> list[str]:
+    """A labelled gauge's exposition lines (HELP, TYPE, one line per sample)."""
+    lines = [f"# HELP {family.name} {family.help}", f"# TYPE {family.name} gauge"]
+    lines += [f"{family.name}{_labels_text(family.labels, labels)} {_number(value)}" for labels, value in samples]
+    return lines
 
 
 def render() -> str:

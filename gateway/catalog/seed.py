@@ -78,6 +78,11 @@ MAPPINGS: tuple[tuple[str, str, UpstreamModel], ...] = (
     ("omni-moderation-latest", "moderation", LLAMA_GUARD),
 )
 
+# Second routes behind a name, after its first (priority 1), for requests its first cannot serve
+# (gateway/catalog/capabilities.py): gpt-4o's vision model has neither tools nor JSON mode, so
+# text-only gpt-4o requests that need them (structured output, forced tool calls) go to Llama 3.3.
+SECOND_ROUTES: tuple[tuple[str, str, UpstreamModel], ...] = (("gpt-4o", "chat", LLAMA_33_70B),)
+
 # Upstream models served under their raw "@cf/…" names too (GATEWAY_EXPOSE_RAW_MODELS).
 _BY_NAME = {model.name: model for _, _, model in MAPPINGS}
 UPSTREAM_MODELS: tuple[UpstreamModel, ...] = (

@@ -18,6 +18,7 @@ from django.conf import settings
 
 from gateway.accounting.entry import Demand
 from gateway.accounting.tokens import estimate_prompt_tokens
+from gateway.catalog.capabilities import Needs
 from gateway.catalog.routes import RouteTarget, completion_bound
 from gateway.chat.content_parts import parse_content
 from gateway.chat.tool_request import ToolChoice, parse_response_format, parse_tool_calls, parse_tools
@@ -51,6 +52,18 @@ class ChatCompletionRequest:
     def deterministic(self) -> bool:
         """Worth caching (gateway/cache/responses.py): greedy sampling, or a fixed seed."""
         return self.temperature == 0 or self.seed is not None
+
+    def needs(self) -> Needs:
+        """What a route must offer to serve this request (gateway/catalog/capabilities.py)."""
+        uses_tools = bool(self.tools) and self.tool_choice.mode != "none"
+        forced = uses_tools and self.tool_choice.forced
+        return Needs(
+            tools=uses_tools and not forced,  # forced calls go through JSON mode (tool_plan.py)
+            vision=any(message.images for message in self.messages),
+            json_mode=forced or self.response_format is not None,
+            json_mode_param="tool_choice" if forced else "response_format",
+            prompt_tokens=estimate_prompt_tokens(self.messages),
+        )
 
     def demand(self, targets: Sequence[RouteTarget]) -> Demand:
         # Text only (gateway/accounting/tokens.py): images are fetched after admission, so the

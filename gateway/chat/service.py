@@ -20,8 +20,8 @@ from gateway.chat.content_parts import inline_images
 from gateway.chat.render import Choice, ChunkWriter, completion_body
 from gateway.chat.request import ChatCompletionRequest
 from gateway.chat.tool_plan import ToolPlan, apply_plan, plan_for
-from gateway.errors import invalid
-from gateway.providers.base import ChatDelta, ChatRequest, ChatResult, Usage
+from gateway.errors import GatewayError
+from gateway.providers.base import ChatDelta, ChatRequest, ChatResult, ProviderError, Usage
 from gateway.providers.registry import provider_for
 from gateway.streams import sse
 from gateway.streams.keepalive import KEEPALIVE, ClosingStream, with_keepalive
@@ -37,7 +37,7 @@ class _Attempt:
 
 
 def _attempt(body: ChatCompletionRequest, target: RouteTarget) -> _Attempt:
-    plan = plan_for(body, target)
+    plan = plan_for(body)
     estimate = estimate_prompt_tokens(plan.messages)
     return _Attempt(
         prompt_estimate=estimate,
@@ -71,41 +71,40 @@ def finish_reason_for(upstream: str | None, usage: Usage | None, max_tokens: int
     return "stop"
 
 
-def vision_targets(body: ChatCompletionRequest, targets: tuple[RouteTarget, ...]) -> tuple[RouteTarget, ...]:
-    """The targets able to take the request's images (all of them for a text-only request)."""
-    if not any(message.images for message in body.messages):
-        return targets
-    able = tuple(target for target in targets if target.supports_vision)
-    if not able:
-        raise invalid(
-            f"The model `{body.model}` does not accept images: send text only, or use a model with vision.",
-            param="messages",
-            code="model_not_vision_capable",
-        )
-    return able
+def with_images(body: ChatCompletionRequest) -> ChatCompletionRequest:
+    """The request with its http(s) images fetched and inlined.
 
-
-def with_images(
-    body: ChatCompletionRequest, targets: tuple[RouteTarget, ...]
-) -> tuple[ChatCompletionRequest, tuple[RouteTarget, ...]]:
-    """The request with its http(s) images fetched and inlined, and the targets able to see them.
-
-    Called once the request is routed, allowed and admitted (gateway/http/metered_view.py), so a
-    refused request never makes the gateway fetch, and once per request: `n` and fallbacks reuse
-    what it fetched. A request already inlined fetches nothing again.
+    Called once the request is routed (only to routes with vision when it has images: see
+    ChatCompletionRequest.needs), allowed and admitted (gateway/http/metered_view.py), so a refused
+    request never makes the gateway fetch, and once per request: `n` and fallbacks reuse what it
+    fetched. A request already inlined fetches nothing again.
     """
-    able = vision_targets(body, targets)  # a model without vision refuses images before any fetch
-    return replace(body, messages=inline_images(body.messages)), able
+    return replace(body, messages=inline_images(body.messages))
+
+
+def _spent(results: list[ChatResult], attempt: _Attempt) -> Usage:
+    """Usage of the answers one attempt got before it failed: the prompt once, every completion."""
+    usages = [r.usage or Usage(attempt.prompt_estimate, estimate_text_tokens(r.content)) for r in results]
+    prompt = max((usage.prompt_tokens for usage in usages), default=0)
+    return Usage(prompt, sum(usage.completion_tokens for usage in usages))
 
 
 def complete(body: ChatCompletionRequest, targets: tuple[RouteTarget, ...], entry: UsageEntry) -> dict:
     """A non-streaming completion; n > 1 is served by n upstream calls."""
-    body, targets = with_images(body, targets)
+    body = with_images(body)
 
     def call(target: RouteTarget) -> tuple[_Attempt, list[ChatResult]]:
         attempt = _attempt(body, target)
         provider = provider_for(target.provider.config())
-        return attempt, [apply_plan(provider.chat(attempt.request), attempt.plan) for _ in range(body.n)]
+        answers: list[ChatResult] = []
+        try:
+            for _ in range(body.n):
+                answers.append(provider.chat(attempt.request))
+            return attempt, [apply_plan(answer, attempt.plan) for answer in answers]
+        except (ProviderError, GatewayError):
+            spent = _spent(answers, attempt)  # n > 1: the answers before the failure were paid for
+            entry.spent_by_failed_attempt(spent.prompt_tokens, spent.completion_tokens)
+            raise
 
     attempt, results = with_fallbacks(targets, entry, call)
     choices = []
@@ -139,7 +138,7 @@ def open_stream(
     inside the stream, behind keep-alives, because a reasoning model may think for a long time.
     The returned iterator writes the usage record when it ends, however it ends.
     """
-    body, targets = with_images(body, targets)
+    body = with_images(body)
 
     def call(target: RouteTarget) -> tuple[_Attempt, Iterator[ChatDelta]]:
         attempt = _attempt(body, target)

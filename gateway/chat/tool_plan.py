@@ -3,13 +3,13 @@
 Workers AI takes `tools` natively on function-calling models but has no `tool_choice`
 (https://developers.cloudflare.com/workers-ai/features/function-calling/). So:
 - tool_choice "none" (or no tools): no tools are sent.
-- "auto": tools go to the upstream as they are; a route without native tool support refuses
-  them with a 400 rather than drop them silently.
+- "auto": tools go to the upstream as they are; only routes with native tool support are used
+  (a name without one refuses them with a 400 rather than drop them silently).
 - "required" or a named function: forced through JSON mode. The upstream is asked for a JSON
   object constrained by a schema (the named function's parameters; for "required" with several
   tools, `{"name", "arguments"}` with the names enumerated), with a system instruction describing
-  the functions, and the object it returns becomes that tool call. The route needs JSON mode.
-- response_format json_object / json_schema goes to the upstream's JSON mode (route needs it).
+  the functions, and the object it returns becomes that tool call. Only routes with JSON mode serve it.
+- response_format json_object / json_schema goes to the upstream's JSON mode (likewise).
 JSON mode does not stream upstream, so such requests are fetched whole and replayed as chunks.
 """
 
@@ -19,9 +19,8 @@ import json
 import secrets
 from dataclasses import dataclass, replace
 
-from gateway.catalog.routes import RouteTarget
 from gateway.chat.request import ChatCompletionRequest
-from gateway.errors import GatewayError, invalid
+from gateway.errors import GatewayError
 from gateway.providers.base import ChatMessage, ChatResult, ResponseFormat, ToolCall, ToolSpec
 
 
@@ -38,38 +37,18 @@ class ToolPlan:
         return self.response_format is None
 
 
-def plan_for(body: ChatCompletionRequest, target: RouteTarget) -> ToolPlan:
+def plan_for(body: ChatCompletionRequest) -> ToolPlan:
+    """The plan for any route of the request: routing (ChatCompletionRequest.needs,
+    gateway/catalog/capabilities.py) already kept only routes with the tools or JSON mode it uses."""
     choice = body.tool_choice
     single = not body.parallel_tool_calls
     if not body.tools or choice.mode == "none":
-        if body.response_format is not None:
-            _require_json_mode(target, "response_format")
         return ToolPlan(body.messages, response_format=body.response_format)
     if choice.forced:
-        _require_json_mode(target, "tool_choice")
         candidates = tuple(t for t in body.tools if t.name == choice.name) if choice.name else body.tools
         fmt, instruction = _forcing(candidates)
         return ToolPlan(_with_instruction(body.messages, instruction), response_format=fmt, forced=candidates)
-    if not target.supports_tools:
-        raise invalid(
-            f"The model `{body.model}` does not support tool calling; use a model that does "
-            "(see /v1/models) or send tool_choice 'none'.",
-            param="tools",
-            code="tools_not_supported",
-        )
-    if body.response_format is not None:
-        _require_json_mode(target, "response_format")
     return ToolPlan(body.messages, tools=body.tools, response_format=body.response_format, single_call=single)
-
-
-def _require_json_mode(target: RouteTarget, param: str) -> None:
-    if not target.supports_json_mode:
-        what = "structured output" if param == "response_format" else "a forced tool call"
-        raise invalid(
-            f"The model `{target.public_name}` has no JSON mode, which {what} needs on this gateway.",
-            param=param,
-            code="json_mode_not_supported",
-        )
 
 
 def _describe(tool: ToolSpec) -> str:

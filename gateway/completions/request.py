@@ -18,6 +18,7 @@ from django.conf import settings
 
 from gateway.accounting.entry import Demand
 from gateway.accounting.tokens import estimate_prompt_tokens
+from gateway.catalog.capabilities import Needs
 from gateway.catalog.routes import RouteTarget, completion_bound
 from gateway.errors import invalid
 from gateway.http.request_fields import parse_integer, parse_model, parse_sampling, parse_streaming
@@ -46,6 +47,11 @@ class CompletionRequest:
     def deterministic(self) -> bool:
         """Worth caching (gateway/cache/responses.py): greedy sampling, or a fixed seed."""
         return self.temperature == 0 or self.seed is not None
+
+    def needs(self) -> Needs:
+        """Routes whose context window holds the longest prompt (gateway/catalog/capabilities.py)."""
+        longest = max((estimate_prompt_tokens(prompt_messages(text)) for text in self.prompts), default=0)
+        return Needs(prompt_tokens=longest, prompt_param="prompt")
 
     def demand(self, targets: Sequence[RouteTarget]) -> Demand:
         prompts = [estimate_prompt_tokens(prompt_messages(text)) for text in self.prompts]

@@ -20,7 +20,7 @@ from gateway.catalog.routes import RouteTarget
 from gateway.chat.service import finish_reason_for, with_fallbacks
 from gateway.completions.render import TextChoice, TextChunkWriter, text_completion_body
 from gateway.completions.request import CompletionRequest, prompt_messages
-from gateway.providers.base import ChatDelta, ChatProvider, ChatRequest, Usage
+from gateway.providers.base import ChatDelta, ChatProvider, ChatRequest, ProviderError, Usage
 from gateway.providers.registry import provider_for
 from gateway.streams import sse
 from gateway.streams.keepalive import KEEPALIVE, ClosingStream, close_upstream, with_keepalive
@@ -87,11 +87,19 @@ def complete(body: CompletionRequest, targets: tuple[RouteTarget, ...], entry: U
         provider = provider_for(target.provider.config())
         answered = []
         entry.usage_estimated = False  # only the route that answers counts
-        for planned in _calls(body, target):
-            result = provider.chat(planned.request)
-            usage = result.usage or Usage(planned.prompt_estimate, estimate_text_tokens(result.content))
-            entry.usage_estimated |= result.usage is None
-            answered.append((planned, result.content, usage, result.finish_reason))
+        try:
+            for planned in _calls(body, target):
+                result = provider.chat(planned.request)
+                usage = result.usage or Usage(planned.prompt_estimate, estimate_text_tokens(result.content))
+                entry.usage_estimated |= result.usage is None
+                answered.append((planned, result.content, usage, result.finish_reason))
+        except ProviderError:
+            spent = _Tally()  # several prompts or n > 1: the choices before the failure were paid for
+            for planned, _, usage, _ in answered:
+                spent.add(planned, usage)
+            total = spent.total()
+            entry.spent_by_failed_attempt(total.prompt_tokens, total.completion_tokens)
+            raise
         return answered
 
     tally = _Tally()

@@ -8,11 +8,12 @@ another size would be useless next to the ones a client already stored.
 from __future__ import annotations
 
 from gateway.accounting.entry import UsageEntry
+from gateway.accounting.tokens import estimate_text_tokens
 from gateway.catalog.fallbacks import with_fallbacks
 from gateway.catalog.routes import RouteTarget
 from gateway.embeddings.request import EmbeddingsRequest
 from gateway.errors import invalid
-from gateway.providers.base import EmbeddingRequest
+from gateway.providers.base import EmbeddingRequest, ProviderError
 from gateway.providers.registry import embedding_provider_for
 
 Vector = tuple[float, ...]
@@ -42,9 +43,14 @@ def embed(body: EmbeddingsRequest, targets: tuple[RouteTarget, ...], entry: Usag
     def call(target: RouteTarget) -> list[Vector]:
         provider = embedding_provider_for(target.provider.config())
         vectors: list[Vector] = []
-        for start in range(0, len(body.inputs), provider.embedding_batch):
-            batch = body.inputs[start : start + provider.embedding_batch]
-            vectors.extend(provider.embed(EmbeddingRequest(model=target.upstream_model, texts=batch)).vectors)
+        try:
+            for start in range(0, len(body.inputs), provider.embedding_batch):
+                batch = body.inputs[start : start + provider.embedding_batch]
+                vectors.extend(provider.embed(EmbeddingRequest(model=target.upstream_model, texts=batch)).vectors)
+        except ProviderError:
+            # Several batches: those embedded before the failure were paid for (estimated, as all are).
+            entry.spent_by_failed_attempt(sum(estimate_text_tokens(text) for text in body.inputs[: len(vectors)]), 0)
+            raise
         return vectors
 
     vectors = with_fallbacks(_same_size(body, targets), entry, call)

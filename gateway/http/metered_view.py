@@ -23,6 +23,7 @@ from rest_framework.views import APIView
 from gateway.accounting.admission import admit
 from gateway.accounting.entry import Demand, UsageEntry
 from gateway.accounting.ledger import settle
+from gateway.catalog.capabilities import capable
 from gateway.catalog.routes import RouteTarget, resolve_routes
 from gateway.errors import GatewayError
 from gateway.http.envelope import from_drf
@@ -72,6 +73,9 @@ class MeteredView(APIView):
             if settings.GATEWAY_LOG_PROMPTS:
                 entry.prompt_excerpt = prompt_excerpt(data)
             targets = resolve_routes(body.model, self.task, principal.allows(body.model))
+            needs = getattr(body, "needs", None)  # families whose routes differ in capabilities
+            if needs is not None:
+                targets = capable(body.model, targets, needs())
             entry.admission = admit(
                 request._request, entry, demand=body.demand(targets), upstream_model=targets[0].upstream_model
             )

@@ -31,6 +31,7 @@ from gateway.accounting import metrics
 from gateway.accounting.metrics import BROKER_PROBE_OPTIONS
 from gateway.accounting.quotas import current_period
 from gateway.accounting.report import usage_report
+from gateway.catalog import cooldown
 from gateway.catalog.routes import RouteTarget, route_table
 from gateway.errors import GatewayError, invalid
 from gateway.http.envelope import error_response
@@ -200,7 +201,7 @@ def metrics_view(request: HttpRequest) -> HttpResponse | JsonResponse:
                 )
             )
     try:
-        body = metrics.render()
+        body = metrics.render() + "\n".join(cooldown.metric_lines()) + "\n"
     except Exception as exc:  # Redis down: say so in the envelope, as /readyz does
         return error_response(
             GatewayError(503, f"Metrics unavailable: {type(exc).__name__}", type="server_error", code="not_ready")

@@ -1,7 +1,8 @@
 """Install the default provider and model mappings; idempotent, and never undoes an admin edit.
 
 A (public name, task) that already has any route is left alone, so an operator's remap of gpt-4
-survives re-seeding.
+survives re-seeding. A seeded second route (catalog/seed.py SECOND_ROUTES) joins a name only while
+its routes are still exactly the seeded first one, so an installation seeded before it gains it.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from gateway.accounting.pricing import ensure_prices
-from gateway.catalog.seed import MAPPINGS, UPSTREAM_MODELS, WHISPER_TURBO, UpstreamModel
+from gateway.catalog.seed import MAPPINGS, SECOND_ROUTES, UPSTREAM_MODELS, WHISPER_TURBO, UpstreamModel
 from gateway.models import ModelRoute, Provider
 
 DEFAULT_PROVIDER = "workers-ai"
@@ -26,6 +27,21 @@ def default_provider() -> Provider:
 def ensure_route(provider: Provider, public_name: str, task: str, model: UpstreamModel) -> bool:
     if ModelRoute.objects.filter(public_name=public_name, task=task).exists():
         return False
+    _create(provider, public_name, task, model, priority=0)
+    return True
+
+
+def ensure_second_route(provider: Provider, public_name: str, task: str, model: UpstreamModel) -> bool:
+    first = next(seeded for name, seeded_task, seeded in MAPPINGS if (name, seeded_task) == (public_name, task))
+    existing = list(ModelRoute.objects.filter(public_name=public_name, task=task))
+    untouched = [(r.upstream_model, r.provider_id, r.priority) for r in existing] == [(first.name, provider.pk, 0)]
+    if not untouched:
+        return False
+    _create(provider, public_name, task, model, priority=1)
+    return True
+
+
+def _create(provider: Provider, public_name: str, task: str, model: UpstreamModel, *, priority: int) -> None:
     ModelRoute.objects.create(
         public_name=public_name,
         task=task,
@@ -37,8 +53,8 @@ def ensure_route(provider: Provider, public_name: str, task: str, model: Upstrea
         supports_json_mode=model.json_mode,
         reasoning=model.reasoning,
         output_dimensions=model.dimensions,
+        priority=priority,
     )
-    return True
 
 
 class Command(BaseCommand):
@@ -50,6 +66,7 @@ class Command(BaseCommand):
             created = sum(ensure_route(provider, name, task, model) for name, task, model in MAPPINGS)
             created += sum(ensure_route(provider, model.name, model.task, model) for model in UPSTREAM_MODELS)
             created += ensure_route(provider, WHISPER_TURBO.name, "translation", WHISPER_TURBO)
+            created += sum(ensure_second_route(provider, name, task, model) for name, task, model in SECOND_ROUTES)
             priced = ensure_prices([model.name for model in UPSTREAM_MODELS])
         total = ModelRoute.objects.count()
         self.stdout.write(f"seed_models: {created} route(s) created, {total} in total; {priced} price row(s) created.")

@@ -171,13 +171,13 @@ def test_a_remapped_name_does_not_serve_the_old_models_answer(openai_client, rou
 def test_an_error_is_not_cached(openai_client, routes) -> None:  # type: ignore[no-untyped-def]
     import openai
 
-    routes.inject_error(status=429, code=3040, message="Capacity temporarily exceeded", model=LLAMA_70B)
+    routes.inject_error(status=429, code=3040, message="Capacity temporarily exceeded", model=LLAMA_70B, times=2)
 
     with pytest.raises(openai.RateLimitError):
         create(openai_client)
     assert x_cache(openai_client) == "miss"
     assert x_cache(openai_client) == "hit"
-    assert len(routes.requests) == 2
+    assert len(routes.requests) == 3  # the failure's attempt and its retry, then one answer
     failed, answered, hit = usage_records(3)
     assert (failed.status, failed.cached, answered.cached, hit.cached) == (429, False, False, True)
 

@@ -213,7 +213,9 @@ def test_json_schema_mode_streams_valid_json_chunks(gateway_url, api_key, routes
 def test_json_mode_on_a_model_without_it_is_refused(openai_client, routes) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(openai.BadRequestError) as caught:
         openai_client.chat.completions.create(
-            model="gpt-4o", messages=[{"role": "user", "content": "hi"}], response_format={"type": "json_object"}
+            model="gpt-4-vision-preview",
+            messages=[{"role": "user", "content": "hi"}],
+            response_format={"type": "json_object"},
         )
 
     assert caught.value.body["code"] == "json_mode_not_supported"

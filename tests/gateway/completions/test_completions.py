@@ -7,7 +7,7 @@ import json
 import openai
 import pytest
 import requests
-from conftest import error_of, sse_events, usage_records
+from conftest import PERSISTENT, error_of, sse_events, usage_records
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -242,7 +242,9 @@ def test_keepalive_comments_fill_upstream_silences(gateway_url, api_key, routes)
 
 
 def test_an_upstream_refusal_before_the_first_byte_is_a_real_http_error(gateway_url, api_key, routes) -> None:  # type: ignore[no-untyped-def]
-    routes.inject_error(status=429, code=3040, message="Capacity temporarily exceeded", model=QWEN_CODER)
+    routes.inject_error(
+        status=429, code=3040, message="Capacity temporarily exceeded", model=QWEN_CODER, times=PERSISTENT
+    )
     response = post(gateway_url, api_key, {"model": "gpt-3.5-turbo-instruct", "prompt": "hi", "stream": True})
 
     error = error_of(response, 429)

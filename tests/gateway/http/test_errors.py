@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import openai
 import pytest
 import requests
-from conftest import EMULATOR_ACCOUNT, EMULATOR_TOKEN, error_of, make_key, usage_records
+from conftest import EMULATOR_ACCOUNT, EMULATOR_TOKEN, PERSISTENT, error_of, make_key, usage_records
 
 from gateway.models import ModelRoute, Provider
 
@@ -258,7 +258,7 @@ def test_upstream_5006_bad_input_is_400_saying_what_was_rejected(gateway_url, ap
     ids=["3040-capacity", "3036-allocation", "4006-allocation"],
 )
 def test_upstream_rate_limits_are_429_with_retry_after(gateway_url, api_key, routes, status, code, message) -> None:  # type: ignore[no-untyped-def]
-    routes.inject_error(status, code, message)
+    routes.inject_error(status, code, message, times=PERSISTENT)
 
     response = chat(gateway_url, api_key, {"model": "gpt-4", "messages": HI})
 
@@ -267,6 +267,9 @@ def test_upstream_rate_limits_are_429_with_retry_after(gateway_url, api_key, rou
     assert 1 <= int(response.headers["Retry-After"]) <= 60  # what OpenAI SDKs honour
     (record,) = usage_records(1)
     assert (record.status, record.public_model) == (429, "gpt-4")
+    # Capacity: gpt-4's one route is retried once after a backoff. A spent daily allocation asks
+    # for a Retry-After past the retry budget (GATEWAY_UPSTREAM_BUDGET_SECONDS): not retried.
+    assert record.attempts == len(routes.requests) == (2 if code == 3040 else 1)
 
 
 @pytest.mark.parametrize(
@@ -330,7 +333,7 @@ def test_an_upstream_that_cannot_be_reached_is_502(gateway_url, api_key, routes)
     ids=["5018-permission", "3006-too-large", "3007-timeout", "unknown-5xx"],
 )
 def test_other_upstream_errors_keep_their_meaning(gateway_url, api_key, routes, injected, status, code) -> None:  # type: ignore[no-untyped-def]
-    routes.inject_error(*injected)
+    routes.inject_error(*injected, times=PERSISTENT)
 
     error = error_of(chat(gateway_url, api_key, {"model": "gpt-4", "messages": HI}), status)
 
@@ -357,7 +360,7 @@ def test_the_vision_licence_refusal_5016_is_403(gateway_url, api_key, routes) ->
 )
 def test_a_stream_failing_before_its_first_byte_has_the_status(gateway_url, api_key, routes, arrange, status) -> None:  # type: ignore[no-untyped-def]
     if arrange == "rate-limited":
-        routes.inject_error(429, 3040, "Capacity temporarily exceeded")
+        routes.inject_error(429, 3040, "Capacity temporarily exceeded", times=PERSISTENT)
     elif arrange == "bad-credentials":
         routes.inject_error(401, 10000, "Authentication error")
     elif arrange == "timeout":
@@ -376,18 +379,18 @@ def test_a_stream_failing_before_its_first_byte_has_the_status(gateway_url, api_
     if arrange == "timeout":
         # The abandoned emulator handler is still asleep; once awake it takes the next injected
         # error, which would belong to a later test.
-        time.sleep(max(0.0, started + 1.2 - time.monotonic()))
+        time.sleep(max(0.0, started + 2.4 - time.monotonic()))  # the retry's handler too
 
 
 def test_the_sdk_raises_rate_limit_error_on_a_failed_stream(openai_client, routes) -> None:  # type: ignore[no-untyped-def]
-    routes.inject_error(429, 3040, "Capacity temporarily exceeded")
+    routes.inject_error(429, 3040, "Capacity temporarily exceeded", times=PERSISTENT)
 
     with pytest.raises(openai.RateLimitError) as caught:
         openai_client.chat.completions.create(model="gpt-4", messages=HI, stream=True)
 
     assert caught.value.status_code == 429
     assert caught.value.request_id.startswith("req_")
-    assert len(routes.requests) == 1  # max_retries=0: the gateway itself did not retry either
+    assert len(routes.requests) == 2  # max_retries=0: only the gateway's own one retry
 
 
 def test_the_sdk_raises_the_exception_class_of_each_status(gateway_url, openai_client, routes) -> None:  # type: ignore[no-untyped-def]

@@ -6,7 +6,7 @@ import json
 
 import pytest
 import requests
-from conftest import error_of, usage_records
+from conftest import PERSISTENT, error_of, usage_records
 
 from gateway.moderations.render import HAZARD_CATEGORIES, OPENAI_CATEGORIES, Verdict
 from gateway.moderations.service import parse_verdict
@@ -240,7 +240,9 @@ def test_an_input_beyond_the_context_window_is_refused(gateway_url, api_key, rou
 
 
 def test_an_upstream_refusal_is_the_openai_envelope(gateway_url, api_key, routes) -> None:  # type: ignore[no-untyped-def]
-    routes.inject_error(status=429, code=3040, message="Capacity temporarily exceeded", model=LLAMA_GUARD)
+    routes.inject_error(
+        status=429, code=3040, message="Capacity temporarily exceeded", model=LLAMA_GUARD, times=PERSISTENT
+    )
 
     response = post(gateway_url, api_key, {"input": "hi"})
 
