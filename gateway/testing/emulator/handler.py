@@ -1,6 +1,7 @@
 """The emulator's HTTP handler: routing, auth, the Cloudflare envelope, request capture, error
 injection, first-byte latency (before every answer, images included), SSE writing, Aura's chunked
-audio and Stable Diffusion's bare PNG. Facts come from the public Workers AI documentation
+audio and Stable Diffusion's bare PNG. The OpenAI-compatible mode's paths are dispatched to
+openai_mode.py and written by the same code. Facts come from the public Workers AI documentation
 (https://developers.cloudflare.com/workers-ai/; /ai/run:
 https://developers.cloudflare.com/api/resources/ai/methods/run/).
 
@@ -25,6 +26,9 @@ from urllib.parse import parse_qsl, urlsplit
 
 from .catalogue import DEFAULT_PER_PAGE, find_model, search_models
 from .model_reply import ModelReply, StreamEvent
+from .openai_errors import OpenAIError
+from .openai_mode import OpenAIRoute, match_route, requested_model
+from .openai_mode import serve as serve_openai
 from .replies import licence_agreed, run_model
 from .speech_audio import UnreadableAudio
 from .validation import BadInput, validate_input
@@ -78,9 +82,10 @@ class CapturedRequest:
 
 
 class _ApiError(Exception):
-    def __init__(self, status: int, code: int, message: str) -> None:
+    def __init__(self, status: int, code: int, message: str, retry_after: int | None = None) -> None:
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
+        self.headers = (("Retry-After", str(retry_after)),) if retry_after is not None else ()
 
 
 def error_envelope(code: int, message: str) -> dict[str, Any]:
@@ -161,16 +166,19 @@ class EmulatorHandler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(length) if length > 0 else b""
 
-    def _send(self, status: int, data: bytes, content_type: str) -> None:
+    def _send(self, status: int, data: bytes, content_type: str, *headers: tuple[str, str]) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
+        for name, value in headers:
+            self.send_header(name, value)
         self.end_headers()
         self.wfile.write(data)
 
-    def _send_json(self, status: int, payload: Any) -> None:
+    def _send_json(self, status: int, payload: Any, *headers: tuple[str, str]) -> None:
         # Compact and raw UTF-8, as Cloudflare sends it.
-        self._send(status, json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode(), "application/json")
+        data = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+        self._send(status, data, "application/json", *headers)
 
     def _handle(self) -> None:
         emulator = self.server.emulator
@@ -183,14 +191,17 @@ class EmulatorHandler(BaseHTTPRequestHandler):
         path = url.path[len(BASE_PATH) :] if under_base else url.path
         run = _RUN.match(path) if under_base else None
         search = _SEARCH.match(path) if under_base else None
+        openai_route = match_route(path, under_base)
         query = dict(parse_qsl(url.query, keep_blank_values=True))
         headers = {k.lower(): v for k, v in self.headers.items()}
-        emulator._capture(
-            CapturedRequest(
-                self.command, path, run.group("model") if run else None, headers, body, parse_json(body), query
-            )
-        )
+        model = run.group("model") if run else None
+        if openai_route is not None:
+            model = requested_model(openai_route, headers.get("content-type", ""), body)
+        emulator._capture(CapturedRequest(self.command, path, model, headers, body, parse_json(body), query))
         emulator._sleep(emulator._latency()[0])
+        if openai_route is not None:
+            self._serve_openai(openai_route, headers, body, url.path)
+            return
         try:
             if run is None and search is None:
                 if _V1_MODELS.match(path):
@@ -205,20 +216,37 @@ class EmulatorHandler(BaseHTTPRequestHandler):
                 return
             reply = self._run(run.group("model"), body)
         except _ApiError as exc:
-            self._send_json(exc.status, error_envelope(exc.code, exc.message))
+            self._send_json(exc.status, error_envelope(exc.code, exc.message), *exc.headers)
             return
+        self._write_reply(reply, enveloped=True)
+
+    def _serve_openai(self, route: OpenAIRoute, headers: dict[str, str], body: bytes, full_path: str) -> None:
+        """The OpenAI-compatible mode (openai_mode.py): bare OpenAI bodies, errors in the base's form."""
+        try:
+            if route.account is not None:
+                try:
+                    self._authenticate(route.account, full_path)
+                except _ApiError as exc:
+                    raise OpenAIError(exc.status, exc.code, exc.message) from None
+            reply = serve_openai(route, self.command, headers, body, self.server.emulator)
+        except OpenAIError as exc:
+            self._send_json(exc.status_for(route.base), exc.body(route.base), *exc.headers())
+            return
+        self._write_reply(reply, enveloped=False)
+
+    def _write_reply(self, reply: ModelReply, *, enveloped: bool) -> None:
         if reply.events is not None:
             self._write_stream(reply.events)
             return
         if reply.audio is not None:
             self._write_audio(reply.audio, reply.content_type)
             return
-        emulator._sleep(reply.delay)
+        self.server.emulator._sleep(reply.delay)
         if reply.image is not None:
             # Stable Diffusion: "The response is a binary PNG file", no envelope (its model pages).
             self._send(200, reply.image, reply.content_type)
             return
-        self._send_json(200, success_envelope(reply.result))
+        self._send_json(200, success_envelope(reply.result) if enveloped else reply.result)
 
     def _control(self, path: str, body: bytes) -> tuple[int, Any]:
         """The HTTP twin of the Python control API, for an emulator run as a separate process."""
@@ -240,6 +268,7 @@ class EmulatorHandler(BaseHTTPRequestHandler):
                     message=str(data["message"]),
                     model=data.get("model"),
                     times=int(data.get("times", 1)),
+                    retry_after=None if data.get("retry_after") is None else int(data["retry_after"]),
                 )
             elif name == "latency":
                 emulator.set_latency(
@@ -247,6 +276,8 @@ class EmulatorHandler(BaseHTTPRequestHandler):
                 )
             elif name == "speech":
                 emulator.set_speech_container(str(data["container"]))
+            elif name == "openai_stream_usage":
+                emulator.set_openai_stream_usage(bool(data.get("enabled", True)))
             else:
                 raise ValueError(f"unknown control request {self.command} {path}")
         except (KeyError, TypeError, ValueError) as exc:
@@ -282,7 +313,7 @@ class EmulatorHandler(BaseHTTPRequestHandler):
         emulator = self.server.emulator
         injected = emulator._take_error(model_name)
         if injected is not None:
-            raise _ApiError(injected.status, injected.code, injected.message)
+            raise _ApiError(injected.status, injected.code, injected.message, injected.retry_after)
         model = find_model(model_name)
         if model is None:
             raise _ApiError(400, 5007, f"No such model {model_name} or task")

@@ -1,5 +1,6 @@
 """The emulator's lifecycle and state: start/stop, captured requests, injected errors and
-latency, the vision licence flag, MeloTTS's container. The HTTP side (routing, auth, envelope,
+latency, the vision licence flag, MeloTTS's container, the OpenAI mode's stream-usage switch and
+the images it answers as links. The HTTP side (routing, auth, envelope,
 SSE, chunked audio) is handler.py.
 
 The standard library plus PyAV (the `av` package, FFmpeg bundled) and Pillow, both pinned in
@@ -11,6 +12,7 @@ connection answers (HTTP/1.1 keep-alive, so a requests.Session reuses sockets).
 
 from __future__ import annotations
 
+import secrets
 import socket
 import threading
 from dataclasses import dataclass
@@ -18,11 +20,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from .handler import BASE_PATH, CapturedRequest, EmulatorHandler
+from .openai_mode import OPENAI_BASE_PATH
 from .speech import SPEECH_CONTAINERS
 
 __all__ = ["CapturedRequest", "WorkersAIEmulator"]
 
 _STOP_JOIN_SECONDS = 5.0
+_STORED_FILES = 64  # images answered as links (OpenAI mode); older ones are forgotten
 _POLL_SECONDS = 0.01
 
 
@@ -33,6 +37,7 @@ class _InjectedError:
     message: str
     model: str | None
     remaining: int
+    retry_after: int | None = None
 
 
 class WorkersAIEmulator:
@@ -58,6 +63,8 @@ class WorkersAIEmulator:
         self._per_chunk = 0.0
         self._vision_agreed = vision_licence_agreed
         self._speech_container = "mp3"
+        self._openai_usage = True
+        self._files: dict[str, tuple[bytes, str]] = {}
         self._stopping = threading.Event()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -116,6 +123,13 @@ class WorkersAIEmulator:
             raise RuntimeError("the emulator is not running: call start() first")
         return f"http://{self.host}:{self.port}{BASE_PATH}"
 
+    @property
+    def openai_base_url(self) -> str:
+        """The generic OpenAI-compatible server (openai_mode.py): {root}/openai/v1, Bearer = token."""
+        if self._server is None:
+            raise RuntimeError("the emulator is not running: call start() first")
+        return f"http://{self.host}:{self.port}{OPENAI_BASE_PATH}"
+
     # --- inspection and control --------------------------------------------------------------------
 
     @property
@@ -148,6 +162,8 @@ class WorkersAIEmulator:
             self._first_byte = self._per_chunk = 0.0
             self._streams_cut = 0
             self._speech_container = "mp3"
+            self._openai_usage = True
+            self._files.clear()
 
     def inject_error(
         self,
@@ -156,9 +172,13 @@ class WorkersAIEmulator:
         message: str = "Capacity temporarily exceeded",
         model: str | None = None,
         times: int = 1,
+        retry_after: int | None = None,
     ) -> None:
+        """The next `times` model requests (of `model`, or any) answer this error: on /ai/run and
+        Cloudflare's /ai/v1 with `code`, on the generic OpenAI base with OpenAI's type and code for
+        `status`. `retry_after` (seconds) adds a Retry-After header."""
         with self._lock:
-            self._errors.append(_InjectedError(status, code, message, model, times))
+            self._errors.append(_InjectedError(status, code, message, model, times, retry_after))
 
     def set_latency(self, first_byte: float = 0.0, per_chunk: float = 0.0) -> None:
         with self._lock:
@@ -172,13 +192,19 @@ class WorkersAIEmulator:
         with self._lock:
             self._speech_container = container
 
+    def set_openai_stream_usage(self, enabled: bool = True) -> None:
+        """False: OpenAI-mode streams never send the usage chunk, even when stream_options asks for
+        it (as some OpenAI-compatible servers do), so a client's own estimate can be tested."""
+        with self._lock:
+            self._openai_usage = enabled
+
     # --- used by the handler -----------------------------------------------------------------------
 
     def _capture(self, request: CapturedRequest) -> None:
         with self._lock:
             self._captured.append(request)
 
-    def _take_error(self, model: str) -> _InjectedError | None:
+    def _take_error(self, model: str | None) -> _InjectedError | None:
         with self._lock:
             for injected in self._errors:
                 if injected.model is None or injected.model == model:
@@ -191,6 +217,22 @@ class WorkersAIEmulator:
     def _latency(self) -> tuple[float, float]:
         with self._lock:
             return self._first_byte, self._per_chunk
+
+    def _openai_stream_usage(self) -> bool:
+        with self._lock:
+            return self._openai_usage
+
+    def _store_file(self, data: bytes, content_type: str, suffix: str = "") -> str:
+        name = secrets.token_hex(12) + suffix
+        with self._lock:
+            self._files[name] = (data, content_type)
+            while len(self._files) > _STORED_FILES:
+                del self._files[next(iter(self._files))]
+        return name
+
+    def _stored_file(self, name: str) -> tuple[bytes, str] | None:
+        with self._lock:
+            return self._files.get(name)
 
     def _speech(self) -> str:
         with self._lock:
