@@ -156,7 +156,20 @@ def routes(transactional_db: None, upstream: WorkersAIEmulator) -> WorkersAIEmul
     provider.read_timeout = 10
     provider.save()  # post_save drops the cached route table
     responses.clear()  # answers cached by earlier tests of this run must not serve this one
+    clear_cooldowns()
     return upstream
+
+
+def clear_cooldowns() -> None:
+    """Forget every route's failures and cooldown: route ids of one test may be another's."""
+    from django.core.cache import cache
+
+    from gateway.accounting.counters import redis
+
+    client = redis()
+    stale = list(client.scan_iter(match=cache.make_key("cooldown:*"), count=500))
+    if stale:
+        client.delete(*stale)
 
 
 def make_key(name: str = "test", **fields: object) -> str:

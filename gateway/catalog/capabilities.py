@@ -81,12 +81,17 @@ def capable(model: str, targets: tuple[RouteTarget, ...], needs: Needs) -> tuple
     able = tuple(target for target, missing in zip(targets, gaps, strict=True) if not missing)
     if able:
         return able
+    nowhere = [gap for gap in dict.fromkeys(g for missing in gaps for g in missing) if all(gap in m for m in gaps)]
+    if nowhere:  # no route of the name has it at all: say that one
+        closest = next(index for index, missing in enumerate(gaps) if nowhere[0] in missing)
+        raise _refusal(model, targets[closest], nowhere[0], needs)
+    # Each capability exists on some route, never all on one (gpt-4o: vision or JSON mode).
     closest = min(range(len(targets)), key=lambda index: len(gaps[index]))
-    missing = gaps[closest]
-    error = _refusal(model, targets[closest], missing[0], needs)
-    if len(missing) > 1:
-        listed = ", ".join(_NAMES[gap] for gap in missing)
-        error.message = f"No route of the model `{model}` has all this request needs; missing: {listed}. " + (
-            error.message
-        )
+    error = _refusal(model, targets[closest], gaps[closest][0], needs)
+    asked = {"vision": needs.vision, "tools": needs.tools, "json_mode": needs.json_mode}
+    listed = " and ".join(_NAMES[gap] for gap, wanted in asked.items() if wanted)
+    error.message = (
+        f"No route of the model `{model}` offers {listed} together (or holds this prompt with them); "
+        "drop one of them from the request, or use another model."
+    )
     raise error

@@ -13,7 +13,7 @@ every cost is None and the page says so.
 from __future__ import annotations
 
 from collections.abc import Hashable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -30,6 +30,7 @@ OTHER = "other"
 # Requests refused before a model was chosen (401, 404 for an unknown URL, a malformed body, …)
 # have an empty public_model: a series and a row of their own, never a model nor part of "other".
 NO_MODEL = "no model: refused before routing"
+NO_PROVIDER = "no provider: no upstream called"  # refused or answered before any upstream call
 
 CLIENT_ERROR = Q(status__gte=400, status__lt=500)
 SERVER_ERROR = Q(status__gte=500)
@@ -131,6 +132,7 @@ class Dashboard:
     by_key: list[Row]
     by_model: list[Row]
     cost_known: bool
+    by_provider: list[Row] = field(default_factory=list)  # the provider of the route that answered
     rolled_up_days: int = 0  # days with roll-ups in the range: counted everywhere, without latency
 
 
@@ -283,6 +285,13 @@ def build_dashboard(selection: DashboardFilter) -> Dashboard:
         ((row["public_model"], _stats(row)) for row in rollups.values("public_model").annotate(**rolled)),
     )
     by_model = sorted((Row(label=model or NO_MODEL, stats=stats) for model, stats in models.items()), key=_order_key)
+    providers = _combine(
+        ((row["provider"], _stats(row)) for row in records.values("provider").annotate(**aggregates)),
+        ((row["provider"], _stats(row)) for row in rollups.values("provider").annotate(**rolled)),
+    )
+    by_provider = sorted(
+        (Row(label=name or NO_PROVIDER, stats=stats) for name, stats in providers.items()), key=_order_key
+    )
     return Dashboard(
         selection,
         totals,
@@ -292,6 +301,7 @@ def build_dashboard(selection: DashboardFilter) -> Dashboard:
         by_model,
         cost_known=has_cost(),
         rolled_up_days=len({row["day"] for row in per_day}),
+        by_provider=by_provider,
     )
 
 

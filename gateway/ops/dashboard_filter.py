@@ -36,6 +36,7 @@ class DashboardForm(forms.Form):
     )
     key = forms.ModelChoiceField(queryset=ApiKey.objects.order_by("name"), required=False, empty_label="all keys")
     model = forms.ChoiceField(required=False)
+    provider = forms.ChoiceField(required=False)
 
     def __init__(self, data: Any = None) -> None:
         today = datetime.now(UTC).date()
@@ -47,6 +48,10 @@ class DashboardForm(forms.Form):
         rolled_up = UsageRollup.objects.exclude(public_model="").order_by().values_list("public_model", flat=True)
         choices = [("", "all models")] + [(name, name) for name in models.union(rolled_up).order_by("public_model")]
         self.fields["model"].choices = choices
+        used = UsageRecord.objects.exclude(provider="").order_by().values_list("provider", flat=True)
+        rolled_providers = UsageRollup.objects.exclude(provider="").order_by().values_list("provider", flat=True)
+        providers = used.union(rolled_providers).order_by("provider")
+        self.fields["provider"].choices = [("", "all providers")] + [(name, name) for name in providers]
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
@@ -61,13 +66,15 @@ class DashboardForm(forms.Form):
     def dashboard_filter(self) -> DashboardFilter:
         data = self.cleaned_data
         key: ApiKey | None = data.get("key")
-        return DashboardFilter.for_days(data["start"], data["end"], key=key, model=data.get("model") or "")
+        return DashboardFilter.for_days(
+            data["start"], data["end"], key=key, model=data.get("model") or "", provider=data.get("provider") or ""
+        )
 
 
 def _present(data: Any) -> dict[str, str]:
     if data is None:
         return {}
-    return {name: data.get(name) for name in ("start", "end", "key", "model") if data.get(name)}
+    return {name: data.get(name) for name in ("start", "end", "key", "model", "provider") if data.get(name)}
 
 
 @dataclass(frozen=True)
@@ -76,13 +83,15 @@ class DashboardFilter:
     end: datetime  # exclusive
     key: ApiKey | None = None
     model: str = ""
+    provider: str = ""  # the provider of the route that answered
 
     @classmethod
-    def for_days(cls, first: date, last: date, *, key: ApiKey | None = None, model: str = "") -> DashboardFilter:
+    def for_days(
+        cls, first: date, last: date, *, key: ApiKey | None = None, model: str = "", provider: str = ""
+    ) -> DashboardFilter:
         start = datetime.combine(first, time.min, tzinfo=UTC)
-        return cls(
-            start=start, end=datetime.combine(last + timedelta(days=1), time.min, tzinfo=UTC), key=key, model=model
-        )
+        end = datetime.combine(last + timedelta(days=1), time.min, tzinfo=UTC)
+        return cls(start=start, end=end, key=key, model=model, provider=provider)
 
     @property
     def bucket(self) -> str:
@@ -105,6 +114,8 @@ class DashboardFilter:
             records = records.filter(api_key=self.key)
         if self.model:
             records = records.filter(public_model=self.model)
+        if self.provider:
+            records = records.filter(provider=self.provider)
         return records
 
     def rollups(self) -> QuerySet[UsageRollup]:
@@ -114,6 +125,8 @@ class DashboardFilter:
             rollups = rollups.filter(api_key=self.key)
         if self.model:
             rollups = rollups.filter(public_model=self.model)
+        if self.provider:
+            rollups = rollups.filter(provider=self.provider)
         return rollups
 
     def query_string(self) -> str:
@@ -124,4 +137,6 @@ class DashboardFilter:
             params["key"] = str(self.key.pk)
         if self.model:
             params["model"] = self.model
+        if self.provider:
+            params["provider"] = self.provider
         return urlencode(params)

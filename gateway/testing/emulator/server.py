@@ -38,6 +38,7 @@ class _InjectedError:
     model: str | None
     remaining: int
     retry_after: int | None = None
+    after: int = 0  # matching requests answered normally before the error starts
 
 
 class WorkersAIEmulator:
@@ -173,12 +174,14 @@ class WorkersAIEmulator:
         model: str | None = None,
         times: int = 1,
         retry_after: int | None = None,
+        after: int = 0,
     ) -> None:
         """The next `times` model requests (of `model`, or any) answer this error: on /ai/run and
         Cloudflare's /ai/v1 with `code`, on the generic OpenAI base with OpenAI's type and code for
-        `status`. `retry_after` (seconds) adds a Retry-After header."""
+        `status`. `retry_after` (seconds) adds a Retry-After header. `after`: that many matching
+        requests are answered normally first (a failure part-way through n > 1 or several batches)."""
         with self._lock:
-            self._errors.append(_InjectedError(status, code, message, model, times, retry_after))
+            self._errors.append(_InjectedError(status, code, message, model, times, retry_after, after))
 
     def set_latency(self, first_byte: float = 0.0, per_chunk: float = 0.0) -> None:
         with self._lock:
@@ -208,6 +211,9 @@ class WorkersAIEmulator:
         with self._lock:
             for injected in self._errors:
                 if injected.model is None or injected.model == model:
+                    if injected.after > 0:
+                        injected.after -= 1
+                        return None
                     injected.remaining -= 1
                     if injected.remaining <= 0:
                         self._errors.remove(injected)
