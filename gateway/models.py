@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import os
 import re
 import secrets
@@ -15,10 +16,12 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxLengthValidator
 from django.db import models
 from django.utils import timezone
 
 from gateway.db import release_connections
+from gateway.encryption import EncryptedTokenField, UnreadableSecret
 from gateway.providers.base import ProviderConfig
 
 # A provider's token may come from the environment only under this prefix, or from the name the
@@ -27,6 +30,8 @@ from gateway.providers.base import ProviderConfig
 TOKEN_ENV_PREFIX = "GATEWAY_PROVIDER_"
 LEGACY_TOKEN_ENV = "CLOUDFLARE_API_TOKEN"
 _TOKEN_ENV_NAME = re.compile(re.escape(TOKEN_ENV_PREFIX) + r"[A-Z0-9_]+")
+
+logger = logging.getLogger(__name__)
 
 
 def token_env_allowed(name: str) -> bool:
@@ -89,8 +94,11 @@ class Provider(models.Model):
         help_text=f"Name of the environment variable holding the token (preferred): {TOKEN_ENV_PREFIX}… "
         f"or {LEGACY_TOKEN_ENV}.",
     )
-    api_token = models.CharField(
-        max_length=512, blank=True, help_text="Stored token, used when the variable above is unset."
+    # Encrypted in its column (gateway/encryption.py); the attribute holds the plaintext.
+    api_token = EncryptedTokenField(
+        blank=True,
+        validators=[MaxLengthValidator(512)],
+        help_text="Stored token (encrypted), used when the variable above is unset.",
     )
     connect_timeout = models.FloatField(default=5.0)
     read_timeout = models.FloatField(default=120.0)
@@ -129,7 +137,20 @@ class Provider(models.Model):
         )
 
     def config(self) -> ProviderConfig:
-        return self.record().config(stored_token=self.api_token)
+        return self.record().config(stored_token=_readable(self.name, self.api_token))
+
+    def token_source(self) -> str:
+        """Where this process finds the token, in ProviderRecord.config's order (the admin's list)."""
+        record = self.record()
+        if record.env_token():
+            return f"env {self.api_token_env}"
+        if isinstance(self.api_token, UnreadableSecret):
+            return "stored, cannot be decrypted"
+        if self.api_token:
+            return "stored (encrypted)"
+        if record.legacy_token():
+            return f"env {LEGACY_TOKEN_ENV}"
+        return "none"
 
 
 @dataclass(frozen=True)
@@ -155,12 +176,11 @@ class ProviderRecord:
 
     def config(self, stored_token: str | None = None) -> ProviderConfig:
         """`stored_token`: the row's own, when the caller holds the row; else read per process."""
-        # An invalid name (saved before the rule, or through queryset.update()) resolves to no token.
-        token = os.environ.get(self.api_token_env, "") if token_env_allowed(self.api_token_env) else ""
+        token = self.env_token()
         if not token:
             token = _stored_token(self) if stored_token is None else stored_token
-        if not token and self.api_token_env == LEGACY_TOKEN_ENV:
-            token = settings.CLOUDFLARE_API_TOKEN  # may come from CLOUDFLARE_API_TOKEN_FILE
+        if not token:
+            token = self.legacy_token()
         return ProviderConfig(
             kind=self.kind,
             base_url=(self.base_url or settings.CLOUDFLARE_API_BASE_URL).rstrip("/"),
@@ -170,6 +190,14 @@ class ProviderRecord:
             read_timeout=self.read_timeout,
             extra_headers=dict(self.extra_headers),
         )
+
+    def env_token(self) -> str:
+        # An invalid name (saved before the rule, or through queryset.update()) resolves to no token.
+        return os.environ.get(self.api_token_env, "") if token_env_allowed(self.api_token_env) else ""
+
+    def legacy_token(self) -> str:
+        # May come from CLOUDFLARE_API_TOKEN_FILE, which only settings read.
+        return settings.CLOUDFLARE_API_TOKEN if self.api_token_env == LEGACY_TOKEN_ENV else ""
 
 
 # provider id → (its updated_at, when read (monotonic), stored token). A save changes updated_at and
@@ -183,12 +211,28 @@ def _stored_token(record: ProviderRecord) -> str:
     now = time.monotonic()
     held = _stored_tokens.get(record.provider_id)
     if held is not None and held[0] == record.updated_at and now - held[1] < STORED_TOKEN_SECONDS:
-        return held[2]
-    token = Provider.objects.filter(pk=record.provider_id).values_list("api_token", flat=True).first() or ""
+        return str(held[2])  # an UnreadableSecret as plain ""
+    token = Provider.objects.filter(pk=record.provider_id).values_list("api_token", flat=True).first()
+    token = "" if token is None else token  # not `or ""`: an UnreadableSecret is falsy too
     # Read on the way to an upstream call: hand the connection back before that wait (gateway/db.py).
     release_connections()
     _stored_tokens[record.provider_id] = (record.updated_at, now, token)
-    return token
+    # Warned once per row version, not at each re-read while the key stays wrong.
+    already_warned = held is not None and held[0] == record.updated_at and isinstance(held[2], UnreadableSecret)
+    return str(token) if already_warned else _readable(record.name, token)
+
+
+def _readable(provider: str, token: str) -> str:
+    """The token, or "" for one no configured key decrypts: the provider is then called without it."""
+    if not isinstance(token, UnreadableSecret):
+        return token
+    logger.warning(
+        "Provider %s: its stored API token cannot be decrypted with GATEWAY_SECRETS_KEY or "
+        "GATEWAY_SECRETS_KEY_FALLBACKS (was the key changed?). It is used without a stored token "
+        "until that key is restored or the token is entered again in the admin.",
+        provider,
+    )
+    return ""
 
 
 def forget_stored_token(provider_id: int) -> None:

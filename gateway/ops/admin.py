@@ -1,8 +1,9 @@
 """Admin for providers, routes, keys and usage.
 
 A new key's plaintext is shown once, in the message after saving; only its keyed hash is stored.
-The key's form (allowed models, per-model limits) is in admin_forms.py; the keys list adds today's
-usage and the budget left, summed in the changelist's one query.
+The key's form (allowed models, per-model limits) and the provider's (a write-only token) are in
+admin_forms.py; the keys list adds today's usage and the budget left, summed in the changelist's
+one query.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from django.utils.html import format_html
 
 from gateway.accounting.quotas import current_period
 from gateway.models import ApiKey, ModelRoute, Price, Provider, UsageRecord, UsageRollup
-from gateway.ops.admin_forms import ApiKeyForm
+from gateway.ops.admin_forms import ApiKeyForm, ProviderForm
 
 if settings.GATEWAY_UPSTREAM_EMULATED:
     admin.site.site_header = "AI Gateway — EMULATED upstream (not Cloudflare)"
@@ -129,48 +130,34 @@ def budget_left(key: ApiKey) -> str:
     return f"{' · '.join(left)} this {key.quota_period}"
 
 
-class ProviderForm(forms.ModelForm):
-    base_url = forms.URLField(
-        required=False, assume_scheme="https", help_text=Provider._meta.get_field("base_url").help_text
-    )
-
-    # The stored token never goes back to the browser: a blank field keeps it, the box clears it.
-    clear_api_token = forms.BooleanField(required=False, label="Clear the stored API token")
-
-    class Meta:
-        model = Provider
-        fields = [
-            "name",
-            "kind",
-            "base_url",
-            "account_id",
-            "api_token_env",
-            "api_token",
-            "connect_timeout",
-            "read_timeout",
-            "enabled",
-        ]
-        widgets = {"api_token": forms.PasswordInput(render_value=False)}
-        help_texts = {"api_token": "Used when the variable above is unset. Leave blank to keep the stored one."}
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.initial["api_token"] = ""  # a blank field then counts as unchanged, in the form and its history
-
-    def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
-        if cleaned.get("clear_api_token"):
-            cleaned["api_token"] = ""
-        elif not cleaned.get("api_token"):
-            cleaned["api_token"] = self.instance.api_token
-        return cleaned
-
-
 @admin.register(Provider)
 class ProviderAdmin(admin.ModelAdmin):
     form = ProviderForm
-    list_display = ("name", "kind", "base_url", "enabled", "updated_at")
+    list_display = ("name", "kind", "upstream", "token", "enabled")
     list_filter = ("kind", "enabled")
+    radio_fields = {"kind": admin.VERTICAL}
+    fieldsets = (
+        (None, {"fields": ("name", "kind", "enabled")}),
+        ("Upstream", {"fields": ("base_url", "account_id", "extra_headers", "connect_timeout", "read_timeout")}),
+        ("Token", {"fields": ("api_token_env", "api_token", "clear_api_token")}),
+    )
+
+    def get_fieldsets(self, request: HttpRequest, obj: Provider | None = None) -> Any:
+        if obj is not None:
+            return self.fieldsets
+        # A new provider has no stored token to clear.
+        return tuple(
+            (title, {"fields": tuple(name for name in options["fields"] if name != "clear_api_token")})
+            for title, options in self.fieldsets
+        )
+
+    @admin.display(description="Base URL", ordering="base_url")
+    def upstream(self, obj: Provider) -> str:
+        return obj.base_url or "environment"
+
+    @admin.display(description="Token")
+    def token(self, obj: Provider) -> str:
+        return obj.token_source()
 
 
 @admin.register(ModelRoute)

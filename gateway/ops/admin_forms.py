@@ -1,7 +1,9 @@
-"""The API key's admin form: allowed models and per-model limits as choices, stored as before.
+"""The admin's forms for API keys and providers.
 
+The key's form offers allowed models and per-model limits as choices, stored as before:
 `allowed_models` stays a JSON list of public model names and `model_limits` a JSON object
-`{"gpt-4": {"rpm": 10, "tpm": 10000}}` (gateway/access/auth.py reads both); only the form changes.
+`{"gpt-4": {"rpm": 10, "tpm": 10000}}` (gateway/access/auth.py reads both). The provider's form
+takes its token write-only: the stored token (encrypted, gateway/encryption.py) is never sent back.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from django.utils.datastructures import MultiValueDict
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from gateway.models import ApiKey, ModelRoute
+from gateway.encryption import UnreadableSecret
+from gateway.models import ApiKey, ModelRoute, Provider
 
 # A row is what the browser sent for one line of the table: model, RPM and TPM as text.
 Row = tuple[str, str, str]
@@ -221,3 +224,80 @@ class ApiKeyForm(forms.ModelForm):
 
     def clean_allowed_models(self) -> list[str]:
         return list(self.cleaned_data.get("allowed_models") or [])
+
+
+KIND_HELP = (
+    "Cloudflare Workers AI: the account's Workers AI REST API. "
+    "OpenAI-compatible: any server speaking OpenAI's API (OpenAI itself, vLLM, Ollama, …)."
+)
+BASE_URL_HELP = (
+    "Workers AI: blank uses CLOUDFLARE_API_BASE_URL from the environment. "
+    "OpenAI-compatible: required, the part before /chat/completions, e.g. https://api.openai.com/v1."
+)
+
+
+class ProviderForm(forms.ModelForm):
+    base_url = forms.URLField(label="Base URL", required=False, assume_scheme="https", help_text=BASE_URL_HELP)
+    # Write-only: never rendered back, not even encrypted. "new-password" keeps browsers from
+    # filling in the operator's own saved admin password
+    # (https://developer.mozilla.org/en-US/docs/Web/HTML/Attributes/autocomplete#new-password).
+    api_token = forms.CharField(
+        label="API token",
+        required=False,
+        max_length=512,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+    )
+    clear_api_token = forms.BooleanField(required=False, label="Clear the stored API token")
+
+    class Meta:
+        model = Provider
+        fields = [
+            "name",
+            "kind",
+            "base_url",
+            "account_id",
+            "api_token_env",
+            "api_token",
+            "connect_timeout",
+            "read_timeout",
+            "extra_headers",
+            "enabled",
+        ]
+        widgets = {"extra_headers": forms.Textarea(attrs={"rows": 3, "cols": 60})}
+        help_texts = {
+            "kind": KIND_HELP,
+            "account_id": "Workers AI: the Cloudflare account; blank uses CLOUDFLARE_ACCOUNT_ID from the environment.",
+            "extra_headers": "A JSON object of header names to values, sent with every upstream call, e.g. "
+            '{"OpenAI-Organization": "org-…"}. Blank: none.',
+        }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.initial["api_token"] = ""  # a blank field then counts as unchanged, in the form and its history
+        stored = self.instance.api_token
+        if isinstance(stored, UnreadableSecret):
+            state = (
+                "A token is stored but cannot be decrypted with GATEWAY_SECRETS_KEY or its fallbacks: "
+                "enter it again, or clear it."
+            )
+        elif stored:
+            state = "A token is stored (encrypted). Leave blank to keep it."
+        else:
+            state = "None is stored."
+        self.fields["api_token"].help_text = f"{state} Used when the variable above is unset."
+
+    def clean_extra_headers(self) -> Any:
+        # A cleared box means no headers; the column holds an object, never null.
+        headers = self.cleaned_data.get("extra_headers")
+        return {} if headers in (None, "") else headers
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        if cleaned.get("clear_api_token"):
+            if cleaned.get("api_token"):
+                self.add_error("api_token", "Enter a new token or clear the stored one, not both.")
+            cleaned["api_token"] = ""
+        elif not cleaned.get("api_token"):
+            # Blank keeps what is stored, even a token this process's key cannot open.
+            cleaned["api_token"] = self.instance.api_token
+        return cleaned
