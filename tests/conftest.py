@@ -28,8 +28,22 @@ from gateway.testing.response_audit import take_offences, wait_until_idle
 
 EMULATOR_ACCOUNT = "test-account"
 EMULATOR_TOKEN = "test-token"
+# `openai`: the seeded provider is turned into an OpenAI-compatible one on the emulator's OpenAI base,
+# through export_routes and import_routes, so the chat, completions and embeddings tests also run
+# against that provider kind (`make test` runs them once more so). Tests that read the Workers AI
+# payload itself are marked `workers_ai_payload` and skipped then.
+UPSTREAM_KIND = os.environ.get("GATEWAY_TEST_UPSTREAM", "workers_ai")
 # Times to inject an upstream failure meant to outlast the gateway's retries (GATEWAY_UPSTREAM_RETRIES).
 PERSISTENT = 10
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if UPSTREAM_KIND != "openai":
+        return
+    skip = pytest.mark.skip(reason="reads the Workers AI payload; the provider speaks OpenAI in this run")
+    for item in items:
+        if item.get_closest_marker("workers_ai_payload"):
+            item.add_marker(skip)
 
 
 @pytest.fixture(autouse=True)
@@ -155,9 +169,33 @@ def routes(transactional_db: None, upstream: WorkersAIEmulator) -> WorkersAIEmul
     provider.api_token = EMULATOR_TOKEN
     provider.read_timeout = 10
     provider.save()  # post_save drops the cached route table
+    if UPSTREAM_KIND == "openai":
+        as_openai_compatible(upstream)
     responses.clear()  # answers cached by earlier tests of this run must not serve this one
     clear_cooldowns()
     return upstream
+
+
+def as_openai_compatible(upstream: WorkersAIEmulator) -> None:
+    """The routes as a file (export_routes), the provider rewritten to the emulator's OpenAI base,
+    imported again (import_routes): every route keeps its row, its provider speaks OpenAI."""
+    import io
+    import tempfile
+
+    import yaml
+
+    exported = io.StringIO()
+    call_command("export_routes", stdout=exported)
+    document = yaml.safe_load(exported.getvalue())
+    for provider in document["providers"]:
+        if provider["name"] == "workers-ai":
+            provider.update(kind="openai_compatible", base_url=upstream.openai_base_url, read_timeout=10)
+            provider.pop("account_id", None)
+            provider.pop("api_key_env", None)  # the stored token (the emulator's) is used
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml") as file:
+        yaml.safe_dump(document, file)
+        file.flush()
+        call_command("import_routes", file.name, stdout=io.StringIO())
 
 
 def clear_cooldowns() -> None:

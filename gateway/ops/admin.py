@@ -8,6 +8,7 @@ one query.
 
 from __future__ import annotations
 
+import time
 from decimal import Decimal
 from typing import Any
 
@@ -34,6 +35,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from gateway.accounting.quotas import current_period
+from gateway.catalog import cooldown
 from gateway.models import ApiKey, ModelRoute, Price, Provider, UsageRecord, UsageRollup
 from gateway.ops.admin_forms import ApiKeyForm, ProviderForm
 
@@ -76,6 +78,7 @@ def usage_flags(record: UsageRecord) -> str:
         ("cached", record.cached),
         ("estimated", record.usage_estimated),
         ("client left", record.client_disconnected),
+        (f"{record.attempts} attempts", record.attempts > 1),  # fallbacks or retries
     )
     return ", ".join(label for label, on in flags if on)
 
@@ -162,7 +165,7 @@ class ProviderAdmin(admin.ModelAdmin):
 
 @admin.register(ModelRoute)
 class ModelRouteAdmin(admin.ModelAdmin):
-    list_display = ("public_name", "served_by", "upstream_model", "priority", "capabilities", "enabled")
+    list_display = ("public_name", "served_by", "upstream_model", "priority", "capabilities", "health", "enabled")
     list_editable = ("upstream_model", "priority", "enabled")
     list_filter = (
         "task",
@@ -180,9 +183,44 @@ class ModelRouteAdmin(admin.ModelAdmin):
     def served_by(self, obj: ModelRoute) -> str:
         return format_html('{}<br><span class="quiet">{}</span>', obj.get_task_display(), obj.provider.name)
 
+    actions = ["end_cooldown"]
+
     @admin.display(description="Capabilities")
     def capabilities(self, obj: ModelRoute) -> str:
         return route_capabilities(obj)
+
+    def get_changelist_instance(self, request: HttpRequest) -> Any:
+        """The page's routes with their cooldown state, read in one Redis round trip."""
+        changelist = super().get_changelist_instance(request)
+        page = list(changelist.result_list)  # evaluated once: the template iterates these objects
+        try:
+            known = cooldown.states(route.pk for route in page)
+        except Exception:  # Redis away: the list still shows, the column says so
+            known = {}
+        for route in page:
+            route.cooldown_state = known.get(route.pk)
+        return changelist
+
+    @admin.display(description="Health")
+    def health(self, obj: ModelRoute) -> str:
+        """Cooling down (skipped while another route of its name is not), recent failures, or ok."""
+        state = getattr(obj, "cooldown_state", None)
+        if state is None:
+            return "unknown"
+        if state.cooling_until is not None:
+            left = max(1, round(state.cooling_until - time.time()))
+            return format_html('<strong>cooling down</strong><br><span class="quiet">{} s left</span>', left)
+        if state.failures:
+            return format_html('ok<br><span class="quiet">{} recent failure(s)</span>', state.failures)
+        return "ok"
+
+    @admin.action(description="End the cooldown of the selected routes")
+    def end_cooldown(self, request: HttpRequest, queryset: QuerySet[ModelRoute]) -> None:
+        ended = 0
+        for route in queryset:
+            cooldown.clear(route.pk)
+            ended += 1
+        self.message_user(request, f"{ended} route(s) tried again in their turn from now.")
 
 
 @admin.register(ApiKey)
@@ -269,6 +307,7 @@ class UsageRecordAdmin(admin.ModelAdmin):
         "cached",
         "usage_estimated",
         "public_model",
+        "provider",
         "api_key",
         ("created_at", admin.DateFieldListFilter),
     )
