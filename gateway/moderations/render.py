@@ -1,4 +1,5 @@
-"""Llama Guard verdicts in OpenAI's moderation shape.
+"""Moderation results in OpenAI's shape: a native moderation upstream's as they came, Llama Guard
+verdicts through HAZARD_CATEGORIES.
 
 Llama Guard 3 answers safe/unsafe with hazard codes S1–S14 (Cloudflare's model page,
 https://developers.cloudflare.com/workers-ai/models/llama-guard-3-8b/); OpenAI clients expect 13
@@ -11,6 +12,8 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from typing import Any
+
+from gateway.providers.moderation import ModerationResult
 
 OPENAI_CATEGORIES = (
     "hate",
@@ -58,21 +61,37 @@ class Verdict:
     def categories(self) -> frozenset[str]:
         return frozenset(category for hazard in self.hazards for category in HAZARD_CATEGORIES.get(hazard, ()))
 
+    def result(self) -> ModerationResult:
+        """Llama Guard gives no probabilities: a flagged category scores 1.0, judged on text."""
+        flagged = self.categories()
+        return ModerationResult(
+            flagged=self.flagged,
+            categories={name: name in flagged for name in OPENAI_CATEGORIES},
+            category_scores={name: 1.0 if name in flagged else 0.0 for name in OPENAI_CATEGORIES},
+            applied_input_types={name: ("text",) if name in flagged else () for name in OPENAI_CATEGORIES},
+        )
 
-def result_of(verdict: Verdict) -> dict[str, Any]:
-    """One OpenAI result. Llama Guard gives no probabilities: a flagged category scores 1.0."""
-    flagged = verdict.categories()
+
+def result_of(result: ModerationResult) -> dict[str, Any]:
+    """One OpenAI result with exactly the 13 categories clients know: an upstream's other names are
+    dropped, a name it left out is false and scores 0.0. Without applied input types from the
+    upstream, a flagged category was judged on text (all this gateway sends)."""
+    categories = {name: result.categories.get(name) is True for name in OPENAI_CATEGORIES}
+    scores = {name: float(result.category_scores.get(name, 0.0)) for name in OPENAI_CATEGORIES}
+    applied = result.applied_input_types
+    if applied is None:
+        applied = {name: ("text",) if categories[name] else () for name in OPENAI_CATEGORIES}
     return {
-        "flagged": verdict.flagged,
-        "categories": {name: name in flagged for name in OPENAI_CATEGORIES},
-        "category_scores": {name: 1.0 if name in flagged else 0.0 for name in OPENAI_CATEGORIES},
-        "category_applied_input_types": {name: ["text"] if name in flagged else [] for name in OPENAI_CATEGORIES},
+        "flagged": result.flagged,
+        "categories": categories,
+        "category_scores": scores,
+        "category_applied_input_types": {name: list(applied.get(name, ())) for name in OPENAI_CATEGORIES},
     }
 
 
-def moderation_body(model: str, verdicts: list[Verdict]) -> dict[str, Any]:
+def moderation_body(model: str, results: list[ModerationResult]) -> dict[str, Any]:
     return {
         "id": f"modr-{secrets.token_hex(12)}",
         "model": model,
-        "results": [result_of(verdict) for verdict in verdicts],
+        "results": [result_of(result) for result in results],
     }

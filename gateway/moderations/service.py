@@ -1,4 +1,5 @@
-"""One moderation: one Llama Guard verdict per input, read from either answer shape it gives."""
+"""One moderation: the upstream's own moderation endpoint where the route's provider has one for
+its model, else one Llama Guard verdict per input, read from either answer shape it gives."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from gateway.catalog.routes import RouteTarget
 from gateway.errors import invalid
 from gateway.moderations.render import Verdict
 from gateway.moderations.request import VERDICT_MAX_TOKENS, ModerationRequest, verdict_prompt
+from gateway.providers import moderation
 from gateway.providers.base import ChatProvider, ChatRequest, ProviderError, ResponseFormat, Usage
 from gateway.providers.registry import provider_for
 
@@ -110,16 +112,43 @@ def _judge(provider: ChatProvider, target: RouteTarget, text: str) -> tuple[Verd
     return parse_verdict(result.content), usage, result.usage is None
 
 
-def moderate(body: ModerationRequest, targets: tuple[RouteTarget, ...], entry: UsageEntry) -> list[Verdict]:
+def _moderate_natively(
+    provider: moderation.ModerationProvider, target: RouteTarget, inputs: tuple[str, ...]
+) -> tuple[list[moderation.ModerationResult], Usage, bool]:
+    """The upstream's results, blank inputs left out as on the Llama Guard path; its usage, else an
+    estimate of the inputs' tokens (OpenAI's moderations report none)."""
+    asked = [index for index, text in enumerate(inputs) if text.strip()]
+    answered: dict[int, moderation.ModerationResult] = {}
+    usage: Usage | None = Usage(0, 0)
+    if asked:
+        request = moderation.ModerationRequest(target.upstream_model, tuple(inputs[index] for index in asked))
+        results, usage = provider.moderate(request)
+        if len(results) != len(asked):
+            raise ProviderError("upstream", "Upstream error: the moderation has not one result per input.")
+        answered = dict(zip(asked, results, strict=True))
+    not_flagged = Verdict(flagged=False).result()
+    ordered = [answered.get(index, not_flagged) for index in range(len(inputs))]
+    if usage is None:
+        return ordered, Usage(sum(estimate_text_tokens(inputs[index]) for index in asked), 0), True
+    return ordered, usage, False
+
+
+def moderate(
+    body: ModerationRequest, targets: tuple[RouteTarget, ...], entry: UsageEntry
+) -> list[moderation.ModerationResult]:
     """Every input judged on one route (the next route redoes them all if this one is down)."""
 
-    def call(target: RouteTarget) -> list[tuple[Verdict, Usage, bool]]:
-        _check_fits(body.inputs, target)
+    def call(target: RouteTarget) -> tuple[list[moderation.ModerationResult], Usage, bool]:
         provider = provider_for(target.provider.config())
-        return [_judge(provider, target, text) for text in body.inputs]
+        if isinstance(provider, moderation.ModerationProvider) and provider.moderates(target.upstream_model):
+            return _moderate_natively(provider, target, body.inputs)
+        _check_fits(body.inputs, target)
+        judged = [_judge(provider, target, text) for text in body.inputs]
+        usage = Usage(sum(u.prompt_tokens for _, u, _ in judged), sum(u.completion_tokens for _, u, _ in judged))
+        return [verdict.result() for verdict, _, _ in judged], usage, any(estimated for _, _, estimated in judged)
 
-    judged = with_fallbacks(targets, entry, call)
-    entry.usage_estimated = any(estimated for _, _, estimated in judged)
-    entry.prompt_tokens = sum(usage.prompt_tokens for _, usage, _ in judged)
-    entry.completion_tokens = sum(usage.completion_tokens for _, usage, _ in judged)
-    return [verdict for verdict, _, _ in judged]
+    results, usage, estimated = with_fallbacks(targets, entry, call)
+    entry.usage_estimated = estimated
+    entry.prompt_tokens = usage.prompt_tokens
+    entry.completion_tokens = usage.completion_tokens
+    return results
