@@ -81,6 +81,7 @@ def test_a_stream_without_include_usage_has_no_usage_chunk(gateway_url, api_key,
     assert all("usage" not in e for e in events)
 
 
+@pytest.mark.workers_ai_payload
 def test_parameters_reach_the_upstream_under_their_upstream_names(openai_client, routes) -> None:  # type: ignore[no-untyped-def]
     openai_client.chat.completions.create(
         model="gpt-3.5-turbo",
@@ -178,6 +179,7 @@ def test_reasoning_never_leaks_into_content(openai_client, routes) -> None:  # t
         assert reasoning.strip() == "I should greet the user."
 
 
+@pytest.mark.workers_ai_payload
 def test_gpt_oss_uses_the_responses_form(openai_client, routes) -> None:  # type: ignore[no-untyped-def]
     completion = openai_client.chat.completions.create(
         model="@cf/openai/gpt-oss-120b",

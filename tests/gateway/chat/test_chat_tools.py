@@ -74,6 +74,7 @@ def test_the_sdk_accumulates_a_streamed_tool_call(openai_client, routes) -> None
     assert final.choices[0].finish_reason == "tool_calls"
 
 
+@pytest.mark.workers_ai_payload
 @pytest.mark.parametrize("stream", [False, True])
 def test_a_tool_calling_loop_completes(openai_client, routes, stream) -> None:  # type: ignore[no-untyped-def]
     first = openai_client.chat.completions.create(model="gpt-4", messages=ASK, tools=[WEATHER])
@@ -109,6 +110,7 @@ def test_tool_choice_none_sends_no_tools(openai_client, routes) -> None:  # type
     assert "tools" not in routes.last_request.json
 
 
+@pytest.mark.workers_ai_payload
 @pytest.mark.parametrize("stream", [False, True])
 def test_a_named_tool_choice_is_forced_through_json_mode(openai_client, routes, stream) -> None:  # type: ignore[no-untyped-def]
     request = {
@@ -133,6 +135,7 @@ def test_a_named_tool_choice_is_forced_through_json_mode(openai_client, routes, 
     assert sent["messages"][0]["role"] == "system" and "get_weather" in sent["messages"][0]["content"]
 
 
+@pytest.mark.workers_ai_payload
 def test_required_with_several_tools_lets_the_model_pick_one(openai_client, routes) -> None:  # type: ignore[no-untyped-def]
     completion = openai_client.chat.completions.create(
         model="gpt-4", messages=[{"role": "user", "content": "hi"}], tools=[TIME, WEATHER], tool_choice="required"
@@ -188,6 +191,7 @@ def test_json_object_mode_returns_a_json_string(openai_client, routes) -> None: 
     assert routes.last_request.json["response_format"] == {"type": "json_object"}
 
 
+@pytest.mark.workers_ai_payload
 def test_json_schema_mode_streams_valid_json_chunks(gateway_url, api_key, routes) -> None:  # type: ignore[no-untyped-def]
     schema = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
     raw = requests.post(

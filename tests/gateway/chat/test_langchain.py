@@ -64,6 +64,7 @@ def test_with_structured_output_gets_an_object_not_none(chat: ChatOpenAI, routes
     assert routes.last_request.json["response_format"]["type"] == "json_schema"
 
 
+@pytest.mark.workers_ai_payload
 def test_a_langchain_history_with_tool_calls_round_trips(chat: ChatOpenAI, routes) -> None:  # type: ignore[no-untyped-def]
     asked = HumanMessage("[[tool]] weather in Paris?")
     call = chat.bind_tools([get_weather]).invoke([asked])

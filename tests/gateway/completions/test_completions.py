@@ -22,6 +22,7 @@ def post(gateway_url: str, key: str, body: dict) -> requests.Response:
     )
 
 
+@pytest.mark.workers_ai_payload
 def test_it_answers_a_string_prompt_through_the_sdk(openai_client, routes) -> None:  # type: ignore[no-untyped-def]
     completion = openai_client.completions.create(model="gpt-3.5-turbo-instruct", prompt="hi")
 
@@ -40,6 +41,7 @@ def test_it_answers_a_string_prompt_through_the_sdk(openai_client, routes) -> No
     assert sent.json == {"prompt": "hi", "max_tokens": 16}
 
 
+@pytest.mark.workers_ai_payload
 def test_the_upstream_gets_the_prompt_form_with_documented_keys_only(openai_client, routes) -> None:  # type: ignore[no-untyped-def]
     openai_client.completions.create(
         model="code-davinci-002",
@@ -171,6 +173,7 @@ def test_a_prompt_beyond_the_context_window_is_refused(openai_client, routes) ->
     assert routes.requests == []
 
 
+@pytest.mark.workers_ai_payload
 def test_the_stream_bytes_follow_the_openai_framing(gateway_url, api_key, routes) -> None:  # type: ignore[no-untyped-def]
     response = post(
         gateway_url,

@@ -26,6 +26,7 @@ def cosine(a: list[float], b: list[float]) -> float:
     return sum(x * y for x, y in zip(a, b, strict=True)) / math.sqrt(sum(x * x for x in a) * sum(y * y for y in b))
 
 
+@pytest.mark.workers_ai_payload
 def test_the_sdk_gets_the_same_vectors_in_base64_and_in_floats(openai_client, routes) -> None:  # type: ignore[no-untyped-def]
     default = openai_client.embeddings.create(model="text-embedding-ada-002", input="The cat sat on the mat.")
     floats = openai_client.embeddings.create(
@@ -64,6 +65,7 @@ def test_150_inputs_take_two_upstream_calls_and_come_back_in_order(openai_client
     assert many.data[136].embedding != single.data[0].embedding
 
 
+@pytest.mark.workers_ai_payload
 def test_150_inputs_are_sent_as_100_then_50(gateway_url, api_key, routes) -> None:  # type: ignore[no-untyped-def]
     texts = [f"text {i}" for i in range(150)]
     assert post(gateway_url, api_key, {"model": "text-embedding-ada-002", "input": texts}).status_code == 200
@@ -195,6 +197,7 @@ def test_langchain_embeds_documents_and_queries(gateway_url, api_key, routes) ->
     assert cosine(query, documents[0]) > cosine(query, documents[1])
 
 
+@pytest.mark.workers_ai_payload
 def test_token_arrays_are_decoded_with_the_clients_tokenizer(openai_client, routes) -> None:  # type: ignore[no-untyped-def]
     # cl100k_base ids of "hello world" and of "The cat sat on the mat.", as tiktoken gives them.
     from bpe_openai import get_encoding
@@ -230,6 +233,7 @@ def tiktoken_offline(tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
     monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(tmp_path))
 
 
+@pytest.mark.workers_ai_payload
 def test_langchain_with_its_default_token_splitting_works_too(gateway_url, api_key, routes, tiktoken_offline) -> None:  # type: ignore[no-untyped-def]
     from langchain_openai import OpenAIEmbeddings
 
