@@ -30,7 +30,7 @@ OTHER = "other"
 # Requests refused before a model was chosen (401, 404 for an unknown URL, a malformed body, …)
 # have an empty public_model: a series and a row of their own, never a model nor part of "other".
 NO_MODEL = "no model: refused before routing"
-NO_PROVIDER = "no provider: no upstream called"  # refused or answered before any upstream call
+NO_PROVIDER = "no provider: no upstream called"  # refused before a route was chosen
 
 CLIENT_ERROR = Q(status__gte=400, status__lt=500)
 SERVER_ERROR = Q(status__gte=500)

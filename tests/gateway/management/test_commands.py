@@ -95,14 +95,31 @@ def test_seed_models_installs_every_readme_mapping() -> None:
     run("seed_models")
 
     for public_name, upstream_model in README_MAPPINGS.items():
-        upstreams = set(ModelRoute.objects.filter(public_name=public_name).values_list("upstream_model", flat=True))
-        assert upstreams == {upstream_model}, public_name
+        first = ModelRoute.objects.filter(public_name=public_name).order_by("priority", "id").first()
+        assert first.upstream_model == upstream_model, public_name
         assert ModelRoute.objects.filter(upstream_model=upstream_model, public_name=upstream_model).exists()
+    # Second routes (README "Model names"): only gpt-4o has one, after its vision model.
+    seconds = ModelRoute.objects.filter(priority__gt=0).values_list("public_name", "upstream_model", "priority")
+    assert list(seconds) == [("gpt-4o", "@cf/meta/llama-3.3-70b-instruct-fp8-fast", 1)]
     assert set(ModelRoute.objects.filter(public_name="whisper-1").values_list("task", flat=True)) == {
         "transcription",
         "translation",
     }
     assert ModelRoute.objects.get(public_name="gpt-4", task="chat").provider.name == "workers-ai"
+
+
+def test_a_gpt_4o_seeded_before_its_second_route_gains_it_unless_edited() -> None:
+    run("seed_models")
+    second = ModelRoute.objects.get(public_name="gpt-4o", priority=1)
+    second.delete()  # as an installation seeded before the second route existed
+
+    run("seed_models")
+    assert ModelRoute.objects.filter(public_name="gpt-4o").count() == 2
+
+    ModelRoute.objects.filter(public_name="gpt-4o", priority=1).delete()
+    ModelRoute.objects.filter(public_name="gpt-4o").update(priority=3)  # an operator's edit
+    run("seed_models")
+    assert ModelRoute.objects.filter(public_name="gpt-4o").count() == 1
 
 
 @pytest.mark.parametrize(
