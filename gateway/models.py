@@ -1,68 +1,30 @@
-"""Providers, model routes, API keys and the usage ledger."""
+"""Model routes, API keys and the usage ledger (providers: gateway/provider_models.py)."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import logging
-import os
-import re
 import secrets
-import time
 import zlib
-from dataclasses import dataclass
 from dataclasses import fields as dataclass_fields
 from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxLengthValidator
 from django.db import models
 from django.utils import timezone
 
-from gateway.db import release_connections
-from gateway.encryption import EncryptedTokenField, UnreadableSecret
-from gateway.providers.base import ProviderConfig
-
-# A provider's token may come from the environment only under this prefix, or from the name the
-# Workers AI token has always had: any other name would let an admin user send the process's own
-# secrets (DJANGO_SECRET_KEY, DATABASE_URL) to a base URL of their choosing (README "Provider tokens").
-TOKEN_ENV_PREFIX = "GATEWAY_PROVIDER_"
-LEGACY_TOKEN_ENV = "CLOUDFLARE_API_TOKEN"
-_TOKEN_ENV_NAME = re.compile(re.escape(TOKEN_ENV_PREFIX) + r"[A-Z0-9_]+")
-
-logger = logging.getLogger(__name__)
-
-
-def token_env_allowed(name: str) -> bool:
-    return name == LEGACY_TOKEN_ENV or _TOKEN_ENV_NAME.fullmatch(name) is not None
-
-
-def validate_token_env(value: str) -> None:
-    if value and not token_env_allowed(value):
-        raise ValidationError(
-            "Name a variable starting with %(prefix)s (capitals, digits, _) or %(legacy)s, not %(value)s.",
-            code="token_env_not_allowed",
-            params={"prefix": TOKEN_ENV_PREFIX, "legacy": LEGACY_TOKEN_ENV, "value": value},
-        )
-
-
-# Headers an operator may not set: the gateway's own (auth, framing) would be overridden or leak.
-_RESERVED_HEADERS = {"authorization", "content-type", "content-length", "host", "transfer-encoding", "connection"}
-_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
-
-
-def validate_extra_headers(value: object) -> None:
-    """`{"Header-Name": "value"}`: string names and values, none of the gateway's own headers."""
-    if not isinstance(value, dict):
-        raise ValidationError('Give an object of header names to values, e.g. {"X-Team": "search"}.')
-    for name, header in value.items():
-        if not isinstance(header, str) or not _HEADER_NAME.fullmatch(str(name)) or "\n" in header or "\r" in header:
-            raise ValidationError(
-                "Header %(name)s: names are tokens and values one-line strings.", params={"name": name}
-            )
-        if str(name).lower() in _RESERVED_HEADERS:
-            raise ValidationError("The gateway sets %(name)s itself.", params={"name": name})
+# Providers live in a module of their own; importing them here keeps them Django's models of this app.
+from gateway.provider_models import (  # noqa: F401 (re-exported)
+    LEGACY_TOKEN_ENV,
+    TOKEN_ENV_PREFIX,
+    Provider,
+    ProviderRecord,
+    forget_stored_token,
+    token_env_allowed,
+    validate_extra_headers,
+    validate_token_env,
+)
 
 
 def snapshot_shape(*classes: type) -> str:
@@ -73,171 +35,6 @@ def snapshot_shape(*classes: type) -> str:
     """
     shape = [(cls.__qualname__, [(field.name, str(field.type)) for field in dataclass_fields(cls)]) for cls in classes]
     return f"{zlib.crc32(repr(shape).encode()):08x}"
-
-
-class Provider(models.Model):
-    class Kind(models.TextChoices):
-        WORKERS_AI = "workers_ai", "Cloudflare Workers AI"
-        OPENAI_COMPATIBLE = "openai_compatible", "OpenAI-compatible"
-
-    name = models.SlugField(max_length=64, unique=True)
-    kind = models.CharField(max_length=32, choices=Kind.choices, default=Kind.WORKERS_AI)
-    base_url = models.URLField(blank=True, help_text="Blank: CLOUDFLARE_API_BASE_URL from the environment.")
-    account_id = models.CharField(
-        max_length=64, blank=True, help_text="Blank: CLOUDFLARE_ACCOUNT_ID from the environment."
-    )
-    api_token_env = models.CharField(
-        max_length=64,
-        blank=True,
-        default=LEGACY_TOKEN_ENV,
-        validators=[validate_token_env],
-        help_text=f"Name of the environment variable holding the token (preferred): {TOKEN_ENV_PREFIX}… "
-        f"or {LEGACY_TOKEN_ENV}.",
-    )
-    # Encrypted in its column (gateway/encryption.py); the attribute holds the plaintext.
-    api_token = EncryptedTokenField(
-        blank=True,
-        validators=[MaxLengthValidator(512)],
-        help_text="Stored token (encrypted), used when the variable above is unset.",
-    )
-    connect_timeout = models.FloatField(default=5.0)
-    read_timeout = models.FloatField(default=120.0)
-    extra_headers = models.JSONField(
-        default=dict,
-        blank=True,
-        validators=[validate_extra_headers],
-        help_text='Sent with every upstream call, e.g. {"OpenAI-Organization": "org-…"}.',
-    )
-    enabled = models.BooleanField(default=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
-
-    def __str__(self) -> str:
-        return self.name
-
-    def clean(self) -> None:
-        super().clean()
-        if self.kind == self.Kind.OPENAI_COMPATIBLE and not self.base_url:
-            raise ValidationError(
-                {"base_url": "An OpenAI-compatible provider needs its base URL (the part before /chat/completions)."}
-            )
-
-    def record(self) -> ProviderRecord:
-        return ProviderRecord(
-            provider_id=self.pk,
-            name=self.name,
-            kind=self.kind,
-            base_url=self.base_url,
-            account_id=self.account_id,
-            api_token_env=self.api_token_env,
-            connect_timeout=self.connect_timeout,
-            read_timeout=self.read_timeout,
-            extra_headers=tuple(sorted((self.extra_headers or {}).items())),
-            updated_at=self.updated_at.timestamp() if self.updated_at else 0.0,
-        )
-
-    def config(self) -> ProviderConfig:
-        return self.record().config(stored_token=_readable(self.name, self.api_token))
-
-    def token_source(self) -> str:
-        """Where this process finds the token, in ProviderRecord.config's order (the admin's list)."""
-        record = self.record()
-        if record.env_token():
-            return f"env {self.api_token_env}"
-        if isinstance(self.api_token, UnreadableSecret):
-            return "stored, cannot be decrypted"
-        if self.api_token:
-            return "stored (encrypted)"
-        if record.legacy_token():
-            return f"env {LEGACY_TOKEN_ENV}"
-        return "none"
-
-
-@dataclass(frozen=True)
-class ProviderRecord:
-    """A provider row as cached data; `config()` resolves its token and blanks in this process.
-
-    It carries no secret: route snapshots pickle it into Redis (gateway/catalog/routes.py). The
-    token comes from the environment or, stored in the row, from this process's own copy
-    (`_stored_token`). Resolution is per process because processes may differ in environment (a
-    demo's emulator URL, a rotated token) and must never pick up each other's.
-    """
-
-    provider_id: int
-    name: str
-    kind: str
-    base_url: str
-    account_id: str
-    api_token_env: str
-    connect_timeout: float
-    read_timeout: float
-    extra_headers: tuple[tuple[str, str], ...]
-    updated_at: float  # unix seconds: a save changes it, which renews every process's copy of the token
-
-    def config(self, stored_token: str | None = None) -> ProviderConfig:
-        """`stored_token`: the row's own, when the caller holds the row; else read per process."""
-        token = self.env_token()
-        if not token:
-            token = _stored_token(self) if stored_token is None else stored_token
-        if not token:
-            token = self.legacy_token()
-        return ProviderConfig(
-            kind=self.kind,
-            base_url=(self.base_url or settings.CLOUDFLARE_API_BASE_URL).rstrip("/"),
-            account_id=self.account_id or settings.CLOUDFLARE_ACCOUNT_ID,
-            api_token=token,
-            connect_timeout=self.connect_timeout,
-            read_timeout=self.read_timeout,
-            extra_headers=dict(self.extra_headers),
-        )
-
-    def env_token(self) -> str:
-        # An invalid name (saved before the rule, or through queryset.update()) resolves to no token.
-        return os.environ.get(self.api_token_env, "") if token_env_allowed(self.api_token_env) else ""
-
-    def legacy_token(self) -> str:
-        # May come from CLOUDFLARE_API_TOKEN_FILE, which only settings read.
-        return settings.CLOUDFLARE_API_TOKEN if self.api_token_env == LEGACY_TOKEN_ENV else ""
-
-
-# provider id → (its updated_at, when read (monotonic), stored token). A save changes updated_at and
-# the route snapshot with it, so every process reads the new token at its next request; the
-# lifetime bounds a change that bypassed save() (queryset.update()), as the snapshots' own does.
-_stored_tokens: dict[int, tuple[float, float, str]] = {}
-STORED_TOKEN_SECONDS = 60.0
-
-
-def _stored_token(record: ProviderRecord) -> str:
-    now = time.monotonic()
-    held = _stored_tokens.get(record.provider_id)
-    if held is not None and held[0] == record.updated_at and now - held[1] < STORED_TOKEN_SECONDS:
-        return str(held[2])  # an UnreadableSecret as plain ""
-    token = Provider.objects.filter(pk=record.provider_id).values_list("api_token", flat=True).first()
-    token = "" if token is None else token  # not `or ""`: an UnreadableSecret is falsy too
-    # Read on the way to an upstream call: hand the connection back before that wait (gateway/db.py).
-    release_connections()
-    _stored_tokens[record.provider_id] = (record.updated_at, now, token)
-    # Warned once per row version, not at each re-read while the key stays wrong.
-    already_warned = held is not None and held[0] == record.updated_at and isinstance(held[2], UnreadableSecret)
-    return str(token) if already_warned else _readable(record.name, token)
-
-
-def _readable(provider: str, token: str) -> str:
-    """The token, or "" for one no configured key decrypts: the provider is then called without it."""
-    if not isinstance(token, UnreadableSecret):
-        return token
-    logger.warning(
-        "Provider %s: its stored API token cannot be decrypted with GATEWAY_SECRETS_KEY or "
-        "GATEWAY_SECRETS_KEY_FALLBACKS (was the key changed?). It is used without a stored token "
-        "until that key is restored or the token is entered again in the admin.",
-        provider,
-    )
-    return ""
-
-
-def forget_stored_token(provider_id: int) -> None:
-    """Drop this process's copy of a provider's token (gateway/signals.py, on save and delete)."""
-    _stored_tokens.pop(provider_id, None)
 
 
 class Task(models.TextChoices):

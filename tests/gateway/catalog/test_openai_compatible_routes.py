@@ -151,3 +151,27 @@ def test_an_openai_shaped_refusal_is_the_gateways_envelope(openai_client, routes
 
     assert caught.value.body["code"] == "upstream_bad_request"
     assert len(routes.requests) == 1  # the request itself was refused: never retried
+
+
+def test_the_workers_ai_token_never_goes_to_another_openai_compatible_host(openai_client, routes, settings) -> None:  # type: ignore[no-untyped-def]
+    from django.core.exceptions import ValidationError
+
+    from gateway.models import LEGACY_TOKEN_ENV, Provider
+
+    settings.CLOUDFLARE_API_TOKEN = "cloudflare-secret"
+    elsewhere = Provider(name="vllm", kind="openai_compatible", base_url="http://127.0.0.1:9/v1")
+    assert elsewhere.api_token_env == LEGACY_TOKEN_ENV  # the model's default
+    with pytest.raises(ValidationError) as refused:
+        elsewhere.full_clean()
+    assert set(refused.value.message_dict) == {"api_token_env"}
+    Provider(
+        name="cf", kind="openai_compatible", base_url="https://api.cloudflare.com/client/v4/accounts/a/ai/v1"
+    ).full_clean()
+
+    # A row saved past the rule (a shell, an old import) still never sends it.
+    provider = openai_provider("generic", routes.openai_base_url, api_token="")
+    Provider.objects.filter(pk=provider.pk).update(api_token_env=LEGACY_TOKEN_ENV)
+    route("oc-chat", Provider.objects.get(pk=provider.pk))
+    with pytest.raises(openai.APIStatusError):
+        openai_client.chat.completions.create(model="oc-chat", messages=HI)
+    assert "authorization" not in routes.last_request.headers

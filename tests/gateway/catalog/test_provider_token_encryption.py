@@ -119,7 +119,7 @@ def test_old_keys_in_the_fallbacks_decrypt_and_the_current_key_encrypts(  # type
 def test_a_lost_key_leaves_the_provider_without_a_token_and_warns_once(  # type: ignore[no-untyped-def]
     gateway_url, api_key, routes, settings, operator, caplog
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="gateway.models")
+    caplog.set_level(logging.WARNING, logger="gateway.provider_models")
     provider = Provider.objects.get(name="workers-ai")
     ciphertext, right_key = stored(), settings.GATEWAY_SECRETS_KEY
     settings.GATEWAY_SECRETS_KEY = "a-key-that-opens-nothing"
@@ -131,7 +131,7 @@ def test_a_lost_key_leaves_the_provider_without_a_token_and_warns_once(  # type:
         assert error_of(refused, 502)["code"] == "upstream_auth_failed"
     sent = [value for request in routes.requests for value in request.headers.values()]
     assert not any("fernet:" in value or ciphertext[7:40] in value for value in sent)
-    warnings = [record.getMessage() for record in caplog.records if record.name == "gateway.models"]
+    warnings = [record.getMessage() for record in caplog.records if record.name == "gateway.provider_models"]
     assert len(warnings) == 1
     assert "Provider workers-ai" in warnings[0] and "GATEWAY_SECRETS_KEY" in warnings[0]
     assert ciphertext not in warnings[0]
@@ -226,7 +226,9 @@ def test_an_openai_compatible_provider_needs_its_base_url_on_the_field(operator,
     assert "Cloudflare Workers AI" in page and "OpenAI-compatible" in page
     assert "the part before /chat/completions, e.g. https://api.openai.com/v1" in page
     assert 'name="clear_api_token"' not in page  # nothing stored yet to clear
-    new = form(Provider(name="openai", kind="openai_compatible", account_id=""), api_token="sk-upstream-123")
+    new = form(
+        Provider(name="openai", kind="openai_compatible", account_id="", api_token_env=""), api_token="sk-upstream-123"
+    )
 
     refused = operator.post("/admin/gateway/provider/add/", new)
 
