@@ -33,6 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.audio import audio_rows  # noqa: E402
 from bench.images import image_rows  # noqa: E402
+from bench.routing import routing_rows  # noqa: E402
 from config.embedded import postgres_url, redis_url  # noqa: E402
 from config.paths import data_dir  # noqa: E402
 from gateway.testing.emulator import WorkersAIEmulator  # noqa: E402
@@ -197,6 +198,7 @@ def main() -> None:
         ingestion = _rag_ingestion(f"http://{BIND}", headers)
         images = image_rows(f"http://{BIND}", headers, f"{emulator.base_url}/accounts/{ACCOUNT}/ai/run", TOKEN)
         audio = audio_rows(f"http://{BIND}", headers, f"{emulator.base_url}/accounts/{ACCOUNT}/ai/run", TOKEN)
+        routing = routing_rows(f"http://{BIND}", headers, emulator.openai_base_url, TOKEN, env)
     finally:
         for process in (server, writer, worker):
             process.send_signal(signal.SIGTERM)
@@ -226,6 +228,7 @@ def main() -> None:
         f"{ingestion[0]:.0f} chunks/s ({ingestion[1]:.2f} s a document) |",
         *audio,
         *images,
+        *routing,
         "",
     ]
     report = "\n".join(lines)

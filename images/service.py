@@ -101,7 +101,8 @@ def generate(job: ImageJob) -> tuple[bytes, str, RouteTarget]:
         request = ImageGenerationRequest(model=target.upstream_model, prompt=prompt, width=job.width, height=job.height)
         return provider.generate_image(request), prompt, target
 
-    image, prompt, target = with_fallbacks(targets, scratch, call)
+    # No retries here: the task retries the job itself, with its own backoff (images/tasks.py).
+    image, prompt, target = with_fallbacks(targets, scratch, call, retries=0)
     data = imaging.render(
         image.data,
         width=job.width,

@@ -94,7 +94,7 @@ UPSTREAM_RETRIES = Family(
 ROUTE_COOLDOWN = Family(
     "gateway_route_cooldown_seconds",
     "gauge",
-    "Seconds left of a model route's cooldown (0: not cooling), per enabled route.",
+    "Seconds left of a model route's cooldown (0: not cooling), per route served.",
     ("route_id", "public_name", "provider", "upstream_model"),
 )
 IMAGE_JOBS_QUEUED = Family(

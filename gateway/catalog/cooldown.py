@@ -26,8 +26,7 @@ from django.core.cache import cache
 
 from gateway.accounting import metrics
 from gateway.accounting.counters import redis
-from gateway.catalog.routes import RouteTarget
-from gateway.models import ModelRoute
+from gateway.catalog.routes import RouteTarget, route_table
 
 log = logging.getLogger(__name__)
 
@@ -144,21 +143,19 @@ def clear(route_id: int) -> None:
 
 
 def metric_lines() -> list[str]:
-    """gateway_route_cooldown_seconds for every enabled route (one query, one Redis round trip)."""
-    rows = list(
-        ModelRoute.objects.filter(enabled=True, provider__enabled=True)
-        .order_by("id")
-        .values_list("id", "public_name", "provider__name", "upstream_model")
-    )
-    now = time.time()
+    """gateway_route_cooldown_seconds for every route the gateway serves, from the route snapshot
+    (Redis) and one Redis round trip; a scrape still answers, the gauge empty, when either is away."""
     try:
-        known = states(row[0] for row in rows)
-    except Exception as exc:  # a scrape still answers without Redis, with the gauge empty
+        targets = {target.route_id: target for found in route_table().by_name.values() for target in found}
+        known = states(sorted(targets))
+    except Exception as exc:
         log.warning("cooldown state unavailable for /metrics: %s", type(exc).__name__)
         return metrics.gauge_lines(metrics.ROUTE_COOLDOWN, [])
+    now = time.time()
     samples = []
-    for route_id, public_name, provider, upstream_model in rows:
+    for route_id, target in sorted(targets.items()):
         until = known[route_id].cooling_until
         left = round(max(0.0, until - now), 3) if until else 0.0
-        samples.append(((str(route_id), public_name, provider, upstream_model), left))
+        labels = (str(route_id), target.public_name, target.provider.name, target.upstream_model)
+        samples.append((labels, left))
     return metrics.gauge_lines(metrics.ROUTE_COOLDOWN, samples)

@@ -51,8 +51,17 @@ def backoff_seconds(retry: int, retry_after: int | None) -> float:
     return max(random.uniform(ceiling / 2, ceiling), float(retry_after or 0))
 
 
-def with_fallbacks(targets: tuple[RouteTarget, ...], entry: UsageEntry, call: Callable[[RouteTarget], T]) -> T:
+def with_fallbacks(
+    targets: tuple[RouteTarget, ...],
+    entry: UsageEntry,
+    call: Callable[[RouteTarget], T],
+    *,
+    retries: int | None = None,
+) -> T:
     """Run call(target) until one answers, as the module says; the deciding error is raised.
+
+    `retries`: attempts beyond one per route (default GATEWAY_UPSTREAM_RETRIES); 0 for work that
+    retries on its own schedule (an image job's Celery task).
 
     entry.upstream_latency_ms is the time in the last call(target): for a stream, to the upstream's
     response headers (the adapter returns then); for n > 1 or several inputs, all of its calls.
@@ -61,7 +70,7 @@ def with_fallbacks(targets: tuple[RouteTarget, ...], entry: UsageEntry, call: Ca
     release_connections()
     ordered = cooldown.warm_first(targets)
     budget_ends = time.monotonic() + settings.GATEWAY_UPSTREAM_BUDGET_SECONDS
-    attempts_left = len(ordered) + settings.GATEWAY_UPSTREAM_RETRIES
+    attempts_left = len(ordered) + (settings.GATEWAY_UPSTREAM_RETRIES if retries is None else retries)
     position = 0
     last_error: dict[int, ProviderError] = {}
     while True:

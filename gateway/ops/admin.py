@@ -165,7 +165,8 @@ class ProviderAdmin(admin.ModelAdmin):
 
 @admin.register(ModelRoute)
 class ModelRouteAdmin(admin.ModelAdmin):
-    list_display = ("public_name", "served_by", "upstream_model", "priority", "capabilities", "health", "enabled")
+    list_display = ("name_and_health", "served_by", "upstream_model", "priority", "capabilities", "enabled")
+    list_display_links = ("name_and_health",)
     list_editable = ("upstream_model", "priority", "enabled")
     list_filter = (
         "task",
@@ -201,18 +202,20 @@ class ModelRouteAdmin(admin.ModelAdmin):
             route.cooldown_state = known.get(route.pk)
         return changelist
 
-    @admin.display(description="Health")
-    def health(self, obj: ModelRoute) -> str:
-        """Cooling down (skipped while another route of its name is not), recent failures, or ok."""
+    @admin.display(description="Public name", ordering="public_name")
+    def name_and_health(self, obj: ModelRoute) -> str:
+        """The name, and under it the route's health when it is not plain: cooling down (skipped
+        while another route of its name is not), or recent failures; "health unknown" without Redis."""
         state = getattr(obj, "cooldown_state", None)
         if state is None:
-            return "unknown"
-        if state.cooling_until is not None:
-            left = max(1, round(state.cooling_until - time.time()))
-            return format_html('<strong>cooling down</strong><br><span class="quiet">{} s left</span>', left)
-        if state.failures:
-            return format_html('ok<br><span class="quiet">{} recent failure(s)</span>', state.failures)
-        return "ok"
+            note = "health unknown"
+        elif state.cooling_until is not None:
+            note = f"cooling down, {max(1, round(state.cooling_until - time.time()))} s left"
+        elif state.failures:
+            note = f"{state.failures} recent failure(s)"
+        else:
+            return obj.public_name
+        return format_html('{}<br><span class="quiet gw-health">{}</span>', obj.public_name, note)
 
     @admin.action(description="End the cooldown of the selected routes")
     def end_cooldown(self, request: HttpRequest, queryset: QuerySet[ModelRoute]) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 import av
 import pytest
 import requests
-from conftest import error_of, make_key, usage_records
+from conftest import PERSISTENT, error_of, make_key, usage_records
 
 from gateway.testing.emulator.speech import aura_audio, melotts_result
 
@@ -251,7 +251,9 @@ def test_4096_characters_are_spoken(routes, gateway_url: str, api_key: str) -> N
 def test_an_upstream_refusal_is_an_envelope(  # type: ignore[no-untyped-def]
     routes, gateway_url: str, api_key: str, upstream_status: int, upstream_code: int, status: int, code: str
 ) -> None:
-    routes.inject_error(status=upstream_status, code=upstream_code, message="AiError: refused", model=MELOTTS)
+    routes.inject_error(
+        status=upstream_status, code=upstream_code, message="AiError: refused", model=MELOTTS, times=PERSISTENT
+    )
 
     answer = speak(gateway_url, api_key)
 
@@ -261,7 +263,9 @@ def test_an_upstream_refusal_is_an_envelope(  # type: ignore[no-untyped-def]
         assert int(answer.headers["Retry-After"]) >= 1
     (record,) = usage_records(1)
     assert (record.status, record.endpoint, record.error_code) == (status, "audio.speech", code)
-    assert [request.model for request in routes.requests] == [MELOTTS]
+    retried = status == 429  # capacity is worth one more attempt after a backoff; a bad input is not
+    assert [request.model for request in routes.requests] == [MELOTTS] * (2 if retried else 1)
+    assert record.attempts == (2 if retried else 1)
 
 
 # --- usage, cost and budget -------------------------------------------------------------------------

@@ -8,7 +8,7 @@ import os
 import pytest
 import requests
 from audio_files import make_audio
-from conftest import error_of, usage_records
+from conftest import PERSISTENT, error_of, usage_records
 from django.conf import settings
 from image_origin import PNG
 
@@ -112,7 +112,7 @@ def test_a_chat_model_does_not_transcribe(gateway_url, api_key, routes) -> None:
 
 
 def test_an_upstream_refusal_is_an_envelope(gateway_url, api_key, routes) -> None:  # type: ignore[no-untyped-def]
-    routes.inject_error(status=429, code=3040, message="Capacity temporarily exceeded", times=1)
+    routes.inject_error(status=429, code=3040, message="Capacity temporarily exceeded", times=PERSISTENT)
     answer = post(gateway_url, api_key, {"file": ("talk.mp3", make_audio("mp3", 1.0))})
 
     error_of(answer, 429)

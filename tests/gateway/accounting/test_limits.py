@@ -12,6 +12,7 @@ from conftest import error_of, make_key, usage_records
 from django_ratelimit.core import _get_window
 
 from gateway.models import ApiKey
+from gateway.testing.emulator import WorkersAIEmulator
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -169,11 +170,19 @@ def test_moderations_and_completions_are_admitted_too(routes: object, gateway_ur
     assert error_of(refused, 429)["code"] == "rate_limit_exceeded"
 
 
-def test_an_error_after_admission_carries_the_headers(routes: object, gateway_url: str) -> None:
+def test_an_error_after_admission_carries_the_headers(routes: WorkersAIEmulator, gateway_url: str) -> None:
+    key = make_key("refused-upstream", rpm_limit=5)
+    routes.inject_error(400, 5006, "AiError: Bad input: nope")
+    answer = chat(gateway_url, key)
+    assert error_of(answer, 400)["code"] == "upstream_bad_request"
+    assert answer.headers["x-ratelimit-limit-requests"] == "5"
+
+
+def test_a_prompt_no_route_holds_is_refused_before_admission(routes: object, gateway_url: str) -> None:
     key = make_key("too-long", rpm_limit=5)
     answer = chat(gateway_url, key, messages=[{"role": "user", "content": "x" * 120_000}])
     assert error_of(answer, 400)["code"] == "context_length_exceeded"
-    assert answer.headers["x-ratelimit-limit-requests"] == "5"
+    assert "x-ratelimit-limit-requests" not in answer.headers  # routing refused it: nothing was reserved
 
 
 def test_a_cached_answer_counts_as_a_request_but_spends_no_tokens(routes: object, gateway_url: str) -> None:

@@ -68,8 +68,11 @@ def test_it_lists_every_family_with_its_type(gateway_url) -> None:  # type: igno
         "gateway_upstream_duration_seconds": "histogram",
         "gateway_tokens": "counter",
         "gateway_rate_limit_refusals": "counter",
+        "gateway_upstream_failures": "counter",
+        "gateway_upstream_retries": "counter",
         "gateway_image_jobs_queued": "gauge",
         "gateway_ledger_spooled_records": "gauge",
+        "gateway_route_cooldown_seconds": "gauge",
     }
 
 
