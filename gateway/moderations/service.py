@@ -143,8 +143,14 @@ def moderate(
         if isinstance(provider, moderation.ModerationProvider) and provider.moderates(target.upstream_model):
             return _moderate_natively(provider, target, body.inputs)
         _check_fits(body.inputs, target)
-        judged = [_judge(provider, target, text) for text in body.inputs]
-        usage = Usage(sum(u.prompt_tokens for _, u, _ in judged), sum(u.completion_tokens for _, u, _ in judged))
+        judged: list[tuple[Verdict, Usage, bool]] = []
+        try:
+            for text in body.inputs:
+                judged.append(_judge(provider, target, text))
+        finally:
+            usage = Usage(sum(u.prompt_tokens for _, u, _ in judged), sum(u.completion_tokens for _, u, _ in judged))
+            if len(judged) < len(body.inputs):  # failed part-way: the verdicts before were paid for
+                entry.spent_by_failed_attempt(usage.prompt_tokens, usage.completion_tokens)
         return [verdict.result() for verdict, _, _ in judged], usage, any(estimated for _, _, estimated in judged)
 
     results, usage, estimated = with_fallbacks(targets, entry, call)

@@ -341,3 +341,21 @@ def test_embedding_batches_made_before_a_failure_are_recorded(gateway_url, api_k
     from gateway.accounting.tokens import estimate_text_tokens
 
     assert record.prompt_tokens == sum(estimate_text_tokens(text) for text in inputs[:100])
+
+
+def test_inputs_judged_before_a_failure_are_recorded(gateway_url, api_key, routes) -> None:  # type: ignore[no-untyped-def]
+    guard = "@cf/meta/llama-guard-3-8b"
+    routes.inject_error(500, 3043, "Internal server error", model=guard, times=PERSISTENT, after=1)
+
+    response = requests.post(
+        f"{gateway_url}/v1/moderations",
+        json={"model": "omni-moderation-latest", "input": ["first text", "second text"]},
+        headers={"Authorization": f"Bearer {api_key}"},
+        timeout=30,
+    )
+
+    error_of(response, 502)
+    # The first input judged, the second refused, the retry refused at once: one verdict was paid for.
+    assert [request.model for request in routes.requests] == [guard, guard, guard]
+    (record,) = usage_records(1)
+    assert record.prompt_tokens > 0 and record.completion_tokens > 0
