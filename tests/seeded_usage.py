@@ -39,6 +39,7 @@ def record(
     completion: int = 0,
     latency: int = 0,
     cost: str = "0",
+    provider: str = "",
 ) -> UsageRecord:
     fields: dict[str, object] = {}
     if has_cost():
@@ -49,6 +50,7 @@ def record(
         key_prefix=key.prefix if key else "",
         endpoint="chat.completions",
         public_model=model,
+        provider=provider,
         status=status,
         prompt_tokens=prompt,
         completion_tokens=completion,

@@ -420,3 +420,27 @@ def test_the_admin_links_to_it(operator: Client) -> None:
 
     assert f'href="{URL}"'.encode() in operator.get("/admin/").content
     assert f'href="{URL}"'.encode() in operator.get("/admin/gateway/usagerecord/").content
+
+
+def test_it_splits_by_provider_and_filters_on_one(operator: Client) -> None:
+    today = datetime.combine(datetime.now(UTC).date(), time(10), tzinfo=UTC)
+    make_key("gamma")
+    gamma = ApiKey.objects.get(name="gamma")
+    answered = {"workers-ai": 2, "local-vllm": 1}
+    for provider, requests in answered.items():
+        for _ in range(requests):
+            record(gamma, "gpt-4", 200, today, prompt=3, completion=2, latency=40, provider=provider)
+    record(gamma, "gpt-4", 401, today)  # refused before any route was chosen: no provider
+
+    everything = Tables(operator.get(URL).content.decode()).tables["by-provider"]
+    narrowed = operator.get(URL, {"provider": "local-vllm"})
+
+    assert {name: row[0] for name, row in everything.items()} == {
+        "workers-ai": "2",
+        "local-vllm": "1",
+        "no provider: no upstream called": "1",
+    }
+    tables = Tables(narrowed.content.decode()).tables
+    assert list(tables["by-provider"]) == ["local-vllm"]
+    assert tables["by-model"]["gpt-4"][0] == "1"
+    assert b'data-tile="requests">1<' in narrowed.content
