@@ -11,7 +11,7 @@ import time
 from email.utils import formatdate
 
 import pytest
-from test_openai_compatible import (
+from openai_compatible_helpers import (
     ACCOUNT,
     LLAMA,
     TOKEN,
