@@ -60,7 +60,8 @@ class UsageEntry:
     images: int = 0  # priced per image
     settled: bool = False  # set by settle(): a second call writes nothing
     # Spent by attempts that failed part-way (n > 1, several prompts or inputs): settle adds them to
-    # the tokens, so a fallback never hides work an upstream did (README "Fallbacks, retries and cooldowns").
+    # the tokens, so a fallback does not hide the answers an upstream gave (README "Providers,
+    # routing, fallbacks and cooldowns").
     failed_prompt_tokens: int = 0
     failed_completion_tokens: int = 0
     route_id: int | None = None  # the model route that answered (or was tried last)
@@ -68,6 +69,7 @@ class UsageEntry:
     upstream_latency_ms: int | None = None  # the deciding upstream call; to its headers for streams
     admission: Admission | None = None  # gateway/accounting/admission.py: reservations that settle corrects
 
-    def spent_by_failed_attempt(self, prompt_tokens: int, completion_tokens: int) -> None:
+    def spent_by_failed_attempt(self, prompt_tokens: int, completion_tokens: int, *, estimated: bool) -> None:
         self.failed_prompt_tokens += prompt_tokens
         self.failed_completion_tokens += completion_tokens
+        self.usage_estimated |= estimated and bool(prompt_tokens or completion_tokens)

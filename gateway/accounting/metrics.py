@@ -82,7 +82,7 @@ RATE_LIMIT_REFUSALS = Family(
 UPSTREAM_FAILURES = Family(
     "gateway_upstream_failures_total",
     "counter",
-    "Upstream attempts that failed in a way worth another route (timeout, unavailable, rate_limited, upstream).",
+    "Upstream attempts that failed in a way worth another route, by error kind (gateway/providers/base.py).",
     ("provider", "upstream_model", "kind"),
 )
 UPSTREAM_RETRIES = Family(
@@ -122,8 +122,7 @@ FAMILIES = (
     LEDGER_SPOOLED,
 )
 _STORED = {family.name: family for family in FAMILIES if family.type != "gauge"}
-# Rendered by their owners (gateway/catalog/cooldown.py for the routes') after these, with gauge_lines.
-LABELLED_GAUGES = (ROUTE_COOLDOWN,)
+# ROUTE_COOLDOWN is rendered by its owner, gateway/catalog/cooldown.py, after these (gauge_lines).
 
 
 # --- Recording ------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from gateway.errors import invalid
+from gateway.errors import GatewayError, invalid
 from gateway.providers.base import ChatMessage
 
 _PER_MESSAGE = 4
@@ -32,6 +32,16 @@ def estimate_prompt_tokens(messages: Iterable[ChatMessage]) -> int:
     return _PRIMER + sum(estimate_text_tokens(message.content) + _PER_MESSAGE for message in messages)
 
 
+def context_exceeded(context_window: int, prompt_estimate: int, param: str = "messages") -> GatewayError:
+    """The 400 of a prompt no context window of the model holds (OpenAI's wording and code)."""
+    return invalid(
+        f"This model's maximum context length is {context_window} tokens; your {param} would take "
+        f"about {prompt_estimate} tokens. Please shorten the {param}.",
+        param=param,
+        code="context_length_exceeded",
+    )
+
+
 def max_tokens_for(
     *,
     requested: int | None,
@@ -44,12 +54,7 @@ def max_tokens_for(
         return requested if requested is not None else max_output_tokens
     available = context_window - prompt_estimate
     if available <= 0:
-        raise invalid(
-            f"This model's maximum context length is {context_window} tokens; your {param} would take "
-            f"about {prompt_estimate} tokens. Please shorten the {param}.",
-            param=param,
-            code="context_length_exceeded",
-        )
+        raise context_exceeded(context_window, prompt_estimate, param)
     if requested is not None:
         return min(requested, available)
     return min(max_output_tokens or context_window, available)

@@ -3,13 +3,14 @@
 A family's typed request says what it needs (`Needs`: tools, vision, JSON mode, a context window
 that holds its prompt); routes lacking any of it are skipped, the rest keep their priority order.
 When no route has everything, the 400 names what is missing, in the words of the route that came
-closest (fewest gaps, then priority) — README "Capability-aware routing".
+closest (fewest gaps, then priority) — README "Providers, routing, fallbacks and cooldowns".
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from gateway.accounting.tokens import context_exceeded
 from gateway.catalog.routes import RouteTarget
 from gateway.errors import GatewayError, invalid
 
@@ -40,7 +41,7 @@ def _gaps(target: RouteTarget, needs: Needs) -> list[str]:
     return gaps
 
 
-def _refusal(model: str, target: RouteTarget, gap: str, needs: Needs) -> GatewayError:
+def _refusal(model: str, targets: tuple[RouteTarget, ...], gap: str, needs: Needs) -> GatewayError:
     if gap == "vision":
         return invalid(
             f"The model `{model}` does not accept images: send text only, or use a model with vision.",
@@ -61,13 +62,8 @@ def _refusal(model: str, target: RouteTarget, gap: str, needs: Needs) -> Gateway
             param=needs.json_mode_param,
             code="json_mode_not_supported",
         )
-    param = needs.prompt_param
-    return invalid(
-        f"This model's maximum context length is {target.context_window} tokens; your {param} would take "
-        f"about {needs.prompt_tokens} tokens. Please shorten the {param}.",
-        param=param,
-        code="context_length_exceeded",
-    )
+    largest = max(target.context_window or 0 for target in targets)  # the window it would need to fit
+    return context_exceeded(largest, needs.prompt_tokens, needs.prompt_param)
 
 
 _NAMES = {"vision": "vision", "tools": "tool calling", "json_mode": "JSON mode", "context": "a large enough context"}
@@ -83,15 +79,14 @@ def capable(model: str, targets: tuple[RouteTarget, ...], needs: Needs) -> tuple
         return able
     nowhere = [gap for gap in dict.fromkeys(g for missing in gaps for g in missing) if all(gap in m for m in gaps)]
     if nowhere:  # no route of the name has it at all: say that one
-        closest = next(index for index, missing in enumerate(gaps) if nowhere[0] in missing)
-        raise _refusal(model, targets[closest], nowhere[0], needs)
-    # Each capability exists on some route, never all on one (gpt-4o: vision or JSON mode).
+        raise _refusal(model, targets, nowhere[0], needs)
+    # Each exists on some route, never all on one (gpt-4o: vision or JSON mode; a small window).
     closest = min(range(len(targets)), key=lambda index: len(gaps[index]))
-    error = _refusal(model, targets[closest], gaps[closest][0], needs)
-    asked = {"vision": needs.vision, "tools": needs.tools, "json_mode": needs.json_mode}
-    listed = " and ".join(_NAMES[gap] for gap, wanted in asked.items() if wanted)
+    error = _refusal(model, targets, gaps[closest][0], needs)
+    asked = {"vision": needs.vision, "tools": needs.tools, "json_mode": needs.json_mode, "context": True}
+    listed = " and ".join(_NAMES[gap] for gap, wanted in asked.items() if wanted and any(gap in g for g in gaps))
     error.message = (
-        f"No route of the model `{model}` offers {listed} together (or holds this prompt with them); "
+        f"No route of the model `{model}` offers {listed} together; "
         "drop one of them from the request, or use another model."
     )
     raise error

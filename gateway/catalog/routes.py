@@ -65,6 +65,7 @@ def _build_table() -> RouteTable:
     rows = (
         ModelRoute.objects.filter(enabled=True, provider__enabled=True)
         .select_related("provider")
+        .defer("provider__api_token")  # never in the snapshot: not even decrypted to build it
         .order_by("public_name", "priority", "id")
     )
     records: dict[int, ProviderRecord] = {}

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from django.conf import settings
@@ -53,6 +54,12 @@ class ChatCompletionRequest:
         """Worth caching (gateway/cache/responses.py): greedy sampling, or a fixed seed."""
         return self.temperature == 0 or self.seed is not None
 
+    @cached_property
+    def prompt_estimate(self) -> int:
+        """Text only (gateway/accounting/tokens.py): images are fetched after admission, so routing
+        and the admitted demand cannot depend on them. Computed once per request."""
+        return estimate_prompt_tokens(self.messages)
+
     def needs(self) -> Needs:
         """What a route must offer to serve this request (gateway/catalog/capabilities.py)."""
         uses_tools = bool(self.tools) and self.tool_choice.mode != "none"
@@ -62,13 +69,11 @@ class ChatCompletionRequest:
             vision=any(message.images for message in self.messages),
             json_mode=forced or self.response_format is not None,
             json_mode_param="tool_choice" if forced else "response_format",
-            prompt_tokens=estimate_prompt_tokens(self.messages),
+            prompt_tokens=self.prompt_estimate,
         )
 
     def demand(self, targets: Sequence[RouteTarget]) -> Demand:
-        # Text only (gateway/accounting/tokens.py): images are fetched after admission, so the
-        # admitted demand cannot depend on them.
-        prompt = estimate_prompt_tokens(self.messages)
+        prompt = self.prompt_estimate
         return Demand(
             prompt_tokens=prompt,
             completion_requested=self.n * self.max_tokens if self.max_tokens else 0,

@@ -38,7 +38,7 @@ class _Attempt:
 
 def _attempt(body: ChatCompletionRequest, target: RouteTarget) -> _Attempt:
     plan = plan_for(body)
-    estimate = estimate_prompt_tokens(plan.messages)
+    estimate = body.prompt_estimate if plan.messages is body.messages else estimate_prompt_tokens(plan.messages)
     return _Attempt(
         prompt_estimate=estimate,
         plan=plan,
@@ -103,7 +103,8 @@ def complete(body: ChatCompletionRequest, targets: tuple[RouteTarget, ...], entr
             return attempt, [apply_plan(answer, attempt.plan) for answer in answers]
         except (ProviderError, GatewayError):
             spent = _spent(answers, attempt)  # n > 1: the answers before the failure were paid for
-            entry.spent_by_failed_attempt(spent.prompt_tokens, spent.completion_tokens)
+            estimated = any(answer.usage is None for answer in answers)
+            entry.spent_by_failed_attempt(spent.prompt_tokens, spent.completion_tokens, estimated=estimated)
             raise
 
     attempt, results = with_fallbacks(targets, entry, call)

@@ -83,28 +83,28 @@ class _Tally:
 
 
 def complete(body: CompletionRequest, targets: tuple[RouteTarget, ...], entry: UsageEntry) -> dict:
-    def call(target: RouteTarget) -> list[tuple[_Call, str, Usage, str | None]]:
+    def call(target: RouteTarget) -> list[tuple[_Call, str, Usage, str | None, bool]]:
         provider = provider_for(target.provider.config())
-        answered = []
-        entry.usage_estimated = False  # only the route that answers counts
+        answered = []  # (call, text, usage, upstream finish, whether usage is the gateway's estimate)
         try:
             for planned in _calls(body, target):
                 result = provider.chat(planned.request)
                 usage = result.usage or Usage(planned.prompt_estimate, estimate_text_tokens(result.content))
-                entry.usage_estimated |= result.usage is None
-                answered.append((planned, result.content, usage, result.finish_reason))
+                answered.append((planned, result.content, usage, result.finish_reason, result.usage is None))
         except ProviderError:
             spent = _Tally()  # several prompts or n > 1: the choices before the failure were paid for
-            for planned, _, usage, _ in answered:
+            for planned, _, usage, _, _ in answered:
                 spent.add(planned, usage)
             total = spent.total()
-            entry.spent_by_failed_attempt(total.prompt_tokens, total.completion_tokens)
+            estimated = any(item[4] for item in answered)
+            entry.spent_by_failed_attempt(total.prompt_tokens, total.completion_tokens, estimated=estimated)
             raise
         return answered
 
     tally = _Tally()
     choices = []
-    for planned, content, usage, upstream_finish in with_fallbacks(targets, entry, call):
+    for planned, content, usage, upstream_finish, estimated in with_fallbacks(targets, entry, call):
+        entry.usage_estimated |= estimated
         text, stopped = truncate_at_stop(content, body.stop)
         finish = "stop" if stopped else finish_reason_for(upstream_finish, usage, planned.request.max_tokens)
         choices.append(TextChoice(text=planned.prompt + text if body.echo else text, finish_reason=finish))

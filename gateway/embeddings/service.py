@@ -49,7 +49,8 @@ def embed(body: EmbeddingsRequest, targets: tuple[RouteTarget, ...], entry: Usag
                 vectors.extend(provider.embed(EmbeddingRequest(model=target.upstream_model, texts=batch)).vectors)
         except ProviderError:
             # Several batches: those embedded before the failure were paid for (estimated, as all are).
-            entry.spent_by_failed_attempt(sum(estimate_text_tokens(text) for text in body.inputs[: len(vectors)]), 0)
+            embedded = sum(estimate_text_tokens(text) for text in body.inputs[: len(vectors)])
+            entry.spent_by_failed_attempt(embedded, 0, estimated=True)
             raise
         return vectors
 

@@ -150,7 +150,8 @@ def moderate(
         finally:
             usage = Usage(sum(u.prompt_tokens for _, u, _ in judged), sum(u.completion_tokens for _, u, _ in judged))
             if len(judged) < len(body.inputs):  # failed part-way: the verdicts before were paid for
-                entry.spent_by_failed_attempt(usage.prompt_tokens, usage.completion_tokens)
+                estimated = any(guessed for _, _, guessed in judged)
+                entry.spent_by_failed_attempt(usage.prompt_tokens, usage.completion_tokens, estimated=estimated)
         return [verdict.result() for verdict, _, _ in judged], usage, any(estimated for _, _, estimated in judged)
 
     results, usage, estimated = with_fallbacks(targets, entry, call)

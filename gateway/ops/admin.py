@@ -8,7 +8,6 @@ one query.
 
 from __future__ import annotations
 
-import time
 from decimal import Decimal
 from typing import Any
 
@@ -209,21 +208,24 @@ class ModelRouteAdmin(admin.ModelAdmin):
         state = getattr(obj, "cooldown_state", None)
         if state is None:
             note = "health unknown"
-        elif state.cooling_until is not None:
-            note = f"cooling down, {max(1, round(state.cooling_until - time.time()))} s left"
+        elif state.cooling:
+            note = f"cooling down, {cooldown.seconds_left(state)} s left"
         elif state.failures:
             note = f"{state.failures} recent failure(s)"
         else:
             return obj.public_name
         return format_html('{}<br><span class="quiet gw-health">{}</span>', obj.public_name, note)
 
-    @admin.action(description="End the cooldown of the selected routes")
+    @admin.action(description="End the cooldown of the selected routes", permissions=["change"])
     def end_cooldown(self, request: HttpRequest, queryset: QuerySet[ModelRoute]) -> None:
-        ended = 0
-        for route in queryset:
-            cooldown.clear(route.pk)
-            ended += 1
-        self.message_user(request, f"{ended} route(s) tried again in their turn from now.")
+        ids = list(queryset.values_list("pk", flat=True))
+        try:
+            cooldown.clear(ids)
+        except Exception as exc:  # Redis away: say so on the page rather than a 500
+            failed = f"Cooldowns unchanged: Redis did not answer ({type(exc).__name__})."
+            self.message_user(request, failed, messages.ERROR)
+            return
+        self.message_user(request, f"{len(ids)} route(s) tried again in their turn from now.")
 
 
 @admin.register(ApiKey)

@@ -29,7 +29,7 @@ def provider_for(config: ProviderConfig) -> Provider:
                 "/chat/completions, e.g. https://api.openai.com/v1): set it in the admin.",
             )
         return OpenAICompatibleProvider(config)
-    raise ProviderError("upstream", f"Provider kind '{config.kind}' is not supported yet.")
+    raise ProviderError("auth", f"Provider kind '{config.kind}' is not supported: the provider is misconfigured.")
 
 
 def embedding_provider_for(config: ProviderConfig) -> EmbeddingProvider:

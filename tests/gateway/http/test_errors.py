@@ -345,7 +345,8 @@ def test_the_vision_licence_refusal_5016_is_403(gateway_url, api_key, routes) ->
     # outlasts agreeing and retrying stays a permission error.
     message = "AiError: Prior to using this model, you must agree to the Meta Llama 3.2 Community License."
     routes.inject_error(403, 5016, message, model="@cf/meta/llama-3.2-11b-vision-instruct", times=3)
-    error = error_of(chat(gateway_url, api_key, {"model": "gpt-4o", "messages": HI}), 403)
+    # gpt-4-vision-preview has one route: gpt-4o's text route would take over (a route's refusal moves on).
+    error = error_of(chat(gateway_url, api_key, {"model": "gpt-4-vision-preview", "messages": HI}), 403)
 
     assert error["type"] == "permission_error"
     assert "agree" in error["message"]
