@@ -16,12 +16,12 @@ JSON mode does not stream upstream, so such requests are fetched whole and repla
 from __future__ import annotations
 
 import json
-import secrets
 from dataclasses import dataclass, replace
 
 from gateway.chat.request import ChatCompletionRequest
 from gateway.errors import GatewayError
 from gateway.providers.base import ChatMessage, ChatResult, ResponseFormat, ToolCall, ToolSpec
+from gateway.providers.openai_shapes import new_call_id
 
 
 @dataclass(frozen=True)
@@ -85,10 +85,6 @@ def _with_instruction(messages: tuple[ChatMessage, ...], instruction: str) -> tu
         first = replace(messages[0], content=f"{messages[0].content}\n\n{instruction}")
         return (first, *messages[1:])
     return (ChatMessage(role="system", content=instruction), *messages)
-
-
-def new_call_id() -> str:
-    return f"call_{secrets.token_hex(12)}"
 
 
 def apply_plan(result: ChatResult, plan: ToolPlan) -> ChatResult:

@@ -35,7 +35,7 @@ _END = object()
 def close_upstream(source: object) -> None:
     """`source.close()`, if it has one, from a thread that may not be the one reading it.
 
-    An upstream stream's close() is safe from any thread (gateway/providers/workers_ai/stream.py
+    An upstream stream's close() is safe from any thread (gateway/providers/delta_stream.py
     DeltaStream); a plain generator being run by the reader refuses with ValueError, and the
     reader closes it itself, at its next item, as before.
     """

@@ -25,6 +25,7 @@ from gateway.providers.base import (
     ProviderConfig,
     ProviderError,
 )
+from gateway.providers.delta_stream import DeltaStream, deltas_of
 from gateway.providers.event_stream import iter_event_data
 from gateway.providers.openai_compatible.errors import UPSTREAM, error_from_response
 from gateway.providers.openai_compatible.media import MediaCalls
@@ -36,7 +37,6 @@ from gateway.providers.openai_compatible.results import (
     parse_text_completion,
 )
 from gateway.providers.openai_compatible.stream import translate_chunks
-from gateway.providers.workers_ai.stream import DeltaStream, deltas_of
 
 # Texts per embeddings call. OpenAI takes up to 2048 inputs (and 300k tokens) a request, but
 # self-hosted servers embed a request as one batch: a smaller one keeps each call's memory and
@@ -86,9 +86,9 @@ class OpenAICompatibleProvider(MediaCalls):
             finally:
                 response.close()
             parse = parse_text_completion if request.prompt is not None else parse_chat_completion
-            return DeltaStream(iter(deltas_of(parse(body, request.reasoning))), None)
+            return DeltaStream(iter(deltas_of(parse(body, request.reasoning))), None, upstream=UPSTREAM)
         events = iter_event_data(response.iter_content(chunk_size=None))
-        return DeltaStream(translate_chunks(events, request.reasoning, self._secrets), response)
+        return DeltaStream(translate_chunks(events, request.reasoning, self._secrets), response, upstream=UPSTREAM)
 
     # --- embeddings and the model list --------------------------------------------------------------
 

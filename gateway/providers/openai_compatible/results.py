@@ -13,13 +13,12 @@ import base64
 import math
 import re
 import struct
-from dataclasses import replace
 from typing import Any
 
 from gateway.providers.base import CatalogueModel, ChatResult, EmbeddingResult, ProviderError
+from gateway.providers.embedding_vectors import checked_vectors
+from gateway.providers.openai_shapes import tool_calls_of, usage_of
 from gateway.providers.reasoning import split_reasoning
-from gateway.providers.workers_ai.embeddings import parse_embeddings
-from gateway.providers.workers_ai.results import tool_calls_of, usage_of
 
 # Finish reasons passed on as the upstream said them: ones the gateway cannot work out itself.
 # "stop" and "tool_calls" it derives from what it sends (stop sequences, tool plans, usage).
@@ -95,16 +94,15 @@ def kept_finish_reason(value: Any) -> str | None:
 
 
 def parse_embeddings_list(body: dict[str, Any], expected: int) -> EmbeddingResult:
-    """`data: [{index, embedding}]` in index order, checked like Workers AI's vectors."""
+    """`data: [{index, embedding}]` in index order, checked against the texts sent."""
     data = body.get("data")
     if not isinstance(data, list) or not all(isinstance(row, dict) for row in data):
         raise ProviderError("upstream", "Upstream error: the embeddings answer has no data list.")
     indexes = [row.get("index") for row in data]
     if all(isinstance(i, int) for i in indexes) and sorted(indexes) == list(range(len(data))):
         data = sorted(data, key=lambda row: row["index"])
-    vectors = [_vector(row.get("embedding")) for row in data]
-    result = parse_embeddings({"data": vectors}, expected)
-    return replace(result, usage=usage_of(body.get("usage")))
+    vectors = checked_vectors([_vector(row.get("embedding")) for row in data], expected)
+    return EmbeddingResult(vectors=vectors, usage=usage_of(body.get("usage")))
 
 
 def _vector(value: Any) -> Any:

@@ -4,8 +4,9 @@ Chunk shapes: https://platform.openai.com/docs/api-reference/chat-streaming. Too
 fragments under an `index` (id, type and name in the first, argument pieces after); the gateway's
 chat service writes each ChatDelta tool call as one whole call (gateway/chat/service.py), so the
 fragments are assembled here and the calls go out once the upstream says the choice is finished
-(its finish_reason) or the stream ends. The translated deltas are wrapped in Workers AI's
-DeltaStream, which owns the upstream response and its close() from any thread.
+(its finish_reason) or the stream ends. The provider wraps the translated deltas in a DeltaStream
+(gateway/providers/delta_stream.py), which owns the upstream response and its close() from any
+thread and names this upstream in transport errors.
 """
 
 from __future__ import annotations
@@ -15,14 +16,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import requests
-
-from gateway.providers import http
 from gateway.providers.base import ChatDelta, ProviderError, ToolCall
-from gateway.providers.openai_compatible.errors import UPSTREAM, error_from_event
+from gateway.providers.openai_compatible.errors import error_from_event
 from gateway.providers.openai_compatible.results import kept_finish_reason, reasoning_of, text_of
+from gateway.providers.openai_shapes import new_call_id, usage_of
 from gateway.providers.reasoning import ThinkSplitter
-from gateway.providers.workers_ai.results import new_call_id, usage_of
 
 _EMPTY = ChatDelta()
 
@@ -30,18 +28,12 @@ _EMPTY = ChatDelta()
 def translate_chunks(
     events: Iterator[str], starts_in_reasoning: bool, secrets_: tuple[str, ...]
 ) -> Iterator[ChatDelta]:
-    """Deltas from a stream's event payloads (`secrets_` are redacted from error messages).
-
-    Transport failures while reading become ProviderErrors named for this upstream.
-    """
+    """Deltas from a stream's event payloads (`secrets_` are redacted from error messages)."""
     translator = _ChunkTranslator(starts_in_reasoning, secrets_)
-    try:
-        for data in events:
-            delta = translator.delta_of(data)
-            if delta != _EMPTY:
-                yield delta
-    except requests.RequestException as exc:
-        raise http.transport_error(exc, UPSTREAM) from exc
+    for data in events:
+        delta = translator.delta_of(data)
+        if delta != _EMPTY:
+            yield delta
     tail = translator.finish()
     if tail != _EMPTY:
         yield tail

@@ -15,6 +15,6 @@ from __future__ import annotations
 
 from gateway.providers.workers_ai.provider import WorkersAIProvider
 from gateway.providers.workers_ai.results import parse_result
-from gateway.providers.workers_ai.stream import DeltaStream, translate_stream
+from gateway.providers.workers_ai.stream import translate_stream
 
-__all__ = ["DeltaStream", "WorkersAIProvider", "parse_result", "translate_stream"]
+__all__ = ["WorkersAIProvider", "parse_result", "translate_stream"]

@@ -25,6 +25,7 @@ from gateway.providers.base import (
     ProviderConfig,
     ProviderError,
 )
+from gateway.providers.delta_stream import DeltaStream, deltas_of
 from gateway.providers.event_stream import iter_event_data
 from gateway.providers.images import GeneratedImage, ImageGenerationRequest
 from gateway.providers.workers_ai import audio, images
@@ -33,7 +34,7 @@ from gateway.providers.workers_ai.embeddings import EMBEDDING_BATCH, parse_embed
 from gateway.providers.workers_ai.errors import UPSTREAM, error_from_response
 from gateway.providers.workers_ai.payload import build_payload, uses_responses_form
 from gateway.providers.workers_ai.results import parse_result
-from gateway.providers.workers_ai.stream import DeltaStream, deltas_of, translate_stream
+from gateway.providers.workers_ai.stream import translate_stream
 
 CATALOGUE_PAGE_SIZE = 100  # few round trips for the whole catalogue
 CATALOGUE_MAX_PAGES = 50  # a guard against an upstream whose paging never ends
@@ -73,7 +74,7 @@ class WorkersAIProvider:
         deltas: reasoning, then content and tool calls, then usage.
         """
         if uses_responses_form(request.model):
-            return DeltaStream(iter(deltas_of(self.chat(request))), None)
+            return DeltaStream(iter(deltas_of(self.chat(request))), None, upstream=UPSTREAM)
         response = self._post(request.model, build_payload(request, stream=True), stream=True)
         if "text/event-stream" not in response.headers.get("Content-Type", ""):
             # A model that ignores `stream` (JSON mode does not stream) answers with an envelope.
@@ -81,9 +82,9 @@ class WorkersAIProvider:
                 result = parse_result(self._result_of(response), request.reasoning)
             finally:
                 response.close()
-            return DeltaStream(iter(deltas_of(result)), None)
+            return DeltaStream(iter(deltas_of(result)), None, upstream=UPSTREAM)
         events = iter_event_data(response.iter_content(chunk_size=None))
-        return DeltaStream(translate_stream(events, request.reasoning, self._secrets), response)
+        return DeltaStream(translate_stream(events, request.reasoning, self._secrets), response, upstream=UPSTREAM)
 
     def embed(self, request: EmbeddingRequest) -> EmbeddingResult:
         """`{"text": [...]}` → `{"shape": [n, d], "data": [[...], ...]}`, checked against the texts sent."""

@@ -1,18 +1,18 @@
 """A non-streamed answer's `result` as a ChatResult, whichever of the three shapes it has.
 
 The classic `{response, tool_calls, usage}`, an OpenAI chat.completion inside `result`, and a
-Responses object are told apart by their keys, not by the model name. tool_calls_of and usage_of
-also read the matching fields of stream events.
+Responses object are told apart by their keys, not by the model name. Usage and tool calls, in
+whichever shape, are read by gateway/providers/openai_shapes.py.
 """
 
 from __future__ import annotations
 
 import base64
 import json
-import secrets
 from typing import Any
 
-from gateway.providers.base import ChatResult, ProviderError, ToolCall, Usage
+from gateway.providers.base import ChatResult, ProviderError, ToolCall
+from gateway.providers.openai_shapes import tool_calls_of, usage_of
 from gateway.providers.reasoning import split_reasoning
 
 
@@ -84,49 +84,6 @@ def _parse_responses(result: dict[str, Any]) -> ChatResult:
         usage=usage_of(result.get("usage")),
         finish_reason=finish,
     )
-
-
-def tool_calls_of(raw: Any) -> tuple[ToolCall, ...]:
-    """Legacy `{name, arguments:{…}}` or OpenAI `{id, type, function:{name, arguments}}` calls."""
-    calls: list[ToolCall] = []
-    for item in raw if isinstance(raw, list) else []:
-        if not isinstance(item, dict):
-            continue
-        function = item.get("function") if isinstance(item.get("function"), dict) else item
-        name = function.get("name")
-        if not isinstance(name, str) or not name:
-            continue
-        arguments = function.get("arguments")
-        if not isinstance(arguments, str):
-            arguments = json.dumps(arguments if arguments is not None else {})
-        call_id = item.get("id")
-        calls.append(
-            ToolCall(
-                id=call_id if isinstance(call_id, str) and call_id else new_call_id(), name=name, arguments=arguments
-            )
-        )
-    return tuple(calls)
-
-
-def new_call_id() -> str:
-    return "call_" + secrets.token_hex(12)
-
-
-def usage_of(raw: Any) -> Usage | None:
-    """Token counts from a chat (`prompt_tokens`) or Responses (`input_tokens`) usage object."""
-    if not isinstance(raw, dict):
-        return None
-    prompt = _count(raw.get("prompt_tokens", raw.get("input_tokens")))
-    completion = _count(raw.get("completion_tokens", raw.get("output_tokens")))
-    if prompt is None and completion is None:
-        return None
-    return Usage(prompt_tokens=prompt or 0, completion_tokens=completion or 0)
-
-
-def _count(value: Any) -> int | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return int(value)
 
 
 def base64_field(result: Any, name: str, what: str) -> bytes:

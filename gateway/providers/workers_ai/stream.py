@@ -1,69 +1,20 @@
-"""Streamed answers as ChatDeltas: the upstream's event payloads translated, or a whole answer replayed.
+"""Workers AI's streamed answers as ChatDeltas: the upstream's event payloads translated.
 
 Both event shapes are handled: classic `{"response": …}` events and OpenAI chat.completion.chunk
-events (https://developers.cloudflare.com/workers-ai/features/streaming/). DeltaStream owns the
-upstream response so a client that goes away gives the pooled connection back.
+events (https://developers.cloudflare.com/workers-ai/features/streaming/). The provider wraps the
+deltas in a DeltaStream (gateway/providers/delta_stream.py), which owns the upstream response.
 """
 
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from typing import Any
 
-import requests
-
-from gateway.providers import http
-from gateway.providers.base import ChatDelta, ChatResult, ProviderError, ToolCall
+from gateway.providers.base import ChatDelta, ProviderError, ToolCall
+from gateway.providers.openai_shapes import new_call_id, tool_calls_of, usage_of
 from gateway.providers.reasoning import ThinkSplitter
-from gateway.providers.workers_ai.errors import UPSTREAM, error_from_event
-from gateway.providers.workers_ai.results import new_call_id, tool_calls_of, usage_of
-
-
-class DeltaStream(Iterator[ChatDelta]):
-    """The deltas of one upstream stream; `close()` releases the pooled connection.
-
-    When a client disconnects, Django closes the streaming content, which lands here and closes
-    the upstream response, even if iteration never started (a generator's finally would not run).
-    `close()` may come from another thread than the one reading (gateway/streams/keepalive.py
-    reads on a pump thread and closes from the consumer): a read blocked there returns at once.
-    """
-
-    def __init__(self, deltas: Iterator[ChatDelta], response: requests.Response | None) -> None:
-        self._deltas = deltas
-        self._response = response
-        self._lock = threading.Lock()
-        self._finished = False
-
-    def __next__(self) -> ChatDelta:
-        try:
-            return next(self._deltas)
-        except StopIteration:
-            self._finished = True
-            self.close()
-            raise
-        except requests.RequestException as exc:
-            self.close()
-            raise http.transport_error(exc, UPSTREAM) from exc
-        except BaseException:
-            self.close()
-            raise
-
-    def close(self) -> None:
-        with self._lock:
-            response, self._response = self._response, None
-        if response is not None:
-            if self._finished:
-                response.close()
-            else:  # the upstream may still be sending, or a reader blocked on it
-                http.abort(response)
-        close = getattr(self._deltas, "close", None)
-        if close is not None:
-            try:
-                close()
-            except ValueError:
-                pass  # being read on another thread: its read just failed, and it ends there
+from gateway.providers.workers_ai.errors import error_from_event
 
 
 def translate_stream(
@@ -155,13 +106,3 @@ class _StreamTranslator:
 
 
 _EMPTY = ChatDelta()
-
-
-def deltas_of(result: ChatResult) -> list[ChatDelta]:
-    """A whole answer as a stream would have told it: reasoning, content and calls, the end."""
-    deltas = [
-        ChatDelta(reasoning=result.reasoning),
-        ChatDelta(content=result.content, tool_calls=result.tool_calls),
-        ChatDelta(usage=result.usage, finish_reason=result.finish_reason),
-    ]
-    return [d for d in deltas if d != _EMPTY]
