@@ -12,6 +12,7 @@ import os
 import re
 import time
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -49,11 +50,15 @@ def validate_token_env(value: str) -> None:
 
 # Headers an operator may not set: the gateway's own (auth, framing) would be overridden or leak.
 _RESERVED_HEADERS = {"authorization", "content-type", "content-length", "host", "transfer-encoding", "connection"}
+# Credentials under other names. Extra headers are plaintext in the row, in the route snapshot in
+# Redis, in export_routes' file and on the admin page; the token is encrypted in the row, absent elsewhere.
+_CREDENTIAL_HEADERS = {"proxy-authorization", "cookie", "api-key", "x-api-key", "x-goog-api-key"}
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 
 
 def validate_extra_headers(value: object) -> None:
-    """`{"Header-Name": "value"}`: string names and values, none of the gateway's own headers."""
+    """`{"Header-Name": "value"}`: string names and values, none of the gateway's own headers and
+    no credential."""
     if not isinstance(value, dict):
         raise ValidationError('Give an object of header names to values, e.g. {"X-Team": "search"}.')
     for name, header in value.items():
@@ -63,6 +68,38 @@ def validate_extra_headers(value: object) -> None:
             )
         if str(name).lower() in _RESERVED_HEADERS:
             raise ValidationError("The gateway sets %(name)s itself.", params={"name": name})
+        if str(name).lower() in _CREDENTIAL_HEADERS:
+            raise ValidationError(
+                "%(name)s carries a credential, which extra headers keep in plaintext: give it as the "
+                "provider's token instead (a %(prefix)s… variable or the stored, encrypted token).",
+                code="credential_header",
+                params={"name": name, "prefix": TOKEN_ENV_PREFIX},
+            )
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def url_origin(url: str) -> tuple[str, str, int] | None:
+    """(scheme, host, port) of a URL, the port filled in from the scheme; None when unparseable.
+
+    A token's safety depends on the origin alone: the path, query and any user:password@ part are
+    left out (urlsplit's hostname is the host after them, lowercased).
+    """
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:  # a port out of range or not a number
+        return None
+    scheme = parts.scheme.lower()
+    if not parts.hostname or scheme not in _DEFAULT_PORTS:
+        return None
+    return scheme, parts.hostname, port if port is not None else _DEFAULT_PORTS[scheme]
+
+
+def base_url_origin(base_url: str) -> tuple[str, str, int] | None:
+    """The origin a provider's calls go to: a blank base URL is the environment's."""
+    return url_origin(base_url or settings.CLOUDFLARE_API_BASE_URL)
 
 
 class Provider(models.Model):
@@ -105,6 +142,36 @@ class Provider(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        update_fields = kwargs.get("update_fields")
+        if self.pk is not None and (update_fields is None or "base_url" in update_fields):
+            if self._drop_token_left_behind() and update_fields is not None:
+                kwargs["update_fields"] = {*update_fields, "api_token"}
+        super().save(*args, **kwargs)
+
+    def _drop_token_left_behind(self) -> bool:
+        """Clear the stored token when the base URL moves to another origin and no token came with it.
+
+        The token is write-only in the admin, so following an edited base URL would be how an admin
+        user reads it: at a host of their own. A token entered in the same save was meant for the
+        new host. import_routes never sets a token, so its origin changes clear it too.
+        """
+        before = Provider.objects.filter(pk=self.pk).values_list("base_url", "api_token").first()
+        if before is None:
+            return False
+        old_base_url, old_token = before
+        if not _holds_token(self.api_token) or not _same_token(self.api_token, old_token):
+            return False
+        if base_url_origin(self.base_url) == base_url_origin(old_base_url):
+            return False
+        self.api_token = ""
+        logger.warning(
+            "Provider %s: its base URL moved to another scheme, host or port, so its stored API token "
+            "was cleared (it was meant for the old one). Enter the new upstream's token in the admin.",
+            self.name,
+        )
+        return True
+
     def clean(self) -> None:
         super().clean()
         if self.kind == self.Kind.OPENAI_COMPATIBLE and not self.base_url:
@@ -114,8 +181,10 @@ class Provider(models.Model):
         if not self.record().cloudflare_token_may_go():
             raise ValidationError(
                 {
-                    "api_token_env": f"{LEGACY_TOKEN_ENV} goes only to Cloudflare's own API ({CLOUDFLARE_API_HOST}): "
-                    f"name a {TOKEN_ENV_PREFIX}… variable for this upstream, or store its token."
+                    "api_token_env": f"{LEGACY_TOKEN_ENV} goes only to Cloudflare's API: leave the base URL "
+                    "blank (CLOUDFLARE_API_BASE_URL is used), keep that URL's scheme, host and port, or use "
+                    f"https://{CLOUDFLARE_API_HOST}/…. For another upstream name a {TOKEN_ENV_PREFIX}… "
+                    "variable, or store its token."
                 }
             )
 
@@ -199,11 +268,17 @@ class ProviderRecord:
         return settings.CLOUDFLARE_API_TOKEN if legacy else ""
 
     def cloudflare_token_may_go(self) -> bool:
-        """The Workers AI token goes to Workers AI providers and to Cloudflare's own /ai/v1 only,
-        never to another OpenAI-compatible host (an OpenAI or vLLM provider left on the default)."""
-        if self.api_token_env != LEGACY_TOKEN_ENV or self.kind != Provider.Kind.OPENAI_COMPATIBLE:
+        """CLOUDFLARE_API_TOKEN (the machine's Workers AI token, whatever the kind) goes only where
+        the operator's own CLOUDFLARE_API_BASE_URL points (a blank base URL, or one on its origin)
+        or to Cloudflare's API over https: never to a host an admin user typed into the row."""
+        if self.api_token_env != LEGACY_TOKEN_ENV or not self.base_url:
             return True
-        return urlsplit(self.base_url).hostname == CLOUDFLARE_API_HOST
+        origin = url_origin(self.base_url)
+        if origin is None:
+            return False
+        if origin == url_origin(settings.CLOUDFLARE_API_BASE_URL):
+            return True
+        return origin[0] == "https" and origin[1] == CLOUDFLARE_API_HOST
 
 
 # provider id → (its updated_at, when read (monotonic), stored token). A save changes updated_at and
@@ -239,6 +314,17 @@ def _readable(provider: str, token: str) -> str:
         provider,
     )
     return ""
+
+
+def _holds_token(token: str) -> bool:
+    return isinstance(token, UnreadableSecret) or bool(token)  # an UnreadableSecret is falsy
+
+
+def _same_token(token: str, before: str | None) -> bool:
+    """Whether the row's token is the one already stored (an unreadable one by its ciphertext)."""
+    if isinstance(token, UnreadableSecret) or isinstance(before, UnreadableSecret):
+        return isinstance(before, UnreadableSecret) and getattr(token, "stored", None) == before.stored
+    return token == before
 
 
 def forget_stored_token(provider_id: int) -> None:

@@ -232,7 +232,9 @@ KIND_HELP = (
 )
 BASE_URL_HELP = (
     "Workers AI: blank uses CLOUDFLARE_API_BASE_URL from the environment. "
-    "OpenAI-compatible: required, the part before /chat/completions, e.g. https://api.openai.com/v1."
+    "OpenAI-compatible: required, the part before /chat/completions, e.g. https://api.openai.com/v1. "
+    "Changing its scheme, host or port clears the stored API token, unless a different token is entered "
+    "in the same save."
 )
 
 

@@ -50,6 +50,12 @@ _IMAGE_SIZES = {
     "dall-e-2": ((256, 256), (512, 512), (1024, 1024)),
 }
 
+# The largest picture an image link may answer. Providers cannot read Django settings, and no
+# generator answers near it (a 4096x4096 RGB PNG of noise is about 48 MiB); it only bounds the memory
+# a wrong or hostile link can take.
+IMAGE_LINK_MAX_BYTES = 64 * 2**20
+_LINK_CHUNK_BYTES = 2**20
+
 # Llama Guard is a chat model even where an upstream serves it: it is asked through
 # chat/completions with the family's verdict prompt, not through /moderations.
 _CHAT_JUDGES = ("llama-guard",)
@@ -130,16 +136,18 @@ class MediaCalls:
         raise _bad_answer("the image has neither b64_json nor a url.")
 
     def _download(self, url: str) -> bytes:
-        # No Authorization header: the link is usually signed storage on another host, which must
-        # never see the gateway's upstream token.
+        # Neither the token nor the operator's extra headers (both go only with self._headers, in
+        # _send): the link is usually signed storage on another host, which must never see them.
         try:
-            response = self._session.get(url, timeout=self._timeout)
-            content = response.content
+            response = self._session.get(url, timeout=self._timeout, stream=True)
         except requests.RequestException as exc:
             raise http.transport_error(exc, UPSTREAM) from exc
-        if not response.ok:
-            raise _bad_answer(f"the image link answered {response.status_code}.", status=response.status_code)
-        return content
+        try:
+            if not response.ok:
+                raise _bad_answer(f"the image link answered {response.status_code}.", status=response.status_code)
+            return _capped_body(response)
+        finally:
+            response.close()
 
     # --- moderation ----------------------------------------------------------------------------
 
@@ -159,6 +167,27 @@ class MediaCalls:
 
 def _bad_answer(what: str, *, status: int | None = None) -> ProviderError:
     return ProviderError("upstream", f"Upstream error: {what}", upstream_status=status)
+
+
+def _capped_body(response: requests.Response) -> bytes:
+    """The body, read until IMAGE_LINK_MAX_BYTES: a link may lead anywhere, and the whole answer
+    is held in memory. Counted after decoding, so a small gzip body cannot unpack past the cap."""
+    declared = response.headers.get("Content-Length", "")
+    if declared.isdigit() and int(declared) > IMAGE_LINK_MAX_BYTES:
+        raise _too_large()
+    body = bytearray()
+    try:
+        for chunk in response.iter_content(chunk_size=_LINK_CHUNK_BYTES):
+            body += chunk
+            if len(body) > IMAGE_LINK_MAX_BYTES:
+                raise _too_large()
+    except requests.RequestException as exc:
+        raise http.transport_error(exc, UPSTREAM) from exc
+    return bytes(body)
+
+
+def _too_large() -> ProviderError:
+    return _bad_answer(f"the image link answered more than {IMAGE_LINK_MAX_BYTES // 2**20} MiB.")
 
 
 def _raw_chunks(response: requests.Response) -> Iterator[bytes]:

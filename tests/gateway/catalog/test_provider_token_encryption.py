@@ -2,12 +2,14 @@
 
 The gateway still calls the upstream with the plaintext; old keys in the fallbacks decrypt; a key
 that opens nothing leaves the provider without a token (a clear 502, one warning), never a 500
-and never the ciphertext upstream; the admin takes the token write-only.
+and never the ciphertext upstream; the admin takes the token write-only; fixtures (dumpdata) hold
+the ciphertext.
 """
 
 from __future__ import annotations
 
 import base64
+import json
 import logging
 from typing import Any
 
@@ -273,3 +275,32 @@ def test_the_list_names_each_token_source(operator, routes, monkeypatch) -> None
     assert "env GATEWAY_PROVIDER_LISTED_TOKEN" in rows["from-env"] and "environment" in rows["from-env"]
     assert ">none<" in rows["tokenless"] and "http://llm.internal/v1" in rows["tokenless"]
     assert "from-the-environment" not in "".join(rows.values()) and "shadowed" not in "".join(rows.values())
+
+
+# --- fixtures (dumpdata, loaddata) --------------------------------------------------------------
+
+
+def test_dumpdata_writes_ciphertext_and_loaddata_stores_it_once(routes, settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    current = settings.GATEWAY_SECRETS_KEY
+    settings.GATEWAY_SECRETS_KEY = OLD_KEY
+    Provider.objects.create(name="old-key", api_token_env="", api_token="under-the-old-key")
+    settings.GATEWAY_SECRETS_KEY = current  # the old key is gone: that token is unreadable here
+    unreadable = stored("old-key")
+    fixture = tmp_path / "providers.json"
+
+    with open(fixture, "w") as out:
+        call_command("dumpdata", "gateway.provider", stdout=out)
+
+    dumped = {row["fields"]["name"]: row["fields"]["api_token"] for row in json.loads(fixture.read_text())}
+    assert EMULATOR_TOKEN not in fixture.read_text()
+    assert opened(dumped["workers-ai"], current) == EMULATOR_TOKEN
+    assert dumped["old-key"] == unreadable  # as it is stored, for the key that opens it
+
+    Provider.objects.update(api_token="overwritten")
+    call_command("loaddata", str(fixture), verbosity=0)
+
+    assert opened(stored(), current) == EMULATOR_TOKEN  # encrypted once, not the ciphertext encrypted
+    assert Provider.objects.get(name="workers-ai").api_token == EMULATOR_TOKEN
+    assert stored("old-key") == unreadable  # kept as it was…
+    settings.GATEWAY_SECRETS_KEY_FALLBACKS = [OLD_KEY]
+    assert Provider.objects.get(name="old-key").api_token == "under-the-old-key"  # …so the old key opens it

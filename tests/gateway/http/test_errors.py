@@ -313,7 +313,7 @@ def test_an_upstream_timeout_is_504(gateway_url, api_key, routes) -> None:  # ty
 
 
 def test_an_upstream_that_cannot_be_reached_is_502(gateway_url, api_key, routes) -> None:  # type: ignore[no-untyped-def]
-    update_provider(base_url=f"http://127.0.0.1:{closed_port()}/client/v4")
+    update_provider(base_url=f"http://127.0.0.1:{closed_port()}/client/v4", api_token="token-for-that-port")
 
     response = chat(gateway_url, api_key, {"model": "gpt-4", "messages": HI})
 
@@ -368,7 +368,7 @@ def test_a_stream_failing_before_its_first_byte_has_the_status(gateway_url, api_
         update_provider(read_timeout=0.3)
         routes.set_latency(first_byte=1.0)
     else:
-        update_provider(base_url=f"http://127.0.0.1:{closed_port()}/client/v4")
+        update_provider(base_url=f"http://127.0.0.1:{closed_port()}/client/v4", api_token="token-for-that-port")
     started = time.monotonic()
 
     response = chat(gateway_url, api_key, {"model": "gpt-4", "messages": HI, "stream": True})
