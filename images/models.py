@@ -30,7 +30,7 @@ class ImageRequest(models.Model):
     n = models.PositiveSmallIntegerField()
     pending = models.PositiveSmallIntegerField(help_text="Jobs not yet succeeded or failed.")
     # The usage entry and what admission reserved, handed from the web request to whichever worker
-    # ends the last job (gateway/accounting/ledger.py hand_off / settle_handed).
+    # ends the last job (gateway/accounting/handoff.py hand_off / settle_handed).
     ticket = models.JSONField(default=dict, blank=True)
     settled_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
@@ -66,7 +66,15 @@ class ImageJob(models.Model):
     error_code = models.CharField(max_length=64, blank=True)
     error_status = models.PositiveSmallIntegerField(null=True, blank=True)  # the HTTP status its error maps to
     retry_after = models.PositiveIntegerField(null=True, blank=True)  # seconds, with a 429 or 503 error
-    attempts = models.PositiveSmallIntegerField(default=0)
+    attempts = models.PositiveSmallIntegerField(default=0)  # runs (deliveries of its task)
+    # For the request's usage record (images/service.py settle_request): what `with_fallbacks`
+    # noted on each run, as UsageEntry.route_id and .attempts are for a request served in one go.
+    route_id = models.PositiveIntegerField(
+        null=True, blank=True, help_text="The model route that made the image, or was tried last (its id)."
+    )
+    upstream_attempts = models.PositiveSmallIntegerField(
+        default=0, help_text="Upstream calls over all its runs: fallbacks and the task's retries included."
+    )
     file_name = models.CharField(max_length=200, blank=True, db_index=True)
     file_bytes = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)

@@ -9,7 +9,8 @@
 - `end_job`: the job's one transition to succeeded or failed. Only the first to end it counts (a
   job run twice — its worker thought dead — keeps the first result, and the late copy's file is
   deleted); the request's count of pending jobs drops in the same transaction, and the job that
-  brings it to zero settles the request's usage record: once, with the images that succeeded.
+  brings it to zero settles the request's usage record: once, with the images that succeeded, the
+  route that made the last of them and every upstream call its jobs made (each run notes its own).
 """
 
 from __future__ import annotations
@@ -102,7 +103,10 @@ def generate(job: ImageJob) -> tuple[bytes, str, RouteTarget]:
         return provider.generate_image(request), prompt, target
 
     # No retries here: the task retries the job itself, with its own backoff (images/tasks.py).
-    image, prompt, target = with_fallbacks(targets, scratch, call, retries=0)
+    try:
+        image, prompt, target = with_fallbacks(targets, scratch, call, retries=0)
+    finally:
+        _note_calls(job, scratch)
     data = imaging.render(
         image.data,
         width=job.width,
@@ -111,6 +115,19 @@ def generate(job: ImageJob) -> tuple[bytes, str, RouteTarget]:
         compression=job.output_compression,
     )
     return data, prompt, target
+
+
+def _note_calls(job: ImageJob, scratch: UsageEntry) -> None:
+    """This run's upstream calls, added to the job's (every run's count: they were all made), and
+    the route it tried last, whether or not the run goes on to end the job."""
+    if not scratch.attempts:
+        return
+    row = ImageJob.objects.filter(id=job.id)
+    row.update(upstream_attempts=F("upstream_attempts") + scratch.attempts)
+    # A late duplicate run (its worker thought dead) leaves the route of the run that ended the job.
+    row.exclude(status__in=_ENDED).update(
+        route_id=scratch.route_id, upstream_model=scratch.upstream_model, provider=scratch.provider
+    )
 
 
 def succeed(job: ImageJob, data: bytes, prompt: str, target: RouteTarget) -> None:
@@ -164,22 +181,34 @@ def end_job(job: ImageJob, *, status: str, **fields: object) -> bool:
 
 
 def settle_request(group: ImageRequest) -> None:
-    """The request's one usage record: the images that succeeded, priced per image."""
+    """The request's one usage record: the images that succeeded, priced per image; the route of
+    the job that succeeded last (or, none having succeeded, was tried last) and every job's
+    upstream calls, as a request served in one go records its answering route and attempts."""
     jobs = list(group.jobs.order_by("index"))
     succeeded = [job for job in jobs if job.status == ImageJob.Status.SUCCEEDED]
     failed = [job for job in jobs if job.status == ImageJob.Status.FAILED]
     if succeeded:
-        status, code, answering = 200, "", succeeded[0]
+        status, code = 200, ""
     else:
-        status, code, answering = (failed[0].error_status or 502), failed[0].error_code, failed[0]
+        status, code = (failed[0].error_status or 502), failed[0].error_code
+    tried = succeeded or [job for job in jobs if job.route_id is not None] or jobs
+    answering = max(tried, key=lambda job: (job.finished_at or job.created_at, job.index))
     ticket = dict(group.ticket)
     ticket["entry"] = {
         **ticket.get("entry", {}),
         "upstream_model": answering.upstream_model,
         "provider": answering.provider,
     }
+    attempts = sum(job.upstream_attempts for job in jobs)
     try:
-        settle_handed(ticket, status=status, error_code=code, images=len(succeeded))
+        settle_handed(
+            ticket,
+            status=status,
+            error_code=code,
+            images=len(succeeded),
+            route_id=answering.route_id,
+            attempts=attempts,
+        )
     except Exception:
         log.exception("usage record of image request %s not written", group.request_id)
 

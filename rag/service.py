@@ -133,9 +133,17 @@ def _retrieve_for_chat(
 ) -> tuple[RagChatRequest, list[Hit]]:
     owner_id = owner_of(principal)
     targets = resolve_routes(body.search.model, Task.EMBEDDING, principal.allows(body.search.model))
-    hits = retrieve(body.search, targets, entry, owner_id)
-    # The record is the chat call's: the query's few embedding tokens are not counted in it.
-    entry.prompt_tokens, entry.usage_estimated = 0, False
+    # The record is the chat call's: its route, attempts and tokens. The query's embedding runs on
+    # a scratch entry, so its few tokens stay uncounted and its attempts are not added to the chat's.
+    scratch = UsageEntry(request_id=entry.request_id, endpoint=entry.endpoint, principal=entry.principal)
+    try:
+        hits = retrieve(body.search, targets, scratch, owner_id)
+    except GatewayError:
+        # No chat call was made: the record names the embedding calls whose failure is the answer.
+        if scratch.attempts:
+            entry.upstream_model, entry.provider = scratch.upstream_model, scratch.provider
+            entry.route_id, entry.attempts = scratch.route_id, scratch.attempts
+        raise
     return _with_context(body, hits), hits
 
 

@@ -64,15 +64,22 @@ def settle_handed(
     characters: int = 0,
     prompt_tokens: int = 0,
     completion_tokens: int = 0,
+    route_id: int | None = None,
+    attempts: int = 0,
 ) -> None:
     """Write the handed request's record with what its work used (once: a second call is a no-op
-    in effect, the spool's script having closed the lease)."""
+    in effect, the spool's script having closed the lease). `route_id`: the route the work's answer
+    came from (or it tried last), replacing the ticket's; `attempts`: the work's upstream calls,
+    added to those the request made before handing off."""
     raw_principal = ticket.get("principal")
     principal = None if raw_principal is None else KeyPrincipal(**raw_principal)
     entry = UsageEntry(principal=principal, **ticket["entry"])
     entry.status, entry.error_code = status, error_code
     entry.images, entry.audio_seconds, entry.characters = images, audio_seconds, characters
     entry.prompt_tokens, entry.completion_tokens = prompt_tokens, completion_tokens
+    if route_id is not None:
+        entry.route_id = route_id
+    entry.attempts += attempts
     entry.latency_ms = max(0, int((time.time() - float(ticket.get("started_at") or time.time())) * 1000))
     entry.admission = Admission(
         tokens=[_counter(raw) for raw in ticket.get("tokens", [])],

@@ -154,8 +154,10 @@ def plan_changes(route_file: RouteFile, *, prune: bool = False) -> ImportPlan:
     """What importing the file would change; RouteFileError (every problem, with its line) if it
     cannot be imported. Nothing is written.
 
-    `prune`: also delete the routes of every provider the file names (defines, or points a route
-    at) that the file does not list; routes of other providers and providers themselves stay.
+    `prune`: also delete the routes of every provider the file defines (under `providers:`) that
+    the file does not list. A provider a route merely points at is not the file's to prune: a file
+    adding one fallback on the seeded workers-ai must not delete that provider's other routes.
+    Routes of other providers and providers themselves stay.
     """
     problems: list[Problem] = []
     providers = {row.name: row for row in Provider.objects.all()}
@@ -186,12 +188,12 @@ def plan_changes(route_file: RouteFile, *, prune: bool = False) -> ImportPlan:
 
     deletes: list[Step] = []
     if prune:
-        named = {spec.name for spec in route_file.providers} | {spec.provider for spec in route_file.routes}
+        defined = {spec.name for spec in route_file.providers}
         listed = {spec.identity for spec in route_file.routes}
         deletes = [
             Step("delete", route_label(RouteSpec.from_row(row)), 0, row=row)
             for identity, row in existing.items()
-            if identity[2] in named and identity not in listed
+            if identity[2] in defined and identity not in listed
         ]
     return ImportPlan(route_file.source, tuple(provider_steps), tuple(deletes + route_steps))
 

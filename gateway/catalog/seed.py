@@ -81,6 +81,8 @@ MAPPINGS: tuple[tuple[str, str, UpstreamModel], ...] = (
 # Second routes behind a name, after its first (priority 1), for requests its first cannot serve
 # (gateway/catalog/capabilities.py): gpt-4o's vision model has neither tools nor JSON mode, so
 # text-only gpt-4o requests that need them (structured output, forced tool calls) go to Llama 3.3.
+# seed_models creates one only with its name's first route; migration gateway/0011 adds gpt-4o's to
+# installations seeded before it existed (a copy of its fields: migrations do not follow this table).
 SECOND_ROUTES: tuple[tuple[str, str, UpstreamModel], ...] = (("gpt-4o", "chat", LLAMA_33_70B),)
 
 # Upstream models served under their raw "@cf/…" names too (GATEWAY_EXPOSE_RAW_MODELS).

@@ -2,6 +2,38 @@
 
 import gateway.models
 from django.db import migrations, models
+from django.db.models import Count, Sum
+
+# Roll-ups differing only in `provider` are one row under the unique constraint 0008 had.
+_ROLLUP_KEY = ("day", "api_key_id", "key_prefix", "endpoint", "public_model", "upstream_model", "status", "cached")
+_ROLLUP_SUMS = (
+    "requests",
+    "prompt_tokens",
+    "completion_tokens",
+    "total_tokens",
+    "audio_seconds",
+    "characters",
+    "images",
+    "cost_usd",
+    "cost_saved_usd",
+    "estimated_requests",
+    "unpriced_requests",
+)
+
+
+def merge_rollups_across_providers(apps, schema_editor):
+    """Reverse only: before `provider` goes and the old constraint returns, the roll-ups of one
+    day, key, endpoint, models, status and cached state are summed into one row (provider blank);
+    without it reversing fails on the first pair that differs only by provider."""
+    UsageRollup = apps.get_model("gateway", "UsageRollup")
+    shared = UsageRollup.objects.values(*_ROLLUP_KEY).annotate(rows=Count("pk")).filter(rows__gt=1)
+    for key in shared:
+        del key["rows"]
+        rows = UsageRollup.objects.filter(**key)  # api_key_id=None matches IS NULL
+        totals = rows.aggregate(**{name: Sum(name) for name in _ROLLUP_SUMS})
+        kept = rows.order_by("pk").values_list("pk", flat=True).first()
+        rows.exclude(pk=kept).delete()
+        UsageRollup.objects.filter(pk=kept).update(provider="", **totals)
 
 
 class Migration(migrations.Migration):
@@ -35,6 +67,9 @@ class Migration(migrations.Migration):
             name='provider',
             field=models.CharField(blank=True, max_length=64),
         ),
+        # Placed before the new constraint so that, reversed, it runs once that constraint is gone
+        # and while `provider` still exists.
+        migrations.RunPython(migrations.RunPython.noop, merge_rollups_across_providers),
         migrations.AddConstraint(
             model_name='usagerollup',
             constraint=models.UniqueConstraint(fields=('day', 'api_key', 'key_prefix', 'endpoint', 'public_model', 'upstream_model', 'provider', 'status', 'cached'), name='unique_usage_rollup', nulls_distinct=False),

@@ -28,9 +28,9 @@ class Command(BaseCommand):
         parser.add_argument(
             "--prune",
             action="store_true",
-            help="Also delete the routes of every provider the file names (under providers:, or as a "
-            "route's provider:) that the file does not list. Routes of providers the file does not "
-            "name, and providers themselves, are never deleted.",
+            help="Also delete the routes of every provider the file defines under providers: that the "
+            "file does not list. Routes of providers the file only points a route at (such as the seeded "
+            "workers-ai) or does not name, and providers themselves, are never deleted.",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:

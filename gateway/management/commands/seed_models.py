@@ -1,8 +1,10 @@
 """Install the default provider and model mappings; idempotent, and never undoes an admin edit.
 
 A (public name, task) that already has any route is left alone, so an operator's remap of gpt-4
-survives re-seeding. A seeded second route (catalog/seed.py SECOND_ROUTES) joins a name only while
-its routes are still exactly the seeded first one, so an installation seeded before it gains it.
+survives re-seeding. A seeded second route (catalog/seed.py SECOND_ROUTES) is created only in the
+run that creates its name's first route (a fresh install): `manage.py serve` seeds at every start,
+and an operator who deleted the second route must not get it back. Installations seeded before the
+second route existed gain it once, from migration gateway/0011_gpt_4o_text_route.
 """
 
 from __future__ import annotations
@@ -31,14 +33,19 @@ def ensure_route(provider: Provider, public_name: str, task: str, model: Upstrea
     return True
 
 
-def ensure_second_route(provider: Provider, public_name: str, task: str, model: UpstreamModel) -> bool:
-    first = next(seeded for name, seeded_task, seeded in MAPPINGS if (name, seeded_task) == (public_name, task))
-    existing = list(ModelRoute.objects.filter(public_name=public_name, task=task))
-    untouched = [(r.upstream_model, r.provider_id, r.priority) for r in existing] == [(first.name, provider.pk, 0)]
-    if not untouched:
-        return False
-    _create(provider, public_name, task, model, priority=1)
-    return True
+def ensure_mappings(provider: Provider) -> set[tuple[str, str]]:
+    """The seeded names' first routes; the (public name, task) pairs created by this run."""
+    return {(name, task) for name, task, model in MAPPINGS if ensure_route(provider, name, task, model)}
+
+
+def add_second_routes(provider: Provider, fresh: set[tuple[str, str]]) -> int:
+    """Second routes behind the names whose first route this run created (`fresh`); how many."""
+    created = 0
+    for public_name, task, model in SECOND_ROUTES:
+        if (public_name, task) in fresh:
+            _create(provider, public_name, task, model, priority=1)
+            created += 1
+    return created
 
 
 def _create(provider: Provider, public_name: str, task: str, model: UpstreamModel, *, priority: int) -> None:
@@ -63,10 +70,11 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         with transaction.atomic():
             provider = default_provider()
-            created = sum(ensure_route(provider, name, task, model) for name, task, model in MAPPINGS)
+            fresh = ensure_mappings(provider)
+            created = len(fresh)
             created += sum(ensure_route(provider, model.name, model.task, model) for model in UPSTREAM_MODELS)
             created += ensure_route(provider, WHISPER_TURBO.name, "translation", WHISPER_TURBO)
-            created += sum(ensure_second_route(provider, name, task, model) for name, task, model in SECOND_ROUTES)
+            created += add_second_routes(provider, fresh)
             priced = ensure_prices([model.name for model in UPSTREAM_MODELS])
         total = ModelRoute.objects.count()
         self.stdout.write(f"seed_models: {created} route(s) created, {total} in total; {priced} price row(s) created.")

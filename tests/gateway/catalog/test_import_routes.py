@@ -8,6 +8,7 @@ from typing import Any
 
 import openai
 import pytest
+import yaml
 from django.core.management import CommandError, call_command
 from django.db.models.signals import post_save
 from servers import ROOT
@@ -142,20 +143,57 @@ def test_enabled_false_disables_the_route_and_a_provider_keeps_its_stored_token(
     assert "  update route team-embed (embedding) → local-vllm bge-m3 (line 7): enabled: true → false" in output
 
 
-def test_prune_deletes_only_unlisted_routes_of_the_providers_the_file_names(tmp_path: Path) -> None:
+def test_prune_deletes_only_unlisted_routes_of_the_providers_the_file_defines(tmp_path: Path) -> None:
     import_routes(tmp_path, ROUTES_YAML)
     other = Provider.objects.create(name="other", kind="openai_compatible", base_url="http://127.0.0.1:9001/v1")
     ModelRoute.objects.create(public_name="elsewhere", task="chat", provider=other, upstream_model="m")
-    without_embed = ROUTES_YAML.rsplit("  - {public_name: team-embed", 1)[0]
+    ModelRoute.objects.create(public_name="pointed-at", task="chat", provider=other, upstream_model="m")
+    # The file lists one route of `other` without defining it: other's unlisted route is not its to prune.
+    without_embed = ROUTES_YAML.rsplit("  - {public_name: team-embed", 1)[0] + (
+        "  - {public_name: pointed-at, task: chat, provider: other, upstream_model: m}\n"
+    )
 
-    assert "routes: 0 create, 0 update, 1 unchanged, 0 delete" in import_routes(tmp_path, without_embed)[-2]
+    assert "routes: 0 create, 0 update, 2 unchanged, 0 delete" in import_routes(tmp_path, without_embed)[-2]
     preview = import_routes(tmp_path, without_embed, "--prune", "--dry-run")
-    assert preview[0] == "  delete route team-embed (embedding) → local-vllm bge-m3"
+    assert preview[:2] == [
+        "  delete route team-embed (embedding) → local-vllm bge-m3",
+        "providers: 0 create, 0 update, 1 unchanged; routes: 0 create, 0 update, 2 unchanged, 1 delete",
+    ]
     assert ModelRoute.objects.filter(public_name="team-embed").exists()
     import_routes(tmp_path, without_embed, "--prune")
 
-    assert set(ModelRoute.objects.values_list("public_name", flat=True)) == {"gpt-4", "elsewhere"}
+    assert set(ModelRoute.objects.values_list("public_name", flat=True)) == {"gpt-4", "elsewhere", "pointed-at"}
     assert Provider.objects.filter(name="other").exists()
+
+
+def test_prune_with_the_example_file_keeps_the_seeded_providers_routes(routes: object) -> None:
+    # The example points a fallback at the seeded workers-ai without defining it: pruning once
+    # deleted all of that provider's other routes (every seeded name).
+    seeded = set(ModelRoute.objects.filter(provider__name="workers-ai").values_list("pk", flat=True))
+    example = str(ROOT / "config" / "routes.example.yaml")
+    out = StringIO()
+
+    call_command("import_routes", example, "--prune", stdout=out)
+
+    assert set(ModelRoute.objects.filter(provider__name="workers-ai").values_list("pk", flat=True)) == seeded
+    assert ", 0 delete" in out.getvalue().splitlines()[-2]
+
+
+def test_prune_with_an_export_that_defines_the_seeded_provider_deletes_its_unlisted_routes(
+    tmp_path: Path, routes: object
+) -> None:
+    exported = StringIO()
+    call_command("export_routes", stdout=exported)
+    document = yaml.safe_load(exported.getvalue())
+    dropped = next(entry for entry in document["routes"] if entry["public_name"] == "gpt-4-32k")
+    document["routes"].remove(dropped)
+    count = ModelRoute.objects.count()
+
+    output = import_routes(tmp_path, yaml.safe_dump(document), "--prune")
+
+    assert output[0] == f"  delete route gpt-4-32k (chat) → workers-ai {dropped['upstream_model']}"
+    assert not ModelRoute.objects.filter(public_name="gpt-4-32k").exists()
+    assert ModelRoute.objects.count() == count - 1
 
 
 # Each: the file, then what the error says of its line (the first providers entry is lines 2-3).

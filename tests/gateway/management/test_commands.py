@@ -108,18 +108,57 @@ def test_seed_models_installs_every_readme_mapping() -> None:
     assert ModelRoute.objects.get(public_name="gpt-4", task="chat").provider.name == "workers-ai"
 
 
+def gpt_4o_routes() -> list[tuple[str, int, int | None, bool, bool, bool]]:
+    rows = ModelRoute.objects.filter(public_name="gpt-4o", task="chat").order_by("priority", "id")
+    fields = ("upstream_model", "priority", "context_window", "supports_tools", "supports_json_mode", "supports_vision")
+    return list(rows.values_list(*fields))
+
+
+SEEDED_GPT_4O = [
+    ("@cf/meta/llama-3.2-11b-vision-instruct", 0, 128_000, False, False, True),
+    ("@cf/meta/llama-3.3-70b-instruct-fp8-fast", 1, 24_000, True, True, False),
+]
+
+
+def test_a_deleted_second_route_stays_deleted_when_seeding_again() -> None:
+    run("seed_models")
+    assert gpt_4o_routes() == SEEDED_GPT_4O
+    ModelRoute.objects.get(public_name="gpt-4o", priority=1).delete()  # an operator's choice
+
+    run("seed_models")  # as `manage.py serve` does at every start
+    run("seed_models")
+
+    assert gpt_4o_routes() == SEEDED_GPT_4O[:1]
+
+
 def test_a_gpt_4o_seeded_before_its_second_route_gains_it_unless_edited() -> None:
+    # Migration 0011 adds it once to installations seeded before it existed; migrating back to
+    # 0010 and forward again runs its reverse and then its forward step on this database.
     run("seed_models")
-    second = ModelRoute.objects.get(public_name="gpt-4o", priority=1)
-    second.delete()  # as an installation seeded before the second route existed
+    ModelRoute.objects.get(public_name="gpt-4o", priority=1).delete()  # as seeded before it existed
+    try:
+        call_command("migrate", "gateway", "0010", verbosity=0)
+        call_command("migrate", "gateway", "0011", verbosity=0)
+        assert gpt_4o_routes() == SEEDED_GPT_4O
 
-    run("seed_models")
-    assert ModelRoute.objects.filter(public_name="gpt-4o").count() == 2
+        call_command("migrate", "gateway", "0010", verbosity=0)  # reversed: the route as it created it goes
+        assert gpt_4o_routes() == SEEDED_GPT_4O[:1]
 
-    ModelRoute.objects.filter(public_name="gpt-4o", priority=1).delete()
-    ModelRoute.objects.filter(public_name="gpt-4o").update(priority=3)  # an operator's edit
+        ModelRoute.objects.filter(public_name="gpt-4o").update(priority=3)  # an operator's edit
+        call_command("migrate", "gateway", "0011", verbosity=0)
+        assert [row[:2] for row in gpt_4o_routes()] == [("@cf/meta/llama-3.2-11b-vision-instruct", 3)]
+    finally:
+        call_command("migrate", "gateway", verbosity=0)
+
+
+def test_the_gpt_4o_migration_leaves_an_edited_second_route_when_reversed() -> None:
     run("seed_models")
-    assert ModelRoute.objects.filter(public_name="gpt-4o").count() == 1
+    ModelRoute.objects.filter(public_name="gpt-4o", priority=1).update(context_window=8_000)
+    try:
+        call_command("migrate", "gateway", "0010", verbosity=0)
+        assert [row[:3] for row in gpt_4o_routes()][1] == ("@cf/meta/llama-3.3-70b-instruct-fp8-fast", 1, 8_000)
+    finally:
+        call_command("migrate", "gateway", verbosity=0)
 
 
 @pytest.mark.parametrize(
