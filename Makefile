@@ -42,11 +42,11 @@ browser:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium; \
 	  else echo "chromium is missing and this is not root: install Debian's chromium, or the browser test fails"; fi; }
 
-# Everything, then the chat, completions and embeddings tests once more with the seeded provider
+# Everything, then the chat, completions, embeddings and responses tests once more with the seeded provider
 # turned OpenAI-compatible (the emulator's OpenAI mode, through export_routes / import_routes).
 test: install-dev lint browser node-sdk
 	cd tests && ../$(BIN)/python -m pytest $(PYTEST_ARGS)
-	cd tests && GATEWAY_TEST_UPSTREAM=openai ../$(BIN)/python -m pytest $(PYTEST_ARGS) gateway/chat gateway/completions gateway/embeddings
+	cd tests && GATEWAY_TEST_UPSTREAM=openai ../$(BIN)/python -m pytest $(PYTEST_ARGS) gateway/chat gateway/completions gateway/embeddings gateway/responses
 
 lint: install-dev
 	$(BIN)/ruff check .

@@ -13,6 +13,7 @@ from gateway.http.views import ModelDetailView, ModelListView, UsageView, health
 from gateway.moderations.views import ModerationsView
 from gateway.ops.playground import playground, playground_key
 from gateway.ops.views import usage_csv, usage_dashboard
+from gateway.responses.views import ResponseDetailView, ResponseInputItemsView, ResponsesView
 from images.views import ImageFileView, ImageGenerationsView, ImageJobView
 from rag.views import DocumentDetailView, DocumentsView, RagChatView, SearchView
 
@@ -29,6 +30,9 @@ urlpatterns = [
     re_path(r"^v1/models/?$", ModelListView.as_view()),
     path("v1/models/<path:model_id>", ModelDetailView.as_view()),
     re_path(r"^v1/moderations/?$", ModerationsView.as_view()),
+    re_path(r"^v1/responses/?$", ResponsesView.as_view()),
+    re_path(r"^v1/responses/(?P<response_id>[^/]+)/input_items/?$", ResponseInputItemsView.as_view()),
+    re_path(r"^v1/responses/(?P<response_id>[^/]+)/?$", ResponseDetailView.as_view()),
     re_path(r"^v1/usage/?$", UsageView.as_view()),
     re_path(r"^v1/rag/documents/?$", DocumentsView.as_view()),
     path("v1/rag/documents/<path:document_id>", DocumentDetailView.as_view()),

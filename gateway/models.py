@@ -1,4 +1,5 @@
-"""Model routes, API keys and the usage ledger (providers: gateway/provider_models.py)."""
+"""Model routes, API keys and the usage ledger (providers: gateway/provider_models.py; stored
+responses: gateway/response_models.py)."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from gateway.provider_models import (  # noqa: F401 (re-exported)
     validate_extra_headers,
     validate_token_env,
 )
+from gateway.response_models import StoredResponse, StoredResponseQuerySet  # noqa: F401 (re-exported)
 
 
 def snapshot_shape(*classes: type) -> str:

@@ -81,8 +81,8 @@ class ChatCompletionRequest:
         )
 
 
-def _message(raw: Any, index: int) -> ChatMessage:
-    param = f"messages[{index}]"
+def parse_message(raw: Any, param: str) -> ChatMessage:
+    """One chat message; `param` names it in errors (`messages[2]`, or another family's field)."""
     if not isinstance(raw, dict):
         raise invalid("Each message must be an object.", param=param)
     role = raw.get("role")
@@ -152,7 +152,7 @@ def parse_chat_request(data: Any) -> ChatCompletionRequest:
 
     return ChatCompletionRequest(
         model=model,
-        messages=tuple(_message(raw, index) for index, raw in enumerate(raw_messages)),
+        messages=tuple(parse_message(raw, f"messages[{index}]") for index, raw in enumerate(raw_messages)),
         stream=stream,
         include_usage=include_usage,
         max_tokens=max_tokens,

@@ -13,7 +13,14 @@ import requests
 from conftest import ROOT, make_key
 
 ACCOUNTING_AND_CORE = ("gateway.access", "gateway.accounting", "gateway.catalog")
-FAMILIES = ("gateway.chat", "gateway.completions", "gateway.moderations", "gateway.embeddings", "audio")
+FAMILIES = (
+    "gateway.chat",
+    "gateway.completions",
+    "gateway.moderations",
+    "gateway.embeddings",
+    "gateway.responses",
+    "audio",
+)
 
 
 def test_the_import_contracts_hold() -> None:

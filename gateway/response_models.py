@@ -1,0 +1,49 @@
+"""Stored responses of POST /v1/responses (`store: true`, OpenAI's default).
+
+A response belongs to its key's owner, so every key of that owner reads it (a key without an owner
+and the static ACCESS_TOKEN own theirs alone). Re-exported by gateway/models.py, Django's models
+module.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+class StoredResponseQuerySet(models.QuerySet["StoredResponse"]):
+    def visible_to(self, owner_id: int | None, key_id: int | None) -> StoredResponseQuerySet:
+        """Those of this owner; without one, those of this key (or of the static ACCESS_TOKEN)."""
+        if owner_id is not None:
+            return self.filter(owner_id=owner_id)
+        return self.filter(owner__isnull=True, api_key_id=key_id)
+
+
+class StoredResponse(models.Model):
+    id = models.CharField(primary_key=True, max_length=64)  # resp_<hex>, as the client saw it
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    api_key = models.ForeignKey("gateway.ApiKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    model = models.CharField(max_length=200)
+    # The request's input items, normalised and with ids (what GET …/input_items lists).
+    input_items = models.JSONField(default=list)
+    body = models.JSONField()  # the response object as the client got it
+    previous_response_id = models.CharField(max_length=64, blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    objects = StoredResponseQuerySet.as_manager()
+
+    class Meta:
+        indexes = [models.Index(fields=["owner", "-created_at"], name="stored_response_owner")]
+
+    def __str__(self) -> str:
+        return self.id
+
+    @property
+    def output_items(self) -> list[dict[str, Any]]:
+        output = self.body.get("output") if isinstance(self.body, dict) else None
+        return output if isinstance(output, list) else []

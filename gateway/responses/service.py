@@ -1,0 +1,111 @@
+"""Responses' work, no HTTP: the chat answer behind a response, and stored responses.
+
+The answer is chat's (gateway/chat/service.py), so fallbacks, retries, tools, JSON mode and usage
+behave as on /v1/chat/completions. A stored response belongs to its key's owner
+(gateway/response_models.py); one of another owner is answered as if it did not exist.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from django.db.models import QuerySet
+
+from gateway.access.auth import KeyPrincipal
+from gateway.accounting.entry import UsageEntry
+from gateway.catalog.routes import RouteTarget
+from gateway.chat import service as chat
+from gateway.errors import GatewayError, invalid
+from gateway.models import StoredResponse
+from gateway.responses.render import response_body
+from gateway.responses.request import ResponsesRequest
+
+MAX_CHAIN = 1000  # stored responses walked back through previous_response_id
+
+
+def not_found(response_id: str, param: str | None = None) -> GatewayError:
+    if param:  # as OpenAI names it for a conversation that cannot be continued
+        message = f"Previous response with id '{response_id}' not found."
+        return GatewayError(404, message, param=param, code="previous_response_not_found")
+    return GatewayError(404, f"Response with id '{response_id}' not found.", code="not_found")
+
+
+def _visible(principal: KeyPrincipal) -> QuerySet[StoredResponse]:
+    return StoredResponse.objects.visible_to(principal.owner_id, principal.key_id)
+
+
+def with_history(body: ResponsesRequest, principal: KeyPrincipal) -> ResponsesRequest:
+    """The request with its stored conversation (previous_response_id, then its own previous, …)
+    before its input: each response's input items and output items, oldest first."""
+    if body.previous_response_id is None:
+        return body
+    rows = _visible(principal)
+    chain: list[StoredResponse] = []
+    wanted: str | None = body.previous_response_id
+    while wanted and len(chain) < MAX_CHAIN:
+        row = rows.filter(pk=wanted).only("input_items", "body", "previous_response_id").first()
+        if row is None:
+            if not chain:
+                raise not_found(wanted, param="previous_response_id")
+            break  # an earlier turn was deleted: the conversation starts after it
+        chain.append(row)
+        wanted = row.previous_response_id
+    history = [item for row in reversed(chain) for item in (*row.input_items, *row.output_items)]
+    return body.with_history(history)
+
+
+def complete(body: ResponsesRequest, targets: tuple[RouteTarget, ...], entry: UsageEntry) -> dict[str, Any]:
+    """The chat completion answering the request (what the response cache keeps)."""
+    return chat.complete(body.chat, targets, entry)
+
+
+def respond(body: ResponsesRequest, completion: dict[str, Any], principal: KeyPrincipal) -> dict[str, Any]:
+    """The response object for a chat completion; kept (one INSERT) when the request says `store`."""
+    response = response_body(body, completion, created_at=int(time.time()))
+    if body.store:
+        StoredResponse.objects.create(
+            id=response["id"],
+            owner_id=principal.owner_id,
+            api_key_id=principal.key_id,
+            model=body.model,
+            input_items=list(body.input_items),
+            body=response,
+            previous_response_id=body.previous_response_id or "",
+        )
+    return response
+
+
+def stored(response_id: str, principal: KeyPrincipal) -> dict[str, Any]:
+    row = _visible(principal).filter(pk=response_id).only("body").first()
+    if row is None:
+        raise not_found(response_id)
+    return row.body
+
+
+def delete(response_id: str, principal: KeyPrincipal) -> None:
+    deleted, _ = _visible(principal).filter(pk=response_id).delete()
+    if not deleted:
+        raise not_found(response_id)
+
+
+@dataclass(frozen=True)
+class ItemPage:
+    items: list[dict[str, Any]]
+    has_more: bool
+
+
+def input_items(response_id: str, principal: KeyPrincipal, *, limit: int, order: str, after: str | None) -> ItemPage:
+    row = _visible(principal).filter(pk=response_id).only("input_items").first()
+    if row is None:
+        raise not_found(response_id)
+    items = list(row.input_items)
+    if order == "desc":
+        items.reverse()
+    if after is not None:
+        ids = [item.get("id") for item in items]
+        if after not in ids:
+            raise invalid(f"'after' names no input item of response '{response_id}'.", param="after")
+        items = items[ids.index(after) + 1 :]
+    return ItemPage(items=items[:limit], has_more=len(items) > limit)

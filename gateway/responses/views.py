@@ -1,0 +1,76 @@
+"""POST /v1/responses; GET and DELETE /v1/responses/{id}; GET /v1/responses/{id}/input_items."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from django.http import HttpResponseBase
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from gateway.accounting.entry import UsageEntry
+from gateway.cache.responses import cache_plan_for
+from gateway.catalog.routes import RouteTarget
+from gateway.errors import invalid
+from gateway.http.metered_view import MeteredView
+from gateway.http.responses import SettledResponse
+from gateway.models import Task
+from gateway.responses import render, service
+from gateway.responses.request import ResponsesRequest, parse_responses_request
+
+MAX_LIST_LIMIT = 100
+
+
+class ResponsesView(MeteredView):
+    endpoint = "responses"
+    task = Task.CHAT
+
+    def parse(self, data: Any) -> ResponsesRequest:
+        # The stored conversation is part of the prompt: routing and demand must see it.
+        return service.with_history(parse_responses_request(data), self.request.user)
+
+    def answer(
+        self,
+        request: Request,
+        body: ResponsesRequest,
+        targets: tuple[RouteTarget, ...],
+        entry: UsageEntry,
+        started: float,
+    ) -> HttpResponseBase:
+        # The cache keeps chat's answer to the chat request, so ids, store and metadata stay fresh.
+        cache_plan = cache_plan_for(body.chat, targets, request.user, request.headers)
+        cached = cache_plan.lookup()
+        if cached is not None:
+            completion = cached.replay(entry)
+        else:
+            completion = service.complete(body, targets, entry)
+            cache_plan.store(completion, entry)
+        result = service.respond(body, completion, request.user)
+        entry.latency_ms = int((time.monotonic() - started) * 1000)
+        headers = {**entry.admission.headers, **cache_plan.headers(hit=cached is not None)}
+        return SettledResponse(result, entry, headers=headers)
+
+
+class ResponseDetailView(APIView):
+    def get(self, request: Request, response_id: str) -> Response:
+        return Response(service.stored(response_id, request.user))
+
+    def delete(self, request: Request, response_id: str) -> Response:
+        service.delete(response_id, request.user)
+        return Response({"id": response_id, "object": "response", "deleted": True})
+
+
+class ResponseInputItemsView(APIView):
+    def get(self, request: Request, response_id: str) -> Response:
+        limit = request.query_params.get("limit", "20")
+        if not limit.isdigit() or not 1 <= int(limit) <= MAX_LIST_LIMIT:
+            raise invalid(f"'limit' must be a whole number from 1 to {MAX_LIST_LIMIT}.", param="limit")
+        order = request.query_params.get("order", "desc")
+        if order not in {"asc", "desc"}:
+            raise invalid("'order' must be asc or desc.", param="order")
+        page = service.input_items(
+            response_id, request.user, limit=int(limit), order=order, after=request.query_params.get("after")
+        )
+        return Response(render.input_items_body(page.items, page.has_more))
