@@ -350,9 +350,11 @@ class EmulatorHandler(BaseHTTPRequestHandler):
         client closes its connection, as a server notices: the socket turns readable at its end."""
         emulator = self.server.emulator
         deadline = time.monotonic() + seconds
+        # poll, not select: select() refuses descriptors past 1024, which a long test run's process reaches.
+        poller = select.poll()
+        poller.register(self.connection, select.POLLIN)
         while (left := deadline - time.monotonic()) > 0 and not emulator._stopping.is_set():
-            readable, _, _ = select.select([self.connection], [], [], min(left, 0.05))
-            if not readable:
+            if not poller.poll(min(left, 0.05) * 1000):
                 continue
             if not self.connection.recv(1, socket.MSG_PEEK):
                 raise ConnectionAbortedError("the client closed the connection")
