@@ -24,8 +24,8 @@ from gateway.errors import GatewayError
 from gateway.providers.base import ChatDelta, ChatRequest, ChatResult, ProviderError, Usage
 from gateway.providers.registry import provider_for
 from gateway.streams import sse
-from gateway.streams.keepalive import KEEPALIVE, ClosingStream, with_keepalive
-from gateway.streams.settled import settled_stream
+from gateway.streams.keepalive import ClosingStream, Keepalive, with_keepalive
+from gateway.streams.settled import ErrorFrame, error_event, settled_stream
 from gateway.streams.stop_sequences import StopScanner, truncate_at_stop
 
 
@@ -135,9 +135,18 @@ def open_stream(
 ) -> Iterator[bytes]:
     """Open the upstream stream now, so a refusal is still a real HTTP error, then frame it.
 
+    The returned iterator writes the usage record when it ends, however it ends.
+    """
+    stream = open_deltas(body, targets, entry)
+    return stream.settled(_chunks(body, stream, entry, started), entry, started)
+
+
+def open_deltas(body: ChatCompletionRequest, targets: tuple[RouteTarget, ...], entry: UsageEntry) -> ChatStream:
+    """The upstream chat stream, opened now (fallbacks included), as typed deltas: what chat's own
+    SSE framing and other families' (the Responses API's events) both read.
+
     The adapter returns once the upstream's headers are in; waiting for the first event happens
     inside the stream, behind keep-alives, because a reasoning model may think for a long time.
-    The returned iterator writes the usage record when it ends, however it ends.
     """
     body = with_images(body)
 
@@ -150,8 +159,7 @@ def open_stream(
         return attempt, iter(replay(apply_plan(provider.chat(attempt.request), attempt.plan)))
 
     attempt, deltas = with_fallbacks(targets, entry, call)
-    # The upstream is open from here: closing the response closes it, even if _frame never ran.
-    return ClosingStream(_frame(body, attempt, deltas, entry, started), deltas)
+    return ChatStream(attempt, deltas, _Tally(attempt.prompt_estimate))
 
 
 @dataclass
@@ -172,43 +180,65 @@ class _Tally:
         entry.prompt_tokens, entry.completion_tokens = usage.prompt_tokens, usage.completion_tokens
 
 
-def _frame(
-    body: ChatCompletionRequest,
-    attempt: _Attempt,
-    deltas: Iterator[ChatDelta],
-    entry: UsageEntry,
-    started: float,
-) -> Iterator[bytes]:
-    tally = _Tally(attempt.prompt_estimate)
-    frames = _chunks(body, attempt, deltas, entry, started, tally)
-    return settled_stream(frames, entry, started, lambda: tally.account(entry))
+@dataclass
+class ChatStream:
+    """An open upstream stream: its deltas, and what they cost so far (`tally`)."""
+
+    attempt: _Attempt
+    deltas: Iterator[ChatDelta]
+    tally: _Tally
+
+    @property
+    def single_call(self) -> bool:
+        """Tool calls emulated by the plan answer one call only."""
+        return self.attempt.plan.single_call
+
+    def read(self, entry: UsageEntry, started: float) -> Iterator[ChatDelta | Keepalive]:
+        """The deltas, KEEPALIVE whenever the upstream is silent for GATEWAY_SSE_KEEPALIVE_SECONDS;
+        notes the time to the first token and the upstream's usage."""
+        for item in with_keepalive(self.deltas, settings.GATEWAY_SSE_KEEPALIVE_SECONDS):
+            if isinstance(item, ChatDelta):
+                if entry.ttft_ms is None and (item.content or item.reasoning or item.tool_calls):
+                    entry.ttft_ms = int((time.monotonic() - started) * 1000)
+                self.tally.usage = item.usage or self.tally.usage
+            yield item
+
+    def finish(self, entry: UsageEntry, upstream_finish: str | None, *, calls: int, stopped: bool) -> str:
+        """The finish reason once the deltas ended; the usage estimated if the upstream sent none."""
+        if self.tally.usage is None:
+            self.tally.usage = self.tally.estimate()
+            entry.usage_estimated = True
+        if calls:
+            return "tool_calls"
+        if stopped:
+            return "stop"
+        return finish_reason_for(upstream_finish, self.tally.usage, self.attempt.request.max_tokens)
+
+    def settled(
+        self, frames: Iterator[bytes], entry: UsageEntry, started: float, error_frame: ErrorFrame = error_event
+    ) -> Iterator[bytes]:
+        """`frames` as a response body: the usage record written once when they end, however they
+        end, and the upstream closed when the response is, even if the frames never ran."""
+        settled = settled_stream(frames, entry, started, lambda: self.tally.account(entry), error_frame)
+        return ClosingStream(settled, self.deltas)
 
 
-def _chunks(
-    body: ChatCompletionRequest,
-    attempt: _Attempt,
-    deltas: Iterator[ChatDelta],
-    entry: UsageEntry,
-    started: float,
-    tally: _Tally,
-) -> Iterator[bytes]:
+def _chunks(body: ChatCompletionRequest, stream: ChatStream, entry: UsageEntry, started: float) -> Iterator[bytes]:
     writer = ChunkWriter(model=body.model, include_usage=body.include_usage)
     scanner = StopScanner(body.stop)
+    tally = stream.tally
     upstream_finish: str | None = None
     calls_sent = 0
     yield sse.event(writer.delta({"role": "assistant", "content": ""}))
-    for item in with_keepalive(deltas, settings.GATEWAY_SSE_KEEPALIVE_SECONDS):
-        if item is KEEPALIVE:
+    for item in stream.read(entry, started):
+        if not isinstance(item, ChatDelta):
             yield sse.PING
             continue
-        if entry.ttft_ms is None and (item.content or item.reasoning or item.tool_calls):
-            entry.ttft_ms = int((time.monotonic() - started) * 1000)
-        tally.usage = item.usage or tally.usage
         upstream_finish = item.finish_reason or upstream_finish
         if item.reasoning:
             yield sse.event(writer.delta({"reasoning_content": item.reasoning}))
         for call in item.tool_calls:
-            if attempt.plan.single_call and calls_sent:
+            if stream.single_call and calls_sent:
                 break
             for delta in writer.tool_call_deltas(calls_sent, call):
                 yield sse.event(delta)
@@ -223,17 +253,9 @@ def _chunks(
     tail = scanner.finish()
     if tail:
         yield sse.event(writer.delta({"content": tail}))
-    if tally.usage is None:  # the upstream sent no final usage event
-        tally.usage = tally.estimate()
-        entry.usage_estimated = True
-    if calls_sent:
-        finish = "tool_calls"
-    elif scanner.stopped:
-        finish = "stop"
-    else:
-        finish = finish_reason_for(upstream_finish, tally.usage, attempt.request.max_tokens)
+    finish = stream.finish(entry, upstream_finish, calls=calls_sent, stopped=scanner.stopped)
     yield sse.event(writer.delta({}, finish_reason=finish))
-    if body.include_usage:
+    if body.include_usage and tally.usage is not None:
         yield sse.event(writer.usage(tally.usage))
     yield sse.DONE
 

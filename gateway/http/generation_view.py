@@ -2,7 +2,8 @@
 
 - CachedView: a non-streaming answer, served from the response cache when the request is
   deterministic (or opted in), else computed and stored; the usage record follows the body.
-- GenerationView: chat and legacy completions, which also stream (SSE headers, the settled stream).
+- GenerationView: chat and legacy completions, which also stream (SSE headers, the settled stream);
+  `event_stream_response` is that answer's frame, which the Responses API's stream shares.
 """
 
 from __future__ import annotations
@@ -52,11 +53,14 @@ class GenerationView(CachedView):
         entry.streamed = body.stream
         if not body.stream:
             return super().answer(request, body, targets, entry, started)
-        response = StreamingHttpResponse(
-            self.open_stream(body, targets, entry, started), content_type="text/event-stream; charset=utf-8"
-        )
-        for name, value in entry.admission.headers.items():
-            response[name] = value
-        response["Cache-Control"] = "no-cache"
-        response["X-Accel-Buffering"] = "no"  # nginx must not buffer a stream
-        return response
+        return event_stream_response(self.open_stream(body, targets, entry, started), entry)
+
+
+def event_stream_response(frames: Iterator[bytes], entry: UsageEntry) -> StreamingHttpResponse:
+    """An SSE answer with the request's limit headers, which no proxy may buffer or cache."""
+    response = StreamingHttpResponse(frames, content_type="text/event-stream; charset=utf-8")
+    for name, value in entry.admission.headers.items():
+        response[name] = value
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"  # nginx must not buffer a stream
+    return response

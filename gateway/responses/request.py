@@ -4,7 +4,7 @@ Field rules follow https://platform.openai.com/docs/api-reference/responses/crea
 chat's (gateway/chat/service.py): `input` items and `instructions` become chat messages, flat
 function tools become ToolSpecs, `text.format` a ResponseFormat, so routing by capability, demand,
 limits, the response cache and fallbacks are exactly chat's. Built-in tools are refused (this
-gateway runs none of them); `stream: true` is refused until streaming lands.
+gateway runs none of them). `stream: true` streams the answer as events (gateway/responses/stream.py).
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ class ResponsesRequest:
     reasoning: dict[str, Any] | None = None
     metadata: dict[str, str] | None = None
     store: bool = True
+    stream: bool = False
     truncation: str = "disabled"
     user: str | None = None
 
@@ -181,12 +182,6 @@ def _optional(data: dict[str, Any], name: str, kind: type, default: Any = None) 
 
 def _refuse_unsupported(data: dict[str, Any]) -> None:
     """Fields whose silent loss would mislead the client."""
-    if data.get("stream"):
-        raise invalid(
-            "Streaming responses are not supported on this gateway yet: send stream=false (or leave it out).",
-            param="stream",
-            code="stream_not_supported",
-        )
     if data.get("background"):
         raise invalid("Background responses are not supported on this gateway.", param="background")
     if data.get("conversation") is not None:
@@ -238,6 +233,7 @@ def parse_responses_request(data: Any) -> ResponsesRequest:
         reasoning={"effort": reasoning.get("effort"), "summary": reasoning.get("summary")} if reasoning else None,
         metadata=_metadata(data),
         store=_optional(data, "store", bool, True),
+        stream=_optional(data, "stream", bool, False),
         truncation=truncation,
         user=_optional(data, "user", str),
     )

@@ -1,13 +1,16 @@
 """Responses' work, no HTTP: the chat answer behind a response, and stored responses.
 
 The answer is chat's (gateway/chat/service.py), so fallbacks, retries, tools, JSON mode and usage
-behave as on /v1/chat/completions. A stored response belongs to its key's owner
-(gateway/response_models.py); one of another owner is answered as if it did not exist.
+behave as on /v1/chat/completions; a stream reads chat's typed deltas (chat.open_deltas) and
+writes them as the Responses API's events (gateway/responses/stream.py). A stored response
+belongs to its key's owner (gateway/response_models.py); one of another owner is answered as if it
+did not exist.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,8 +22,11 @@ from gateway.catalog.routes import RouteTarget
 from gateway.chat import service as chat
 from gateway.errors import GatewayError, invalid
 from gateway.models import StoredResponse
+from gateway.providers.base import ChatDelta
 from gateway.responses.render import response_body
 from gateway.responses.request import ResponsesRequest
+from gateway.responses.stream import ResponseEvents
+from gateway.streams import sse
 
 MAX_CHAIN = 1000  # stored responses walked back through previous_response_id
 
@@ -64,6 +70,11 @@ def complete(body: ResponsesRequest, targets: tuple[RouteTarget, ...], entry: Us
 def respond(body: ResponsesRequest, completion: dict[str, Any], principal: KeyPrincipal) -> dict[str, Any]:
     """The response object for a chat completion; kept (one INSERT) when the request says `store`."""
     response = response_body(body, completion, created_at=int(time.time()))
+    _store(body, response, principal)
+    return response
+
+
+def _store(body: ResponsesRequest, response: dict[str, Any], principal: KeyPrincipal) -> None:
     if body.store:
         StoredResponse.objects.create(
             id=response["id"],
@@ -74,7 +85,48 @@ def respond(body: ResponsesRequest, completion: dict[str, Any], principal: KeyPr
             body=response,
             previous_response_id=body.previous_response_id or "",
         )
-    return response
+
+
+def open_stream(
+    body: ResponsesRequest,
+    targets: tuple[RouteTarget, ...],
+    entry: UsageEntry,
+    started: float,
+    principal: KeyPrincipal,
+) -> Iterator[bytes]:
+    """The upstream opened now (a refusal is still a real HTTP error), then its deltas as the
+    response's events. The response is stored once it completed (or was cut short), not when the
+    upstream failed or the client left; the usage record is written once, however it ends."""
+    stream = chat.open_deltas(body.chat, targets, entry)
+    events = ResponseEvents(body)
+
+    def frames() -> Iterator[bytes]:
+        yield from events.start()
+        upstream_finish: str | None = None
+        calls = 0
+        for item in stream.read(entry, started):
+            if not isinstance(item, ChatDelta):
+                yield sse.PING
+                continue
+            upstream_finish = item.finish_reason or upstream_finish
+            if item.reasoning:
+                yield from events.reasoning(item.reasoning)
+            if item.content:
+                stream.tally.completion_chars += len(item.content)
+                yield from events.text(item.content)
+            for call in item.tool_calls:
+                if stream.single_call and calls:
+                    break
+                stream.tally.completion_chars += len(call.arguments)
+                calls += 1
+                yield from events.function_call(call)
+        finish = stream.finish(entry, upstream_finish, calls=calls, stopped=False)
+        assert stream.tally.usage is not None  # finish() settles it
+        response, closing = events.end(stream.tally.usage, incomplete=finish == "length")
+        _store(body, response, principal)  # before the last event: a client may GET it at once
+        yield from closing
+
+    return stream.settled(frames(), entry, started, error_frame=events.failed)
 
 
 def stored(response_id: str, principal: KeyPrincipal) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from gateway.accounting.entry import UsageEntry
 from gateway.cache.responses import cache_plan_for
 from gateway.catalog.routes import RouteTarget
 from gateway.errors import invalid
+from gateway.http.generation_view import event_stream_response
 from gateway.http.metered_view import MeteredView
 from gateway.http.responses import SettledResponse
 from gateway.models import Task
@@ -39,6 +40,9 @@ class ResponsesView(MeteredView):
         entry: UsageEntry,
         started: float,
     ) -> HttpResponseBase:
+        entry.streamed = body.stream
+        if body.stream:  # never cached, as chat's streams
+            return event_stream_response(service.open_stream(body, targets, entry, started, request.user), entry)
         # The cache keeps chat's answer to the chat request, so ids, store and metadata stay fresh.
         cache_plan = cache_plan_for(body.chat, targets, request.user, request.headers)
         cached = cache_plan.lookup()

@@ -23,12 +23,12 @@ from typing import Any, Final, TypeVar
 T = TypeVar("T")
 
 
-class _Keepalive:
+class Keepalive:
     def __repr__(self) -> str:
         return "KEEPALIVE"
 
 
-KEEPALIVE: Final = _Keepalive()
+KEEPALIVE: Final = Keepalive()
 _END = object()
 
 
@@ -48,7 +48,7 @@ def close_upstream(source: object) -> None:
         pass
 
 
-def with_keepalive(source: Iterator[T], interval: float) -> Iterator[T | _Keepalive]:
+def with_keepalive(source: Iterator[T], interval: float) -> Iterator[T | Keepalive]:
     handoff: queue.Queue[tuple[object, object]] = queue.Queue(maxsize=64)
     stopped = threading.Event()
 

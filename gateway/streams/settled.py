@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator
+from typing import TypeAlias
 
 from gateway.accounting.entry import UsageEntry
 from gateway.accounting.ledger import settle
@@ -16,9 +17,21 @@ from gateway.streams import sse
 
 log = logging.getLogger(__name__)
 
+# How a stream tells its client it failed mid-way, once the headers are gone.
+ErrorFrame: TypeAlias = Callable[[GatewayError], bytes]
+
+
+def error_event(error: GatewayError) -> bytes:
+    """Chat's and completions' way: an `error` event makes the SDK raise APIError mid-stream."""
+    return sse.event(error.body())
+
 
 def settled_stream(
-    frames: Iterator[bytes], entry: UsageEntry, started: float, account: Callable[[], None]
+    frames: Iterator[bytes],
+    entry: UsageEntry,
+    started: float,
+    account: Callable[[], None],
+    error_frame: ErrorFrame = error_event,
 ) -> Iterator[bytes]:
     """Pass `frames` on; `account()` fills the entry's tokens from what the frames saw, then the
     record is written. A client that leaves closes this generator, which closes `frames` too."""
@@ -27,10 +40,10 @@ def settled_stream(
         yield from frames
         finished = True
     except ProviderError as exc:
-        # Headers are gone already: an `error` event makes the SDK raise APIError mid-stream.
+        # Headers are gone already: the failure is the stream's last event.
         error = from_provider_error(exc)
         entry.status, entry.error_code = error.status, error.code or ""
-        yield sse.event(error.body())
+        yield error_frame(error)
         finished = True
     except Exception:
         # A bug mid-stream: the client gets an error event, the ledger a server error (never a 200
@@ -38,7 +51,7 @@ def settled_stream(
         log.exception("stream of %s failed", entry.request_id)
         error = GatewayError(500, "The gateway failed while streaming this answer.", code="server_error")
         entry.status, entry.error_code = error.status, error.code or ""
-        yield sse.event(error.body())
+        yield error_frame(error)
         finished = True
     finally:
         account()

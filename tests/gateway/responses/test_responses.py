@@ -178,16 +178,6 @@ def test_file_search_is_not_available_yet(openai_client, routes) -> None:  # typ
     assert "not available" in caught.value.body["message"]
 
 
-def test_streaming_is_refused_clearly(gateway_url, api_key, routes) -> None:  # type: ignore[no-untyped-def]
-    answer = post(gateway_url, api_key, {"model": "gpt-4", "input": "Hi", "stream": True})
-
-    error = error_of(answer, 400)
-    assert error["code"] == "stream_not_supported" and error["param"] == "stream"
-    assert "not supported" in error["message"]
-    (record,) = usage_records(1)
-    assert record.endpoint == "responses" and record.status == 400
-
-
 @pytest.mark.parametrize(
     ("body", "param"),
     [
