@@ -71,3 +71,10 @@ def cooldown_seconds(samples: dict, route_id: int) -> float:
         if name == "gateway_route_cooldown_seconds" and dict(labels)["route_id"] == str(route_id):
             return value
     raise AssertionError(f"no cooldown sample for route {route_id}")
+
+
+def post(gateway_url: str, api_key: str, path: str, body: dict) -> requests.Response:
+    """POST a JSON body to /v1/<path> with the key, as a plain HTTP client (to read error envelopes)."""
+    return requests.post(
+        f"{gateway_url}/v1/{path}", json=body, headers={"Authorization": f"Bearer {api_key}"}, timeout=30
+    )

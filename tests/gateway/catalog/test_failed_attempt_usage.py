@@ -5,12 +5,12 @@ the choices, prompts, embedding batches and verdicts an upstream answered before
 from __future__ import annotations
 
 import pytest
-import requests
 from conftest import PERSISTENT, error_of, usage_records
 from routing_helpers import (
     HI,
     LLAMA_8B,
     LLAMA_70B,
+    post,
     second_route,
 )
 
@@ -40,12 +40,7 @@ def test_prompts_completed_before_a_failure_are_recorded(gateway_url, api_key, r
     second_route(public_name="gpt-3.5-turbo-instruct", task="completion")
     routes.inject_error(503, 3043, "Internal server error", model=qwen, times=PERSISTENT, after=1)
 
-    response = requests.post(
-        f"{gateway_url}/v1/completions",
-        json={"model": "gpt-3.5-turbo-instruct", "prompt": ["one", "two"]},
-        headers={"Authorization": f"Bearer {api_key}"},
-        timeout=30,
-    )
+    response = post(gateway_url, api_key, "completions", {"model": "gpt-3.5-turbo-instruct", "prompt": ["one", "two"]})
 
     assert response.status_code == 200, response.text
     usage = response.json()["usage"]
@@ -62,12 +57,7 @@ def test_embedding_batches_made_before_a_failure_are_recorded(gateway_url, api_k
     routes.inject_error(503, 3043, "Internal server error", model=bge, times=PERSISTENT, after=1)
     inputs = [f"text number {index}" for index in range(150)]  # two batches of at most 100
 
-    response = requests.post(
-        f"{gateway_url}/v1/embeddings",
-        json={"model": "text-embedding-ada-002", "input": inputs},
-        headers={"Authorization": f"Bearer {api_key}"},
-        timeout=30,
-    )
+    response = post(gateway_url, api_key, "embeddings", {"model": "text-embedding-ada-002", "input": inputs})
 
     error_of(response, 502)
     # One batch embedded, the second refused, its retry refused: the first batch's tokens stay.
@@ -82,11 +72,8 @@ def test_inputs_judged_before_a_failure_are_recorded(gateway_url, api_key, route
     guard = "@cf/meta/llama-guard-3-8b"
     routes.inject_error(500, 3043, "Internal server error", model=guard, times=PERSISTENT, after=1)
 
-    response = requests.post(
-        f"{gateway_url}/v1/moderations",
-        json={"model": "omni-moderation-latest", "input": ["first text", "second text"]},
-        headers={"Authorization": f"Bearer {api_key}"},
-        timeout=30,
+    response = post(
+        gateway_url, api_key, "moderations", {"model": "omni-moderation-latest", "input": ["first text", "second text"]}
     )
 
     error_of(response, 502)

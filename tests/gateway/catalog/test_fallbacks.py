@@ -13,7 +13,6 @@ import time
 
 import openai
 import pytest
-import requests
 from conftest import PERSISTENT, usage_records
 from routing_helpers import (
     HI,
@@ -21,6 +20,7 @@ from routing_helpers import (
     LLAMA_70B,
     cooldown_seconds,
     first_route,
+    post,
     scrape,
     second_route,
     unreachable_first_route,
@@ -73,11 +73,11 @@ def test_a_stream_failing_after_its_first_byte_ends_with_an_error_event(gateway_
 
     route_snapshot.invalidate()
 
-    response = requests.post(
-        f"{gateway_url}/v1/chat/completions",
-        json={"model": "gpt-4", "messages": [{"role": "user", "content": "hi [[slow]]"}], "stream": True},
-        headers={"Authorization": f"Bearer {api_key}"},
-        timeout=30,
+    response = post(
+        gateway_url,
+        api_key,
+        "chat/completions",
+        {"model": "gpt-4", "messages": [{"role": "user", "content": "hi [[slow]]"}], "stream": True},
     )
 
     assert response.status_code == 200

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import openai
 import pytest
-import requests
 from conftest import EMULATOR_ACCOUNT, EMULATOR_TOKEN, PERSISTENT, error_of, sse_events, usage_records
+from routing_helpers import post
 
 from gateway.testing.emulator import WorkersAIEmulator
 
@@ -72,12 +72,7 @@ def test_cloudflare_capacity_errors_keep_their_meaning(gateway_url, api_key, rou
     route("cf-chat", openai_provider("cloudflare-v1", cloudflare_v1(routes)))
     routes.inject_error(429, 3040, "Capacity temporarily exceeded", times=PERSISTENT)
 
-    response = requests.post(
-        f"{gateway_url}/v1/chat/completions",
-        json={"model": "cf-chat", "messages": HI},
-        headers={"Authorization": f"Bearer {api_key}"},
-        timeout=30,
-    )
+    response = post(gateway_url, api_key, "chat/completions", {"model": "cf-chat", "messages": HI})
 
     assert error_of(response, 429)["code"] == "upstream_rate_limited"
     assert int(response.headers["Retry-After"]) >= 1
@@ -105,11 +100,11 @@ def test_a_stream_without_a_usage_event_is_estimated_and_flagged(gateway_url, ap
     route("oc-chat", openai_provider("generic", routes.openai_base_url))
     routes.set_openai_stream_usage(False)
 
-    response = requests.post(
-        f"{gateway_url}/v1/chat/completions",
-        json={"model": "oc-chat", "messages": HI, "stream": True, "stream_options": {"include_usage": True}},
-        headers={"Authorization": f"Bearer {api_key}"},
-        timeout=30,
+    response = post(
+        gateway_url,
+        api_key,
+        "chat/completions",
+        {"model": "oc-chat", "messages": HI, "stream": True, "stream_options": {"include_usage": True}},
     )
 
     events = sse_events(response.content)

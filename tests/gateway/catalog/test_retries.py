@@ -9,13 +9,13 @@ import time
 
 import openai
 import pytest
-import requests
 from conftest import PERSISTENT, error_of, usage_records
 from routing_helpers import (
     HI,
     LLAMA_8B,
     LLAMA_70B,
     first_route,
+    post,
     second_route,
 )
 
@@ -26,12 +26,7 @@ def test_every_route_failing_gives_the_last_error_after_one_retry(gateway_url, a
     second_route()
     routes.inject_error(500, 3043, "Internal server error", times=PERSISTENT)
 
-    response = requests.post(
-        f"{gateway_url}/v1/chat/completions",
-        json={"model": "gpt-4", "messages": HI},
-        headers={"Authorization": f"Bearer {api_key}"},
-        timeout=30,
-    )
+    response = post(gateway_url, api_key, "chat/completions", {"model": "gpt-4", "messages": HI})
 
     assert error_of(response, 502)["code"] == "upstream_error"
     # Both routes, then one more attempt going round again (GATEWAY_UPSTREAM_RETRIES = 1).
@@ -58,12 +53,7 @@ def test_a_retry_after_beyond_the_budget_is_the_answer_at_once(gateway_url, api_
     routes.inject_error(429, 3040, "Capacity temporarily exceeded", model=LLAMA_70B, retry_after=30)
     started = time.monotonic()
 
-    response = requests.post(
-        f"{gateway_url}/v1/chat/completions",
-        json={"model": "gpt-4", "messages": HI},
-        headers={"Authorization": f"Bearer {api_key}"},
-        timeout=30,
-    )
+    response = post(gateway_url, api_key, "chat/completions", {"model": "gpt-4", "messages": HI})
 
     error_of(response, 429)
     assert response.headers["Retry-After"] == "30"
@@ -105,12 +95,7 @@ def test_a_wait_longer_than_allowed_is_not_made(gateway_url, api_key, routes, se
     routes.inject_error(429, 3040, "Capacity temporarily exceeded", model=LLAMA_70B, retry_after=3)
     started = time.monotonic()
 
-    response = requests.post(
-        f"{gateway_url}/v1/chat/completions",
-        json={"model": "gpt-4", "messages": HI},
-        headers={"Authorization": f"Bearer {api_key}"},
-        timeout=30,
-    )
+    response = post(gateway_url, api_key, "chat/completions", {"model": "gpt-4", "messages": HI})
 
     error_of(response, 429)
     assert response.headers["Retry-After"] == "3"  # the client waits instead of a server thread
@@ -133,12 +118,7 @@ def test_a_route_that_just_cooled_down_is_not_retried(gateway_url, api_key, rout
     settings.GATEWAY_COOLDOWN_FAILURES = 1
     routes.inject_error(429, 3040, "Capacity temporarily exceeded", model=LLAMA_70B, times=PERSISTENT)
 
-    response = requests.post(
-        f"{gateway_url}/v1/chat/completions",
-        json={"model": "gpt-4", "messages": HI},
-        headers={"Authorization": f"Bearer {api_key}"},
-        timeout=30,
-    )
+    response = post(gateway_url, api_key, "chat/completions", {"model": "gpt-4", "messages": HI})
 
     error_of(response, 429)
     assert len(routes.requests) == 1
