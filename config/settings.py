@@ -263,6 +263,10 @@ GATEWAY_COOLDOWN_WINDOW_SECONDS = env_int("GATEWAY_COOLDOWN_WINDOW_SECONDS", 60,
 GATEWAY_COOLDOWN_SECONDS = env_int("GATEWAY_COOLDOWN_SECONDS", 30, minimum=1)
 # Default lifetime of cached chat answers (gateway/cache/responses.py); 0 turns the cache off.
 GATEWAY_CACHE_TTL_SECONDS = env_int("GATEWAY_CACHE_TTL_SECONDS", 3600, minimum=0)
+# Stored responses of POST /v1/responses (`store`, on by default) are kept this many days, as on
+# OpenAI (30): older ones answer 404 at once, and `manage.py prune_responses` deletes them. 0: kept
+# until deleted.
+GATEWAY_RESPONSE_RETENTION_DAYS = env_int("GATEWAY_RESPONSE_RETENTION_DAYS", 30, minimum=0)
 DATA_UPLOAD_MAX_MEMORY_SIZE = GATEWAY_MAX_BODY_BYTES
 # GET /metrics asks for this bearer token when set, and is open when unset (scraped on a private
 # network; set it whenever the gateway's port is reachable from beyond that network).

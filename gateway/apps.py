@@ -9,4 +9,4 @@ class GatewayConfig(AppConfig):
 
     def ready(self) -> None:
         from gateway import signals  # noqa: F401  (cache invalidation on admin edits)
-        from gateway.ops import admin  # noqa: F401  (the admin lives with the other operator pages)
+        from gateway.ops import admin, response_admin  # noqa: F401  (the admin lives with the other operator pages)

@@ -1,12 +1,14 @@
 """Stored responses of POST /v1/responses (`store: true`, OpenAI's default).
 
 A response belongs to its key's owner, so every key of that owner reads it (a key without an owner
-and the static ACCESS_TOKEN own theirs alone). Re-exported by gateway/models.py, Django's models
-module.
+and the static ACCESS_TOKEN own theirs alone). One older than GATEWAY_RESPONSE_RETENTION_DAYS is
+gone for clients at once (404) and deleted by `manage.py prune_responses`. Re-exported by
+gateway/models.py, Django's models module.
 """
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -14,12 +16,20 @@ from django.db import models
 from django.utils import timezone
 
 
+def retention_cutoff() -> datetime | None:
+    """Responses stored before this are expired; None when they are kept until deleted."""
+    days = settings.GATEWAY_RESPONSE_RETENTION_DAYS
+    return timezone.now() - timedelta(days=days) if days else None
+
+
 class StoredResponseQuerySet(models.QuerySet["StoredResponse"]):
     def visible_to(self, owner_id: int | None, key_id: int | None) -> StoredResponseQuerySet:
-        """Those of this owner; without one, those of this key (or of the static ACCESS_TOKEN)."""
+        """Unexpired ones of this owner; without one, of this key (or of the static ACCESS_TOKEN)."""
+        cutoff = retention_cutoff()
+        rows = self if cutoff is None else self.filter(created_at__gte=cutoff)
         if owner_id is not None:
-            return self.filter(owner_id=owner_id)
-        return self.filter(owner__isnull=True, api_key_id=key_id)
+            return rows.filter(owner_id=owner_id)
+        return rows.filter(owner__isnull=True, api_key_id=key_id)
 
 
 class StoredResponse(models.Model):
