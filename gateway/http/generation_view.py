@@ -26,16 +26,26 @@ class CachedView(MeteredView):
     def complete(self, body: Any, targets: tuple[RouteTarget, ...], entry: UsageEntry) -> dict[str, Any]:
         raise NotImplementedError
 
+    def cached_request(self, body: Any) -> Any:
+        """The request the cache keys on and complete() answers: the body itself, unless the family
+        wraps another family's answer (responses keep chat's, so their ids and store stay fresh)."""
+        return body
+
+    def present(self, body: Any, result: dict[str, Any]) -> dict[str, Any]:
+        """The client's answer from the one computed or replayed."""
+        return result
+
     def answer(
         self, request: Request, body: Any, targets: tuple[RouteTarget, ...], entry: UsageEntry, started: float
     ) -> HttpResponseBase:
-        cache_plan = cache_plan_for(body, targets, request.user, request.headers)
+        cache_plan = cache_plan_for(self.cached_request(body), targets, request.user, request.headers)
         cached = cache_plan.lookup()
         if cached is not None:
             result = cached.replay(entry)
         else:
             result = self.complete(body, targets, entry)
             cache_plan.store(result, entry)
+        result = self.present(body, result)
         entry.latency_ms = int((time.monotonic() - started) * 1000)
         headers = {**entry.admission.headers, **cache_plan.headers(hit=cached is not None)}
         return SettledResponse(result, entry, headers=headers)

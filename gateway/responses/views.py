@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import time
+from collections.abc import Iterator
 from typing import Any
 
-from django.http import HttpResponseBase
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from gateway.accounting.entry import UsageEntry
-from gateway.cache.responses import cache_plan_for
 from gateway.catalog.routes import RouteTarget
 from gateway.errors import invalid
-from gateway.http.generation_view import event_stream_response
-from gateway.http.metered_view import MeteredView
-from gateway.http.responses import SettledResponse
+from gateway.http.generation_view import GenerationView
 from gateway.models import Task
 from gateway.responses import render, service
 from gateway.responses.request import ResponsesRequest, parse_responses_request
@@ -24,7 +20,7 @@ from gateway.responses.request import ResponsesRequest, parse_responses_request
 MAX_LIST_LIMIT = 100
 
 
-class ResponsesView(MeteredView):
+class ResponsesView(GenerationView):
     endpoint = "responses"
     task = Task.CHAT
 
@@ -32,29 +28,19 @@ class ResponsesView(MeteredView):
         # The stored conversation is part of the prompt: routing and demand must see it.
         return service.with_history(parse_responses_request(data), self.request.user)
 
-    def answer(
-        self,
-        request: Request,
-        body: ResponsesRequest,
-        targets: tuple[RouteTarget, ...],
-        entry: UsageEntry,
-        started: float,
-    ) -> HttpResponseBase:
-        entry.streamed = body.stream
-        if body.stream:  # never cached, as chat's streams
-            return event_stream_response(service.open_stream(body, targets, entry, started, request.user), entry)
-        # The cache keeps chat's answer to the chat request, so ids, store and metadata stay fresh.
-        cache_plan = cache_plan_for(body.chat, targets, request.user, request.headers)
-        cached = cache_plan.lookup()
-        if cached is not None:
-            completion = cached.replay(entry)
-        else:
-            completion = service.complete(body, targets, entry)
-            cache_plan.store(completion, entry)
-        result = service.respond(body, completion, request.user)
-        entry.latency_ms = int((time.monotonic() - started) * 1000)
-        headers = {**entry.admission.headers, **cache_plan.headers(hit=cached is not None)}
-        return SettledResponse(result, entry, headers=headers)
+    def cached_request(self, body: ResponsesRequest) -> Any:
+        return body.chat
+
+    def complete(self, body: ResponsesRequest, targets: tuple[RouteTarget, ...], entry: UsageEntry) -> dict[str, Any]:
+        return service.complete(body, targets, entry)
+
+    def present(self, body: ResponsesRequest, result: dict[str, Any]) -> dict[str, Any]:
+        return service.respond(body, result, self.request.user)
+
+    def open_stream(
+        self, body: ResponsesRequest, targets: tuple[RouteTarget, ...], entry: UsageEntry, started: float
+    ) -> Iterator[bytes]:
+        return service.open_stream(body, targets, entry, started, self.request.user)
 
 
 class ResponseDetailView(APIView):
