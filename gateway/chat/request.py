@@ -24,7 +24,13 @@ from gateway.catalog.routes import RouteTarget, completion_bound
 from gateway.chat.content_parts import parse_content
 from gateway.chat.tool_request import ToolChoice, parse_response_format, parse_tool_calls, parse_tools
 from gateway.errors import invalid
-from gateway.http.request_fields import parse_integer, parse_model, parse_sampling, parse_streaming
+from gateway.http.request_fields import (
+    parse_integer,
+    parse_model,
+    parse_reasoning_effort,
+    parse_sampling,
+    parse_streaming,
+)
 from gateway.providers.base import ChatMessage, ResponseFormat, ToolSpec
 
 _ROLES = {"system", "developer", "user", "assistant", "tool", "function"}
@@ -48,6 +54,7 @@ class ChatCompletionRequest:
     tool_choice: ToolChoice = ToolChoice()
     parallel_tool_calls: bool = True
     response_format: ResponseFormat | None = None
+    reasoning_effort: str | None = None  # for routes that reason; the others ignore it
 
     @property
     def deterministic(self) -> bool:
@@ -162,4 +169,5 @@ def parse_chat_request(data: Any) -> ChatCompletionRequest:
         tool_choice=tool_choice,
         parallel_tool_calls=parallel_tool_calls,
         response_format=parse_response_format(data),
+        reasoning_effort=parse_reasoning_effort(data.get("reasoning_effort"), "reasoning_effort"),
     )

@@ -59,6 +59,7 @@ def _attempt(body: ChatCompletionRequest, target: RouteTarget) -> _Attempt:
             frequency_penalty=body.frequency_penalty,
             presence_penalty=body.presence_penalty,
             reasoning=target.reasoning,
+            reasoning_effort=body.reasoning_effort,
         ),
     )
 

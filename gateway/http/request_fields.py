@@ -81,6 +81,18 @@ def parse_streaming(data: dict[str, Any]) -> tuple[bool, bool]:
     return stream, bool(options and options.get("include_usage"))
 
 
+# OpenAI's reasoning efforts (chat's `reasoning_effort`, the Responses API's `reasoning.effort`).
+REASONING_EFFORTS = ("none", "minimal", "low", "medium", "high")
+
+
+def parse_reasoning_effort(value: Any, param: str) -> str | None:
+    if value is None:
+        return None
+    if value not in REASONING_EFFORTS:
+        raise invalid(f"'{param}' must be one of {', '.join(REASONING_EFFORTS)}.", param=param)
+    return str(value)
+
+
 def parse_sampling(data: dict[str, Any]) -> dict[str, Any]:
     """The sampling fields chat and completion requests share, as keyword arguments."""
     return {

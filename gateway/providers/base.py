@@ -126,6 +126,9 @@ class ChatRequest:
     # none; "required"/named are forced through response_format), so adapters just pass them on.
     tools: tuple[ToolSpec, ...] = ()
     response_format: ResponseFormat | None = None
+    # OpenAI's reasoning effort (none … high) when the client gave one; adapters map it to what
+    # their model takes, or drop it for models that do not reason.
+    reasoning_effort: str | None = None
     # Legacy completions: a raw prompt sent in the upstream's `prompt` form instead of messages.
     prompt: str | None = None
 

@@ -18,7 +18,7 @@ from gateway.catalog.capabilities import Needs
 from gateway.catalog.routes import RouteTarget
 from gateway.chat.request import ChatCompletionRequest, ToolChoice
 from gateway.errors import invalid
-from gateway.http.request_fields import parse_integer, parse_model, parse_number
+from gateway.http.request_fields import parse_integer, parse_model, parse_number, parse_reasoning_effort
 from gateway.providers.base import ChatMessage, ResponseFormat, ToolSpec
 from gateway.responses.input_items import NAME, chat_messages, parse_input
 
@@ -202,6 +202,7 @@ def parse_responses_request(data: Any) -> ResponsesRequest:
     echoed_choice, choice = _tool_choice(data, [spec.name for spec in specs])
     text, response_format = _text_format(data)
     reasoning = _optional(data, "reasoning", dict)
+    effort = parse_reasoning_effort(reasoning.get("effort"), "reasoning.effort") if reasoning else None
     truncation = _optional(data, "truncation", str, "disabled")
     if truncation not in {"auto", "disabled"}:
         raise invalid("'truncation' must be auto or disabled.", param="truncation")
@@ -218,6 +219,7 @@ def parse_responses_request(data: Any) -> ResponsesRequest:
         tool_choice=choice,
         parallel_tool_calls=_optional(data, "parallel_tool_calls", bool, True),
         response_format=response_format,
+        reasoning_effort=effort,
     )
     return ResponsesRequest(
         model=model,

@@ -78,6 +78,7 @@ def test_chat_sends_every_set_field_in_openai_form(emu: WorkersAIEmulator) -> No
         frequency_penalty=0.1,
         presence_penalty=-0.2,
         tools=(WEATHER,),
+        reasoning_effort="low",
     )
     result = openai_provider(emu).chat(request)
     assert result.content == 'Hello! You said: Tool result: {"sky": "blue"}'
@@ -116,6 +117,7 @@ def test_chat_sends_every_set_field_in_openai_form(emu: WorkersAIEmulator) -> No
         "seed": 0,  # OpenAI takes any 64-bit seed: nothing is folded
         "frequency_penalty": 0.1,
         "presence_penalty": -0.2,
+        "reasoning_effort": "low",  # passed on as the client gave it
     }
 
 

@@ -155,6 +155,18 @@ def test_chat_speaks_the_responses_form_to_gpt_oss(emu: WorkersAIEmulator) -> No
     assert result.finish_reason is None
 
 
+@pytest.mark.parametrize(("effort", "sent"), [("high", "high"), ("low", "low"), ("minimal", "low"), ("none", None)])
+def test_gpt_oss_takes_the_reasoning_effort(emu: WorkersAIEmulator, effort: str, sent: str | None) -> None:
+    # gpt-oss takes low | medium | high (the emulator refuses anything else, as Workers AI does).
+    assert provider_for(emu).chat(ask("hi", GPT_OSS, reasoning_effort=effort)).content == "Hello! You said: hi"
+    assert emu.last_request.json.get("reasoning") == (None if sent is None else {"effort": sent})
+
+
+def test_a_model_without_reasoning_is_sent_no_effort(emu: WorkersAIEmulator) -> None:
+    assert provider_for(emu).chat(ask("hi", reasoning_effort="high")).content == "Hello! You said: hi"
+    assert set(emu.last_request.json) == {"messages"}  # Llama's schema has no reasoning field
+
+
 def test_chat_sends_a_gpt_oss_conversation_as_input_items(emu: WorkersAIEmulator) -> None:
     request = ChatRequest(
         model=GPT_OSS,

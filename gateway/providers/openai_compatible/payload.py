@@ -44,6 +44,7 @@ def _with_sampling(body: dict[str, Any], request: ChatRequest, *, stream: bool) 
         "seed": request.seed,
         "frequency_penalty": request.frequency_penalty,
         "presence_penalty": request.presence_penalty,
+        "reasoning_effort": request.reasoning_effort,
     }
     body.update({key: value for key, value in optional.items() if value is not None})
     if stream:

@@ -109,7 +109,7 @@ def _upstream_message(message: ChatMessage) -> dict[str, Any]:
 
 def _responses_payload(request: ChatRequest) -> dict[str, Any]:
     # gpt-oss documents the Responses form: instructions + input, max_output_tokens, temperature,
-    # top_p. It has no seed or penalties, so those are not sent.
+    # top_p, reasoning. It has no seed or penalties, so those are not sent.
     system = [m.content for m in request.messages if m.role == "system"]
     turns = [m for m in request.messages if m.role != "system"]
     body: dict[str, Any] = {}
@@ -136,6 +136,10 @@ def _responses_payload(request: ChatRequest) -> dict[str, Any]:
         "top_p": request.top_p,
     }
     body.update({key: value for key, value in optional.items() if value is not None})
+    # gpt-oss takes low, medium or high (https://developers.cloudflare.com/workers-ai/models/gpt-oss-120b/);
+    # OpenAI's "minimal" is its lowest, "none" leaves the model's default.
+    if request.reasoning_effort not in (None, "none"):
+        body["reasoning"] = {"effort": "low" if request.reasoning_effort == "minimal" else request.reasoning_effort}
     return body
 
 

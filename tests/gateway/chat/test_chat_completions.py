@@ -193,6 +193,15 @@ def test_gpt_oss_uses_the_responses_form(openai_client, routes) -> None:  # type
     assert "reasoning" not in (completion.choices[0].message.content or "")
 
 
+@pytest.mark.workers_ai_payload
+def test_gpt_oss_gets_the_reasoning_effort(openai_client, routes) -> None:  # type: ignore[no-untyped-def]
+    openai_client.chat.completions.create(
+        model="@cf/openai/gpt-oss-120b", messages=[{"role": "user", "content": "hi"}], reasoning_effort="minimal"
+    )
+
+    assert routes.last_request.json["reasoning"] == {"effort": "low"}  # its lowest
+
+
 def test_every_request_leaves_one_usage_record(openai_client, routes) -> None:  # type: ignore[no-untyped-def]
     openai_client.chat.completions.create(model="gpt-4", messages=[{"role": "user", "content": "hi"}])
     list(

@@ -164,9 +164,10 @@ def test_a_declared_length_over_the_limit_is_refused_before_the_body_is_sent(gat
             "messages[0].content[1].type",
         ),
         ({"tools": [{"type": "function", "function": {"name": "no spaces allowed"}}]}, "tools[0].function.name"),
+        ({"reasoning_effort": "extreme"}, "reasoning_effort"),
     ],
     ids=["missing-model", "empty-messages", "bad-role", "temperature-3", "top_p-x", "n-0", "stop-5",
-         "stream-not-bool", "audio-part", "tool-name"],
+         "stream-not-bool", "audio-part", "tool-name", "reasoning-effort"],
 )  # fmt: skip
 def test_an_invalid_body_is_400_naming_the_param(gateway_url, api_key, routes, change, param) -> None:  # type: ignore[no-untyped-def]
     body = {"model": "gpt-4", "messages": HI, **change}

@@ -152,6 +152,21 @@ def test_a_reasoning_model_gives_a_reasoning_item(openai_client, routes) -> None
     assert message.type == "message" and response.output_text == "Hello! You said: Hi"
 
 
+@pytest.mark.workers_ai_payload
+def test_gpt_oss_gets_its_native_responses_form(openai_client, routes) -> None:  # type: ignore[no-untyped-def]
+    response = openai_client.responses.create(
+        model="@cf/openai/gpt-oss-120b", instructions="Be brief", input="Hi", reasoning={"effort": "high"}
+    )
+
+    sent = routes.last_request.json
+    assert sent["instructions"] == "Be brief" and sent["input"] == "Hi" and "messages" not in sent
+    assert sent["reasoning"] == {"effort": "high"}
+    reasoning, message = response.output
+    assert reasoning.type == "reasoning" and reasoning.summary[0].text.strip() == "I should greet the user."
+    assert message.type == "message" and response.output_text == "Hello! You said: Hi"
+    assert response.reasoning.effort == "high"
+
+
 @pytest.mark.parametrize(
     "tool", ["web_search_preview", "code_interpreter", "image_generation", "mcp", "computer_use_preview"]
 )
@@ -195,6 +210,7 @@ def test_file_search_is_not_available_yet(openai_client, routes) -> None:  # typ
         ({"model": "gpt-4", "input": "x", "metadata": {str(i): "v" for i in range(17)}}, "metadata"),
         ({"model": "gpt-4", "input": "x", "store": "yes"}, "store"),
         ({"model": "gpt-4", "input": "x", "background": True}, "background"),
+        ({"model": "gpt-4", "input": "x", "reasoning": {"effort": "max"}}, "reasoning.effort"),
     ],
 )
 def test_it_rejects_bad_fields(gateway_url, api_key, routes, body, param) -> None:  # type: ignore[no-untyped-def]
