@@ -31,6 +31,32 @@ class StoredResponseQuerySet(models.QuerySet["StoredResponse"]):
             return rows.filter(owner_id=owner_id)
         return rows.filter(owner__isnull=True, api_key_id=key_id)
 
+    def conversation(self, last_id: str, owner_id: int | None, key_id: int | None, limit: int) -> list[StoredResponse]:
+        """`last_id` and the responses it continues (previous_response_id, then theirs…), oldest
+        first, as far back as they are visible to this owner (at most `limit`): one statement,
+        however long the conversation. Empty when `last_id` itself is not visible."""
+        cutoff = retention_cutoff()
+        if owner_id is not None:
+            scope, params = "s.owner_id = %s", [owner_id]
+        elif key_id is not None:
+            scope, params = "s.owner_id IS NULL AND s.api_key_id = %s", [key_id]
+        else:
+            scope, params = "s.owner_id IS NULL AND s.api_key_id IS NULL", []
+        if cutoff is not None:
+            scope, params = f"{scope} AND s.created_at >= %s", [*params, cutoff]
+        table = self.model._meta.db_table
+        sql = f"""
+            WITH RECURSIVE chain AS (
+                SELECT s.id, s.previous_response_id, 1 AS depth FROM {table} s WHERE s.id = %s AND {scope}
+                UNION ALL
+                SELECT s.id, s.previous_response_id, chain.depth + 1 FROM {table} s
+                JOIN chain ON s.id = chain.previous_response_id WHERE chain.depth < %s AND {scope}
+            )
+            SELECT s.id, s.input_items, s.body, s.previous_response_id FROM chain
+            JOIN {table} s ON s.id = chain.id ORDER BY chain.depth DESC
+        """  # the table name is the model's own; every value is a parameter
+        return list(self.raw(sql, [last_id, *params, limit, *params]))
+
 
 class StoredResponse(models.Model):
     id = models.CharField(primary_key=True, max_length=64)  # resp_<hex>, as the client saw it

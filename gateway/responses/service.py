@@ -44,21 +44,16 @@ def _visible(principal: KeyPrincipal) -> QuerySet[StoredResponse]:
 
 def with_history(body: ResponsesRequest, principal: KeyPrincipal) -> ResponsesRequest:
     """The request with its stored conversation (previous_response_id, then its own previous, …)
-    before its input: each response's input items and output items, oldest first."""
+    before its input: each response's input items and output items, oldest first. A turn deleted
+    or expired ends the walk: the conversation starts after it."""
     if body.previous_response_id is None:
         return body
-    rows = _visible(principal)
-    chain: list[StoredResponse] = []
-    wanted: str | None = body.previous_response_id
-    while wanted and len(chain) < MAX_CHAIN:
-        row = rows.filter(pk=wanted).only("input_items", "body", "previous_response_id").first()
-        if row is None:
-            if not chain:
-                raise not_found(wanted, param="previous_response_id")
-            break  # an earlier turn was deleted: the conversation starts after it
-        chain.append(row)
-        wanted = row.previous_response_id
-    history = [item for row in reversed(chain) for item in (*row.input_items, *row.output_items)]
+    chain = StoredResponse.objects.conversation(
+        body.previous_response_id, principal.owner_id, principal.key_id, limit=MAX_CHAIN
+    )
+    if not chain:
+        raise not_found(body.previous_response_id, param="previous_response_id")
+    history = [item for row in chain for item in (*row.input_items, *row.output_items)]
     return body.with_history(history)
 
 

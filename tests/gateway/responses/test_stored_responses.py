@@ -111,6 +111,33 @@ def test_previous_response_id_continues_the_conversation(openai_client, routes) 
     assert [item.content[0].text for item in openai_client.responses.input_items.list(third.id).data] == ["Again?"]
 
 
+def test_a_long_conversation_is_read_in_one_statement_and_a_deleted_turn_ends_it(openai_client, routes) -> None:  # type: ignore[no-untyped-def]
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from gateway.models import StoredResponse
+
+    previous = None
+    ids = []
+    for turn in range(12):
+        previous = openai_client.responses.create(model="gpt-4", input=f"Turn {turn}", previous_response_id=previous)
+        previous = previous.id
+        ids.append(previous)
+    last = StoredResponse.objects.get(pk=ids[-1])
+    with CaptureQueriesContext(connection) as queries:
+        chain = StoredResponse.objects.conversation(last.pk, last.owner_id, last.api_key_id, limit=1000)
+    assert [row.pk for row in chain] == ids and len(queries) == 1
+    assert StoredResponse.objects.conversation(last.pk, last.owner_id, last.api_key_id, limit=3)[0].pk == ids[-3]
+    sent = [message["content"] for message in routes.last_request.json["messages"]]
+    assert sent[::2] == [f"Turn {turn}" for turn in range(12)]  # the 11 earlier turns and this one
+
+    openai_client.responses.delete(ids[5])
+    openai_client.responses.create(model="gpt-4", input="Turn 12", previous_response_id=ids[-1])
+
+    sent = [message["content"] for message in routes.last_request.json["messages"]]
+    assert sent[::2] == [f"Turn {turn}" for turn in range(6, 13)]  # starts after the deleted turn
+
+
 def test_an_unknown_previous_response_is_a_404(gateway_url, api_key, openai_client, routes) -> None:  # type: ignore[no-untyped-def]
     unstored = openai_client.responses.create(model="gpt-4", input="x", store=False)
 
