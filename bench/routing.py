@@ -63,8 +63,7 @@ provider.save()
 CLEAR_COOLDOWN = """\
 import os
 from gateway.catalog import cooldown
-for route_id in os.environ["BENCH_ROUTE_IDS"].split(","):
-    cooldown.clear(int(route_id))
+cooldown.clear(int(route_id) for route_id in os.environ["BENCH_ROUTE_IDS"].split(","))
 """
 
 

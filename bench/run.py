@@ -33,6 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.audio import audio_rows  # noqa: E402
 from bench.images import image_rows  # noqa: E402
+from bench.responses import responses_rows  # noqa: E402
 from bench.routing import routing_rows  # noqa: E402
 from config.embedded import postgres_url, redis_url  # noqa: E402
 from config.paths import data_dir  # noqa: E402
@@ -199,6 +200,7 @@ def main() -> None:
         images = image_rows(f"http://{BIND}", headers, f"{emulator.base_url}/accounts/{ACCOUNT}/ai/run", TOKEN)
         audio = audio_rows(f"http://{BIND}", headers, f"{emulator.base_url}/accounts/{ACCOUNT}/ai/run", TOKEN)
         routing = routing_rows(f"http://{BIND}", headers, emulator.openai_base_url, TOKEN, env)
+        responses = responses_rows(f"http://{BIND}", headers)
     finally:
         for process in (server, writer, worker):
             process.send_signal(signal.SIGTERM)
@@ -229,6 +231,7 @@ def main() -> None:
         *audio,
         *images,
         *routing,
+        *responses,
         "",
     ]
     report = "\n".join(lines)
