@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from collections.abc import Callable
 
@@ -45,6 +46,9 @@ def entry_for(request: HttpRequest, endpoint: str, principal: KeyPrincipal | Non
     return entry
 
 
+_NAMED_GROUP = re.compile(r"\(\?P<\w+>[^)]*\)")
+
+
 def endpoint_of(path: str) -> str:
     """`chat.completions` for /v1/chat/completions, `models` for /v1/models/{id}; `unknown` for a
     path no route serves, so a client cannot fill the ledger with endpoint names of its choosing."""
@@ -52,6 +56,8 @@ def endpoint_of(path: str) -> str:
         route = resolve(path).route
     except Resolver404:
         return UNKNOWN_ENDPOINT
+    # A regex route's named groups (which may hold "/", as in [^/]+) go before the split.
+    route = _NAMED_GROUP.sub("", route)
     segments = route.strip("^$").removesuffix("/?").removeprefix("v1/").split("/")
     return ".".join(segment for segment in segments if segment and "<" not in segment) or UNKNOWN_ENDPOINT
 

@@ -175,6 +175,16 @@ def exercise_the_stack(port: int, log_path: Path, fresh_database: str) -> None:
         time.sleep(0.2)
     assert "ready." in log_path.read_text(), "the Celery worker never reported ready"
 
+    # The Responses API's named events through the real server, and the stored response read back
+    # on a new connection (whichever worker takes it).
+    with client.responses.stream(model="gpt-4", input="hi") as stream:
+        kinds = [event.type for event in stream]
+        final = stream.get_final_response()
+    assert kinds[0] == "response.created" and kinds[-1] == "response.completed"
+    assert final.output_text == "Hello! You said: hi"
+    with OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key=key, max_retries=0) as other:
+        assert other.responses.retrieve(final.id).output_text == "Hello! You said: hi"
+
 
 def embedded_stop(data_dir: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
