@@ -284,6 +284,9 @@ GATEWAY_RAG_MAX_UPLOAD_BYTES = env_int("GATEWAY_RAG_MAX_UPLOAD_BYTES", 10_485_76
 # Uploaded files with more text than this are embedded by a Celery task: the POST answers 202 at once
 # and the document shows `processing` until it is `ready` (or `failed`). JSON text never waits.
 GATEWAY_RAG_SYNC_MAX_CHARS = env_int("GATEWAY_RAG_SYNC_MAX_CHARS", 200_000, minimum=1)
+# A vector store's file batch (or single file) has this long to be embedded by the Celery workers;
+# one whose files have not all ended by then is recorded as interrupted (gateway/accounting/handoff.py).
+GATEWAY_VECTOR_STORE_INGEST_DEADLINE_SECONDS = env_int("GATEWAY_VECTOR_STORE_INGEST_DEADLINE_SECONDS", 3600, minimum=60)
 # Audio uploads to /v1/audio/transcriptions and /translations: bytes (OpenAI's 25 MB), and the
 # longest audio accepted, measured by decoding, so a small file that decodes to hours is refused.
 GATEWAY_AUDIO_MAX_UPLOAD_BYTES = env_int("GATEWAY_AUDIO_MAX_UPLOAD_BYTES", 26_214_400, minimum=1)
@@ -366,11 +369,24 @@ if GATEWAY_IMAGE_STORAGE == "s3":
             "client_config": _s3_client_config(),
         },
     }
+# Uploaded files (POST /v1/files, rag/files/storage.py): on the images' backend, under MEDIA_ROOT/files,
+# or in the same bucket under the prefix GATEWAY_S3_FILES_PREFIX.
+_FILE_STORAGE: dict[str, Any] = {
+    "BACKEND": _IMAGE_STORAGE["BACKEND"],
+    "OPTIONS": {**_IMAGE_STORAGE["OPTIONS"], "location": MEDIA_ROOT / "files"},
+}
+if GATEWAY_IMAGE_STORAGE == "s3":
+    _FILE_STORAGE["OPTIONS"]["location"] = env_str("GATEWAY_S3_FILES_PREFIX", "files")
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
     "images": _IMAGE_STORAGE,
+    "files": _FILE_STORAGE,
 }
+# Largest upload POST /v1/files stores (413 file_too_large above it), 50 MB. The request body cap
+# GATEWAY_MAX_BODY_BYTES (26 MiB by default) is checked first, from Content-Length: uploads above
+# it get that 413 (request_too_large) unless it is raised too.
+GATEWAY_FILE_MAX_BYTES = env_int("GATEWAY_FILE_MAX_BYTES", 52_428_800, minimum=1)
 # Generated images: how long a signed `url` opens without a key (OpenAI's links last an hour), how
 # long a generation request waits for its jobs before answering with their ids, and how long
 # images are kept before `manage.py prune_images` deletes them.

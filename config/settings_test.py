@@ -29,6 +29,7 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     # As config.settings has it: the tests' Celery worker runs on config.settings and stores there.
     "images": _SETTINGS_STORAGES["images"],
+    "files": _SETTINGS_STORAGES["files"],
 }
 GATEWAY_SSE_KEEPALIVE_SECONDS = 0.5
 

@@ -15,6 +15,18 @@ from gateway.ops.playground import playground, playground_key
 from gateway.ops.views import usage_csv, usage_dashboard
 from gateway.responses.views import ResponseDetailView, ResponseInputItemsView, ResponsesView
 from images.views import ImageFileView, ImageGenerationsView, ImageJobView
+from rag.files.views import FileContentView, FileDetailView, FilesView
+from rag.vector_stores.views import (
+    FileBatchCancelView,
+    FileBatchDetailView,
+    FileBatchesView,
+    FileBatchFilesView,
+    VectorStoreDetailView,
+    VectorStoreFileDetailView,
+    VectorStoreFilesView,
+    VectorStoreSearchView,
+    VectorStoresView,
+)
 from rag.views import DocumentDetailView, DocumentsView, RagChatView, SearchView
 
 urlpatterns = [
@@ -38,6 +50,32 @@ urlpatterns = [
     path("v1/rag/documents/<path:document_id>", DocumentDetailView.as_view()),
     re_path(r"^v1/rag/search/?$", SearchView.as_view()),
     re_path(r"^v1/rag/chat/?$", RagChatView.as_view()),
+    # Ids as OpenAI spells them (file-…); a class without "/" keeps the ledger's endpoint names
+    # plain (files, files.content: gateway/http/ledger_middleware.py endpoint_of).
+    re_path(r"^v1/files/?$", FilesView.as_view()),
+    re_path(r"^v1/files/(?P<file_id>[\w.-]+)/content/?$", FileContentView.as_view()),
+    re_path(r"^v1/files/(?P<file_id>[\w.-]+)/?$", FileDetailView.as_view()),
+    re_path(r"^v1/vector_stores/?$", VectorStoresView.as_view()),
+    re_path(r"^v1/vector_stores/(?P<vector_store_id>[\w.-]+)/?$", VectorStoreDetailView.as_view()),
+    re_path(r"^v1/vector_stores/(?P<vector_store_id>[\w.-]+)/search/?$", VectorStoreSearchView.as_view()),
+    re_path(r"^v1/vector_stores/(?P<vector_store_id>[\w.-]+)/files/?$", VectorStoreFilesView.as_view()),
+    re_path(
+        r"^v1/vector_stores/(?P<vector_store_id>[\w.-]+)/files/(?P<file_id>[\w.-]+)/?$",
+        VectorStoreFileDetailView.as_view(),
+    ),
+    re_path(r"^v1/vector_stores/(?P<vector_store_id>[\w.-]+)/file_batches/?$", FileBatchesView.as_view()),
+    re_path(
+        r"^v1/vector_stores/(?P<vector_store_id>[\w.-]+)/file_batches/(?P<batch_id>[\w.-]+)/?$",
+        FileBatchDetailView.as_view(),
+    ),
+    re_path(
+        r"^v1/vector_stores/(?P<vector_store_id>[\w.-]+)/file_batches/(?P<batch_id>[\w.-]+)/cancel/?$",
+        FileBatchCancelView.as_view(),
+    ),
+    re_path(
+        r"^v1/vector_stores/(?P<vector_store_id>[\w.-]+)/file_batches/(?P<batch_id>[\w.-]+)/files/?$",
+        FileBatchFilesView.as_view(),
+    ),
     # <path:>, not <str:>: a name with a slash (or %2F) still reaches the view and its one 404.
     re_path(r"^v1/images/generations/?$", ImageGenerationsView.as_view()),
     path("v1/images/jobs/<str:job_id>", ImageJobView.as_view()),

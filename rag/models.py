@@ -108,3 +108,7 @@ class Chunk(models.Model):
 
     def __str__(self) -> str:
         return f"{self.document_id}#{self.index}"
+
+
+# OpenAI's Files and Vector Stores, on the documents and chunks above.
+from rag.vector_store_models import FileBatch, StoredFile, VectorStore, VectorStoreFile  # noqa: E402, F401

@@ -3,7 +3,8 @@
 Vector mode orders by `embedding::vector(D) <=> q::vector(D)` with `dimensions = D` in the WHERE,
 the expression and predicate of that dimension's partial HNSW index (rag/models.py), so the
 planner can answer from it. Owner, namespace and the metadata filter (`metadata @> filter`, served
-by the GIN index) are in the same WHERE. Filters applied during an HNSW scan can leave fewer than
+by the GIN index) are in the same WHERE, as is an OpenAI attribute filter (`attribute_filter`,
+compiled by rag/attribute_filters.py). Filters applied during an HNSW scan can leave fewer than
 top_k rows among the ef_search candidates, so each search sets, for its transaction only
 (SET LOCAL through set_config(…, true)), `hnsw.iterative_scan = relaxed_order`, which makes the
 scan go on until LIMIT rows pass the filters, and `hnsw.ef_search` (pgvector README, "Iterative
@@ -36,6 +37,7 @@ from typing import Any, Literal
 
 from django.db import connection, transaction
 
+from rag.attribute_filters import SqlFilter
 from rag.vectors import check_dimensions, vector_text
 
 MAX_TOP_K = 100
@@ -72,6 +74,7 @@ def search(
     namespace: str | None = None,
     metadata_filter: dict[str, Any] | None = None,
     mode: Mode = "vector",
+    attribute_filter: SqlFilter | None = None,
 ) -> list[Hit]:
     """The owner's best chunks for the query, best first (module docstring: modes and scores)."""
     check_dimensions(dimensions)
@@ -95,7 +98,13 @@ def search(
         "text": " ".join(query_text.split()[:QUERY_WORDS_MATCHED]),
         "candidates": max(top_k, HYBRID_CANDIDATES),
     }
-    where = {"namespace": namespace is not None, "metadata_filter": bool(metadata_filter)}
+    if attribute_filter is not None:  # rag/attribute_filters.py: its names all start with af_
+        params.update(attribute_filter.params)
+    where = {
+        "namespace": namespace is not None,
+        "metadata_filter": bool(metadata_filter),
+        "attribute_filter": attribute_filter.sql if attribute_filter else "",
+    }
     sql = hybrid_sql(dimensions, **where) if mode == "hybrid" else vector_sql(dimensions, **where)
     ef_search = max(HNSW_EF_SEARCH, params["candidates"] if mode == "hybrid" else top_k)
     with transaction.atomic(), connection.cursor() as cursor:
@@ -119,7 +128,7 @@ def search(
     ]
 
 
-def _filters(dimensions: int, *, namespace: bool, metadata_filter: bool) -> str:
+def _filters(dimensions: int, *, namespace: bool, metadata_filter: bool, attribute_filter: str = "") -> str:
     # `dimensions` is inlined (an int from SUPPORTED_DIMENSIONS): the planner matches a partial
     # index's predicate against constants, not parameters.
     check_dimensions(dimensions)
@@ -128,15 +137,23 @@ def _filters(dimensions: int, *, namespace: bool, metadata_filter: bool) -> str:
         clauses.append("c.namespace = %(namespace)s")
     if metadata_filter:
         clauses.append("c.metadata @> %(filter)s::jsonb")
+    if attribute_filter:
+        clauses.append(f"({attribute_filter})")
     return " AND ".join(clauses)
 
 
-def _nearest(dimensions: int, limit: str, *, namespace: bool, metadata_filter: bool) -> str:
+def _nearest(dimensions: int, limit: str, *, namespace: bool, metadata_filter: bool, attribute_filter: str = "") -> str:
     """The HNSW candidates: the expression is the one the index of this dimension is built on."""
+    flags: dict[str, Any] = {
+        "namespace": namespace,
+        "metadata_filter": metadata_filter,
+        "attribute_filter": attribute_filter,
+    }
+    where = _filters(dimensions, **flags)
     return f"""
         SELECT c.id, c.embedding::vector({dimensions}) <=> %(query)s::vector({dimensions}) AS distance
         FROM rag_chunk c
-        WHERE {_filters(dimensions, namespace=namespace, metadata_filter=metadata_filter)}
+        WHERE {where}
         ORDER BY distance
         LIMIT {limit}"""
 
@@ -144,8 +161,13 @@ def _nearest(dimensions: int, limit: str, *, namespace: bool, metadata_filter: b
 _HIT_COLUMNS = "c.text, c.metadata, d.external_id, c.document_id, c.index, c.namespace"
 
 
-def vector_sql(dimensions: int, *, namespace: bool, metadata_filter: bool) -> str:
-    nearest = _nearest(dimensions, "%(top_k)s", namespace=namespace, metadata_filter=metadata_filter)
+def vector_sql(dimensions: int, *, namespace: bool, metadata_filter: bool, attribute_filter: str = "") -> str:
+    flags: dict[str, Any] = {
+        "namespace": namespace,
+        "metadata_filter": metadata_filter,
+        "attribute_filter": attribute_filter,
+    }
+    nearest = _nearest(dimensions, "%(top_k)s", **flags)
     return f"""
         WITH nearest AS MATERIALIZED ({nearest})
         SELECT 1 - n.distance AS score, {_HIT_COLUMNS}
@@ -154,8 +176,12 @@ def vector_sql(dimensions: int, *, namespace: bool, metadata_filter: bool) -> st
         ORDER BY n.distance, c.id"""
 
 
-def hybrid_sql(dimensions: int, *, namespace: bool, metadata_filter: bool) -> str:
-    flags = {"namespace": namespace, "metadata_filter": metadata_filter}
+def hybrid_sql(dimensions: int, *, namespace: bool, metadata_filter: bool, attribute_filter: str = "") -> str:
+    flags: dict[str, Any] = {
+        "namespace": namespace,
+        "metadata_filter": metadata_filter,
+        "attribute_filter": attribute_filter,
+    }
     return f"""
         WITH nearest AS MATERIALIZED ({_nearest(dimensions, "%(candidates)s", **flags)}),
         vector_ranks AS (

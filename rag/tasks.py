@@ -50,3 +50,33 @@ def ingest_document(self: Any, document_pk: int, owner_id: int, source: str, fie
         store.fail_document(document_pk, "The gateway failed while storing this document; post it again.")
         raise
     default_storage.delete(source)
+
+
+@shared_task(bind=True, acks_late=True, max_retries=MAX_RETRIES)
+def ingest_store_file(self: Any, row_pk: int, batch_id: str) -> None:
+    """One file of a vector store (rag/vector_stores/ingestion.py). A file that left the store, was
+    cancelled or re-added since only counts down its batch."""
+    from rag.models import VectorStoreFile
+    from rag.vector_stores import ingestion
+
+    row = VectorStoreFile.objects.select_related("vector_store", "file").filter(pk=row_pk).first()
+    if row is None or row.batch_id != batch_id or row.status != VectorStoreFile.Status.IN_PROGRESS:
+        ingestion.count_down(batch_id)
+        return
+    entry = UsageEntry(request_id=f"task-{self.request.id}", endpoint="vector_stores.files", principal=None)
+    error: ingestion.FileFailed | None = None
+    try:
+        ingestion.embed_file(row, entry)
+    except ingestion.FileFailed as failed:
+        error = failed
+    except GatewayError as failure:
+        if failure.status in _TRANSIENT and self.request.retries < MAX_RETRIES:
+            raise self.retry(countdown=2**self.request.retries, exc=failure) from failure
+        error = ingestion.FileFailed("server_error", failure.message)
+    except Exception:
+        log.exception("vector store file %s failed to ingest", row_pk)
+        failed = ingestion.FileFailed("server_error", "The gateway failed while embedding this file.")
+        ingestion.finish(row, batch_id, error=failed, outcome=ingestion.Outcome())
+        raise
+    outcome = ingestion.Outcome(entry.prompt_tokens, entry.attempts, entry.route_id)
+    ingestion.finish(row, batch_id, error=error, outcome=outcome)
