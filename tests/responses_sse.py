@@ -4,7 +4,9 @@
 Every event is `event: <type>` then `data: <json>` whose `type` is that name, numbered by
 `sequence_number` from 0 without gaps; comments (`: ping`) are allowed between events and no
 `[DONE]` ends the stream. Items open (output_item.added) before their parts and deltas and close
-(output_item.done) before the next item opens; the response starts with response.created then
+(output_item.done) before the next item opens; a message's annotations are added (numbered from
+0) after its text deltas and before output_text.done, and its done part carries them all; a
+file_search_call goes in_progress, searching, completed; the response starts with response.created then
 response.in_progress and ends with exactly one of completed, incomplete or failed.
 """
 
@@ -27,12 +29,17 @@ _ITEM_EVENTS = {
     "response.reasoning_summary_part.done": "reasoning",
     "response.function_call_arguments.delta": "function_call",
     "response.function_call_arguments.done": "function_call",
+    "response.output_text.annotation.added": "message",
+    "response.file_search_call.in_progress": "file_search_call",
+    "response.file_search_call.searching": "file_search_call",
+    "response.file_search_call.completed": "file_search_call",
 }
 # Within an item, the order its events must follow (each stage at or after the one before).
 _STAGES = {
     "message": [
         "response.content_part.added",
         "response.output_text.delta",
+        "response.output_text.annotation.added",
         "response.output_text.done",
         "response.content_part.done",
     ],
@@ -43,6 +50,11 @@ _STAGES = {
         "response.reasoning_summary_part.done",
     ],
     "function_call": ["response.function_call_arguments.delta", "response.function_call_arguments.done"],
+    "file_search_call": [
+        "response.file_search_call.in_progress",
+        "response.file_search_call.searching",
+        "response.file_search_call.completed",
+    ],
 }
 
 
@@ -110,6 +122,12 @@ def _check_items(events: list[dict[str, Any]]) -> None:
             position = _STAGES[open_item["type"]].index(kind)
             assert position >= stage, f"{kind} after {_STAGES[open_item['type']][stage]}"
             stage = position
+            if kind == "response.output_text.annotation.added":
+                annotations = open_item.setdefault("_annotations", [])
+                assert event["annotation_index"] == len(annotations), event
+                annotations.append(event["annotation"])
+            if kind == "response.content_part.done":
+                assert event["part"]["annotations"] == open_item.get("_annotations", []), event
         else:
             assert kind in {"response.created", "response.in_progress", *ENDINGS}, f"unexpected event {kind}"
             if kind in ENDINGS and kind != "response.failed":

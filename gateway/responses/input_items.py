@@ -129,8 +129,8 @@ def parse_input(raw: Any) -> tuple[dict[str, Any], ...]:
             items.append(_function_call_item(item, param))
         elif kind == "function_call_output":
             items.append(_function_output_item(item, param))
-        elif kind == "reasoning":
-            continue  # a previous output replayed: its summary is not sent upstream again
+        elif kind in {"reasoning", "file_search_call"}:
+            continue  # a previous output replayed: the answer that followed it carries what it gave
         else:
             raise invalid(f"Input items of type '{kind}' are not supported on this gateway.", param=f"{param}.type")
     images = sum(1 for item in items for part in item.get("content", ()) if part.get("type") == "input_image")

@@ -19,9 +19,25 @@ def reasoning_item(item_id: str, text: str) -> dict[str, Any]:
     return {"type": "reasoning", "id": item_id, "summary": [{"type": "summary_text", "text": text}] if text else []}
 
 
-def message_item(item_id: str, text: str | None, status: str) -> dict[str, Any]:
+# Where a completion carries its hosted tools' output items and annotations (service.complete).
+HOSTED = "gateway_hosted"
+
+
+def annotated(text: str, annotations: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Citations placed at the end of the text, as OpenAI places a file's citation after what it
+    supports."""
+    return [{**annotation, "index": len(text)} for annotation in annotations]
+
+
+def message_item(
+    item_id: str, text: str | None, status: str, annotations: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
     """The assistant message; `text` None while it streams (no content part yet)."""
-    content = [] if text is None else [{"type": "output_text", "text": text, "annotations": []}]
+    content = (
+        []
+        if text is None
+        else [{"type": "output_text", "text": text, "annotations": annotated(text, annotations or [])}]
+    )
     return {"type": "message", "id": item_id, "status": status, "role": "assistant", "content": content}
 
 
@@ -36,14 +52,14 @@ def function_call_item(item_id: str, call: ToolCall, arguments: str, status: str
     }
 
 
-def _output(message: dict[str, Any], status: str) -> list[dict[str, Any]]:
-    output: list[dict[str, Any]] = []
+def _output(message: dict[str, Any], status: str, hosted: dict[str, Any]) -> list[dict[str, Any]]:
+    output: list[dict[str, Any]] = list(hosted.get("items", ()))
     reasoning = message.get("reasoning_content")
     if reasoning:
         output.append(reasoning_item(new_item_id("rs"), reasoning))
     content = message.get("content")
     if content or not message.get("tool_calls"):
-        output.append(message_item(new_item_id("msg"), content or "", status))
+        output.append(message_item(new_item_id("msg"), content or "", status, hosted.get("annotations")))
     for raw in message.get("tool_calls") or ():
         call = ToolCall(id=raw["id"], name=raw["function"]["name"], arguments=raw["function"]["arguments"])
         output.append(function_call_item(new_item_id("fc"), call, call.arguments, "completed"))
@@ -109,7 +125,7 @@ def response_body(body: ResponsesRequest, completion: dict[str, Any], *, created
         response_id=new_item_id("resp"),
         created_at=created_at,
         status=status,
-        output=_output(choice["message"], status),
+        output=_output(choice["message"], status, completion.get(HOSTED) or {}),
         usage=Usage(usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0)),
     )
 

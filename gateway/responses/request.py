@@ -4,7 +4,9 @@ Field rules follow https://platform.openai.com/docs/api-reference/responses/crea
 chat's (gateway/chat/service.py): `input` items and `instructions` become chat messages, flat
 function tools become ToolSpecs, `text.format` a ResponseFormat, so routing by capability, demand,
 limits, the response cache and fallbacks are exactly chat's. Built-in tools are refused (this
-gateway runs none of them). `stream: true` streams the answer as events (gateway/responses/stream.py).
+gateway runs none of them), except those a family registered as hosted tools (file_search:
+gateway/responses/hosted_tools.py). `stream: true` streams the answer as events
+(gateway/responses/stream.py).
 """
 
 from __future__ import annotations
@@ -20,10 +22,23 @@ from gateway.chat.request import ChatCompletionRequest, ToolChoice
 from gateway.errors import invalid
 from gateway.http.request_fields import parse_integer, parse_model, parse_number, parse_reasoning_effort
 from gateway.providers.base import ChatMessage, ResponseFormat, ToolSpec
+from gateway.responses.hosted_tools import HostedRun, hosted
 from gateway.responses.input_items import NAME, chat_messages, parse_input
 
 _METADATA_PAIRS, _METADATA_KEY_CHARS, _METADATA_VALUE_CHARS = 16, 64, 512
 MIN_OUTPUT_TOKENS = 16  # OpenAI's floor for max_output_tokens
+
+
+@dataclass(frozen=True)
+class HostedCacheKey:
+    """What the response cache keys a request with hosted tools on: its chat request and the tools.
+    Their answers depend on data that changes (a vector store's files), so they are cached only
+    when the client opts in (X-Gateway-Cache: use), never for greedy sampling alone."""
+
+    chat: ChatCompletionRequest
+    hosted: tuple[dict[str, Any], ...]
+    include: tuple[str, ...]
+    deterministic: bool = False
 
 
 @dataclass(frozen=True)
@@ -46,6 +61,30 @@ class ResponsesRequest:
     stream: bool = False
     truncation: str = "disabled"
     user: str | None = None
+    hosted: tuple[dict[str, Any], ...] = ()  # hosted tools' definitions (file_search), in order
+    include: tuple[str, ...] = ()
+
+    @property
+    def cache_request(self) -> ChatCompletionRequest | HostedCacheKey:
+        """The cache keeps chat's answer to the chat request, so ids, store and metadata stay fresh."""
+        if self.runs_hosted:
+            return HostedCacheKey(self.chat, self.hosted, self.include)
+        return self.chat
+
+    @property
+    def runs_hosted(self) -> bool:
+        return bool(self.hosted) and self.tool_choice != "none"
+
+    @property
+    def query(self) -> str:
+        """What hosted tools run on: the text of this request's last user message."""
+        users = [message for message in self.chat.messages if message.role == "user"]
+        return users[-1].content if users else ""
+
+    def with_hosted(self, runs: Sequence[HostedRun]) -> ResponsesRequest:
+        """The chat request with each hosted tool's turn after the input: the model answers from it."""
+        turns = tuple(message for run in runs for message in run.messages)
+        return replace(self, chat=replace(self.chat, messages=(*self.chat.messages, *turns)))
 
     def needs(self) -> Needs:
         return self.chat.needs()
@@ -62,22 +101,25 @@ class ResponsesRequest:
         return replace(self, chat=replace(self.chat, messages=(*head, *earlier, *messages[len(head) :])))
 
 
-def _tools(data: dict[str, Any]) -> tuple[tuple[dict[str, Any], ...], tuple[ToolSpec, ...]]:
+def _tools(data: dict[str, Any]) -> tuple[tuple[dict[str, Any], ...], tuple[ToolSpec, ...], tuple[dict[str, Any], ...]]:
+    """(every tool as echoed, the function tools as chat's, the hosted tools' definitions)."""
     raw = data.get("tools")
     if raw is None:
-        return (), ()
+        return (), (), ()
     if not isinstance(raw, list):
         raise invalid("'tools' must be an array.", param="tools")
-    echoed, specs = [], []
+    echoed, specs, hosted_tools = [], [], []
     for index, tool in enumerate(raw):
         param = f"tools[{index}]"
         kind = tool.get("type") if isinstance(tool, dict) else None
-        if kind == "file_search":
-            raise invalid(
-                "The file_search tool is not available on this gateway yet.",
-                param=f"{param}.type",
-                code="unsupported_tool",
-            )
+        runner = hosted(kind) if isinstance(kind, str) else None
+        if runner is not None:
+            if any(other["type"] == kind for other in hosted_tools):
+                raise invalid(f"Only one {kind} tool may be given.", param=param)
+            definition = runner.parse(tool, param)
+            echoed.append(definition)
+            hosted_tools.append(definition)
+            continue
         if kind != "function":
             raise invalid(
                 f"The tool type '{kind}' is not supported on this gateway: only function tools run here.",
@@ -101,17 +143,25 @@ def _tools(data: dict[str, Any]) -> tuple[tuple[dict[str, Any], ...], tuple[Tool
     names = [spec.name for spec in specs]
     if len(set(names)) != len(names):
         raise invalid("Function names must be unique.", param="tools")
-    return tuple(echoed), tuple(specs)
+    return tuple(echoed), tuple(specs), tuple(hosted_tools)
 
 
-def _tool_choice(data: dict[str, Any], names: list[str]) -> tuple[str | dict[str, Any], ToolChoice]:
+def _tool_choice(
+    data: dict[str, Any], names: list[str], hosted_kinds: list[str]
+) -> tuple[str | dict[str, Any], ToolChoice]:
+    """The choice as echoed, and chat's: a hosted tool always runs (unless "none"), so choosing it
+    leaves chat's choice among the functions at auto."""
     raw = data.get("tool_choice")
     if raw is None:
         return "auto", ToolChoice("auto")
     if isinstance(raw, str) and raw in {"auto", "none", "required"}:
-        if raw == "required" and not names:
+        if raw == "required" and not names and not hosted_kinds:
             raise invalid("tool_choice 'required' needs at least one tool.", param="tool_choice")
+        if raw == "required" and not names:
+            return raw, ToolChoice("auto")
         return raw, ToolChoice(raw)
+    if isinstance(raw, dict) and raw.get("type") in hosted_kinds:
+        return {"type": raw["type"]}, ToolChoice("auto")
     if isinstance(raw, dict) and raw.get("type") == "function":
         name = raw.get("name")
         if name not in names:
@@ -198,8 +248,8 @@ def parse_responses_request(data: Any) -> ResponsesRequest:
         raise invalid("You must provide 'input'.", param="input")
     items = parse_input(data["input"])
     instructions = _optional(data, "instructions", str)
-    echoed_tools, specs = _tools(data)
-    echoed_choice, choice = _tool_choice(data, [spec.name for spec in specs])
+    echoed_tools, specs, hosted_tools = _tools(data)
+    echoed_choice, choice = _tool_choice(data, [spec.name for spec in specs], [tool["type"] for tool in hosted_tools])
     text, response_format = _text_format(data)
     reasoning = _optional(data, "reasoning", dict)
     effort = parse_reasoning_effort(reasoning.get("effort"), "reasoning.effort") if reasoning else None
@@ -238,4 +288,15 @@ def parse_responses_request(data: Any) -> ResponsesRequest:
         stream=_optional(data, "stream", bool, False),
         truncation=truncation,
         user=_optional(data, "user", str),
+        hosted=hosted_tools,
+        include=_include(data),
     )
+
+
+def _include(data: dict[str, Any]) -> tuple[str, ...]:
+    raw = data.get("include")
+    if raw is None:
+        return ()
+    if not isinstance(raw, list) or not all(isinstance(item, str) for item in raw):
+        raise invalid("'include' must be an array of strings.", param="include")
+    return tuple(raw)

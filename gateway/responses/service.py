@@ -23,7 +23,8 @@ from gateway.chat import service as chat
 from gateway.errors import GatewayError, invalid
 from gateway.models import StoredResponse
 from gateway.providers.base import ChatDelta
-from gateway.responses.render import response_body
+from gateway.responses.hosted_tools import HostedRun, run_all
+from gateway.responses.render import HOSTED, response_body
 from gateway.responses.request import ResponsesRequest
 from gateway.responses.stream import ResponseEvents
 from gateway.streams import sse
@@ -57,9 +58,25 @@ def with_history(body: ResponsesRequest, principal: KeyPrincipal) -> ResponsesRe
     return body.with_history(history)
 
 
+def _run_hosted(body: ResponsesRequest, entry: UsageEntry) -> tuple[ResponsesRequest, tuple[HostedRun, ...]]:
+    """The hosted tools' runs (gateway/responses/hosted_tools.py), and the request whose chat reads them."""
+    if not body.runs_hosted:
+        return body, ()
+    runs = run_all(body.hosted, body.query, include=body.include, entry=entry)
+    return body.with_hosted(runs), runs
+
+
 def complete(body: ResponsesRequest, targets: tuple[RouteTarget, ...], entry: UsageEntry) -> dict[str, Any]:
-    """The chat completion answering the request (what the response cache keeps)."""
-    return chat.complete(body.chat, targets, entry)
+    """The chat completion answering the request (what the response cache keeps), with the hosted
+    tools' items and annotations when the request has such tools."""
+    body, runs = _run_hosted(body, entry)
+    completion = chat.complete(body.chat, targets, entry)
+    if runs:
+        completion[HOSTED] = {
+            "items": [run.item for run in runs],
+            "annotations": [annotation for run in runs for annotation in run.annotations],
+        }
+    return completion
 
 
 def respond(body: ResponsesRequest, completion: dict[str, Any], principal: KeyPrincipal) -> dict[str, Any]:
@@ -92,11 +109,15 @@ def open_stream(
     """The upstream opened now (a refusal is still a real HTTP error), then its deltas as the
     response's events. The response is stored once it completed (or was cut short), not when the
     upstream failed or the client left; the usage record is written once, however it ends."""
-    stream = chat.open_deltas(body.chat, targets, entry)
+    answered, runs = _run_hosted(body, entry)
+    stream = chat.open_deltas(answered.chat, targets, entry)
     events = ResponseEvents(body)
+    events.annotations = [annotation for run in runs for annotation in run.annotations]
 
     def frames() -> Iterator[bytes]:
         yield from events.start()
+        for run in runs:
+            yield from events.hosted(run.item)
         upstream_finish: str | None = None
         calls = 0
         for item in stream.read(entry, started):

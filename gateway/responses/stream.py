@@ -41,6 +41,7 @@ class ResponseEvents:
     id: str = field(default_factory=lambda: new_item_id("resp"))
     created_at: int = field(default_factory=lambda: int(time.time()))
     output: list[dict[str, Any]] = field(default_factory=list)
+    annotations: list[dict[str, Any]] = field(default_factory=list)  # the hosted tools' citations
     _sequence: int = 0
     _open: _OpenItem | None = None
 
@@ -123,14 +124,34 @@ class ResponseEvents:
                 self._event("response.reasoning_summary_part.done", **where, summary_index=0, part=part),
             ]
         else:
-            part = {"type": "output_text", "text": item.text, "annotations": []}
-            done = message_item(item.id, item.text, status)
+            done = message_item(item.id, item.text, status, self.annotations)
+            part = done["content"][0]
             frames = [
+                self._event(
+                    "response.output_text.annotation.added", **where, content_index=0, annotation_index=n, annotation=a
+                )
+                for n, a in enumerate(part["annotations"])
+            ]
+            frames += [
                 self._event("response.output_text.done", **where, content_index=0, text=item.text, logprobs=[]),
                 self._event("response.content_part.done", **where, content_index=0, part=part),
             ]
         self.output.append(done)
         frames.append(self._event("response.output_item.done", output_index=item.index, item=done))
+        return frames
+
+    def hosted(self, item: dict[str, Any]) -> list[bytes]:
+        """A hosted tool's run (already done) as OpenAI streams one: added in progress, its
+        in_progress, searching and completed events, done."""
+        index, kind = len(self.output), item["type"]
+        where = {"item_id": item["id"], "output_index": index}
+        opened = {**item, "status": "in_progress", **({"results": None} if "results" in item else {})}
+        frames = [self._event("response.output_item.added", output_index=index, item=opened)]
+        frames += [
+            self._event(f"response.{kind}.{step}", **where) for step in ("in_progress", "searching", "completed")
+        ]
+        self.output.append(item)
+        frames.append(self._event("response.output_item.done", output_index=index, item=item))
         return frames
 
     def function_call(self, call: ToolCall) -> list[bytes]:

@@ -29,7 +29,7 @@ class ResponsesView(GenerationView):
         return service.with_history(parse_responses_request(data), self.request.user)
 
     def cached_request(self, body: ResponsesRequest) -> Any:
-        return body.chat
+        return body.cache_request
 
     def complete(self, body: ResponsesRequest, targets: tuple[RouteTarget, ...], entry: UsageEntry) -> dict[str, Any]:
         return service.complete(body, targets, entry)

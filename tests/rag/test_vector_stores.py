@@ -9,42 +9,21 @@ import pytest
 import requests
 from conftest import error_of, make_key, usage_records
 from openai import OpenAI
+from vector_store_helpers import CATS, fill_store, upload_three
 
 from rag.models import Chunk, Document
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-CATS = b"Cats sleep most of the day. A cat purrs when it is content and eats fish twice a day."
-BIKES = b"A bicycle chain needs oil every few hundred kilometres. Check the tyre pressure weekly."
-TEA = b"Green tea is brewed at eighty degrees for two minutes. Black tea wants boiling water."
-
-
-def upload(client: OpenAI, name: str, data: bytes) -> str:
-    return client.files.create(file=(name, data, "text/plain"), purpose="assistants").id
-
 
 @pytest.fixture
 def three_files(openai_client):  # type: ignore[no-untyped-def]
-    return {
-        "cats": upload(openai_client, "cats.txt", CATS),
-        "bikes": upload(openai_client, "bikes.txt", BIKES),
-        "tea": upload(openai_client, "tea.txt", TEA),
-    }
+    return upload_three(openai_client)
 
 
 @pytest.fixture
 def filled_store(openai_client, routes, celery_worker, three_files):  # type: ignore[no-untyped-def]
-    store = openai_client.vector_stores.create(name="notes", metadata={"team": "docs"})
-    batch = openai_client.vector_stores.file_batches.create_and_poll(
-        vector_store_id=store.id,
-        files=[
-            {"file_id": three_files["cats"], "attributes": {"topic": "pets", "year": 2024}},
-            {"file_id": three_files["bikes"], "attributes": {"topic": "repair", "year": 2022}},
-            {"file_id": three_files["tea"], "attributes": {"topic": "kitchen", "year": 2025}},
-        ],
-    )
-    assert batch.status == "completed" and batch.file_counts.completed == 3, batch
-    return store
+    return fill_store(openai_client, three_files, name="notes", metadata={"team": "docs"})
 
 
 def test_files_are_embedded_and_searched_with_a_filter(openai_client, filled_store, three_files) -> None:  # type: ignore[no-untyped-def]

@@ -183,14 +183,16 @@ def test_built_in_tools_are_refused(gateway_url, api_key, routes, tool) -> None:
     assert routes.last_request is None
 
 
-def test_file_search_is_not_available_yet(openai_client, routes) -> None:  # type: ignore[no-untyped-def]
-    with pytest.raises(openai.BadRequestError) as caught:
+def test_file_search_on_an_unknown_store_is_a_404_before_any_model_call(openai_client, routes) -> None:  # type: ignore[no-untyped-def]
+    calls = len(routes.requests)
+
+    with pytest.raises(openai.NotFoundError) as caught:
         openai_client.responses.create(
-            model="gpt-4", input="Hi", tools=[{"type": "file_search", "vector_store_ids": ["vs_1"]}]
+            model="gpt-4", input="Hi", tools=[{"type": "file_search", "vector_store_ids": ["vs_missing"]}]
         )
 
-    assert caught.value.body["param"] == "tools[0].type"
-    assert "not available" in caught.value.body["message"]
+    assert caught.value.body["code"] == "not_found" and "vs_missing" in caught.value.body["message"]
+    assert len(routes.requests) == calls
 
 
 @pytest.mark.parametrize(
