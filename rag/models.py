@@ -111,4 +111,4 @@ class Chunk(models.Model):
 
 
 # OpenAI's Files and Vector Stores, on the documents and chunks above.
-from rag.vector_store_models import FileBatch, StoredFile, VectorStore, VectorStoreFile  # noqa: E402, F401
+from rag.vector_store_models import STORE_PREFIX, FileBatch, StoredFile, VectorStore, VectorStoreFile  # noqa: E402, F401

@@ -27,7 +27,7 @@ from gateway.chat.request import ChatCompletionRequest, parse_chat_request
 from gateway.errors import invalid
 from gateway.http.request_fields import check_model_name, parse_integer, parse_number
 from rag.extract import ExtractionError, extract
-from rag.models import DEFAULT_NAMESPACE
+from rag.models import DEFAULT_NAMESPACE, STORE_PREFIX
 
 MAX_TEXT_CHARS = 5_000_000
 MAX_TOP_K = 50
@@ -73,6 +73,18 @@ def _title(data: dict[str, Any]) -> str:
     if not isinstance(title, str):
         raise invalid("'title' must be a string.", param="title")
     return title[:500]
+
+
+def writable_namespace(namespace: str) -> str:
+    """A namespace /v1/rag may write to: a vector store's is changed through /v1/vector_stores only,
+    so a store's file counts and its chunks never disagree (it is searchable here all the same)."""
+    if namespace.startswith(STORE_PREFIX):
+        raise invalid(
+            f"The namespace '{namespace}' is a vector store's: add or remove its files through /v1/vector_stores.",
+            param="namespace",
+            code="vector_store_namespace",
+        )
+    return namespace
 
 
 @dataclass(frozen=True)
@@ -165,7 +177,7 @@ def parse_document_request(data: Any) -> DocumentRequest:
         model=_embedding_model(data),
         text=text,
         external_id=external_id,
-        namespace=_string(data, "namespace", DEFAULT_NAMESPACE, 100),
+        namespace=writable_namespace(_string(data, "namespace", DEFAULT_NAMESPACE, 100)),
         title=_title(data),
         metadata=metadata,
         chunk_size=size,

@@ -30,8 +30,11 @@ def _file_id() -> str:
     return new_id("file-")
 
 
+STORE_PREFIX = "vs_"  # also the namespace of a store's documents
+
+
 def _store_id() -> str:
-    return new_id("vs_")
+    return new_id(STORE_PREFIX)
 
 
 def _batch_id() -> str:

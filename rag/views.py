@@ -33,6 +33,7 @@ from rag.request import (
     parse_document_request,
     parse_rag_chat_request,
     parse_search_request,
+    writable_namespace,
 )
 
 
@@ -100,7 +101,9 @@ class DocumentDetailView(APIView):
 
     def delete(self, request: Request, document_id: str) -> Response:
         owner_id = service.owner_of(request.user)
-        if not store.delete_document(owner_id, **self._where(request, document_id)):
+        where = self._where(request, document_id)
+        writable_namespace(where["namespace"])
+        if not store.delete_document(owner_id, **where):
             raise _not_found(document_id)
         return Response({"object": "rag.document.deleted", "document_id": document_id, "deleted": True})
 

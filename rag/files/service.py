@@ -15,12 +15,10 @@ from django.db import transaction
 from rag.files import storage
 from rag.files.request import FileListRequest, UploadRequest
 from rag.list_pages import page
-from rag.models import Document
+from rag.models import STORE_PREFIX, Document
 from rag.vector_store_models import StoredFile
 
 log = logging.getLogger(__name__)
-
-VECTOR_STORE_NAMESPACE_PREFIX = "vs_"
 
 
 @dataclass(frozen=True)
@@ -80,9 +78,7 @@ def delete(owner_id: int, file_id: str) -> bool:
         found = StoredFile.objects.select_for_update().filter(owner_id=owner_id, pk=file_id).first()
         if found is None:
             return False
-        documents = Document.objects.filter(
-            owner_id=owner_id, external_id=file_id, namespace__startswith=VECTOR_STORE_NAMESPACE_PREFIX
-        )
+        documents = Document.objects.filter(owner_id=owner_id, external_id=file_id, namespace__startswith=STORE_PREFIX)
         pks = list(documents.select_for_update().values_list("pk", flat=True))
         if pks:
             Document.objects.filter(pk__in=pks).delete()

@@ -28,7 +28,6 @@ from rag import search as chunk_search
 from rag.models import Chunk, Document, FileBatch, StoredFile, VectorStore, VectorStoreFile
 from rag.vector_stores.request import AddFiles, FileSpec, StoreFields, StoreSearch
 
-NAMESPACE_PREFIX = "vs_"
 Status = VectorStoreFile.Status
 
 

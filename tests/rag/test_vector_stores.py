@@ -4,14 +4,19 @@ with /v1/rag, and the usage records."""
 
 from __future__ import annotations
 
+import time
+from datetime import timedelta
+
 import openai
 import pytest
 import requests
 from conftest import error_of, make_key, usage_records
+from django.utils import timezone
 from openai import OpenAI
-from vector_store_helpers import CATS, fill_store, upload_three
+from vector_store_helpers import BIKES, CATS, TEA, fill_store, upload_three
 
-from rag.models import Chunk, Document
+from gateway.models import UsageRecord
+from rag.models import Chunk, Document, FileBatch, VectorStore
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -229,3 +234,93 @@ def test_bad_stores_are_refused(gateway_url, api_key, routes, body, param) -> No
 
     error = error_of(answer, 404 if param == "file_ids[0]" else 400)
     assert error["param"] == param
+
+
+def test_a_cancelled_batch_embeds_nothing(openai_client, routes, celery_worker, three_files) -> None:  # type: ignore[no-untyped-def]
+    store = openai_client.vector_stores.create()
+    routes.set_latency(first_byte=2.0)  # every embedding call takes 2 s: the files are still in progress
+    batch = openai_client.vector_stores.file_batches.create(store.id, file_ids=list(three_files.values()))
+    assert batch.status == "in_progress" and batch.file_counts.in_progress == 3
+
+    cancelled = openai_client.vector_stores.file_batches.cancel(batch.id, vector_store_id=store.id)
+    assert cancelled.status in ("cancelling", "cancelled") and cancelled.file_counts.cancelled == 3
+
+    deadline = time.monotonic() + 60
+    while not UsageRecord.objects.filter(endpoint="vector_stores.file_batches").exists():
+        assert time.monotonic() < deadline, "the batch's usage record was never written"
+        time.sleep(0.1)
+    (record,) = usage_records(1, endpoint="vector_stores.file_batches")
+    # Embeddings already under way when it was cancelled were paid for and are recorded; the worker
+    # (2 threads) never started the third file.
+    whole = sum(-(-len(text) // 4) for text in (CATS, BIKES, TEA))
+    assert record.status == 200 and record.prompt_tokens < whole
+    assert not Document.objects.filter(namespace=store.id).exists()
+    listed = openai_client.vector_stores.file_batches.list_files(batch.id, vector_store_id=store.id)
+    assert sorted(row.id for row in listed.data) == sorted(three_files.values())
+    assert {row.status for row in listed.data} == {"cancelled"}
+
+
+def test_a_batch_lists_its_files_by_status(openai_client, filled_store, three_files) -> None:  # type: ignore[no-untyped-def]
+    (batch_id,) = FileBatch.objects.filter(vector_store_id=filled_store.id).values_list("pk", flat=True)
+
+    done = openai_client.vector_stores.file_batches.list_files(
+        batch_id, vector_store_id=filled_store.id, filter="completed"
+    )
+    assert sorted(row.id for row in done.data) == sorted(three_files.values())
+    failed = openai_client.vector_stores.file_batches.list_files(
+        batch_id, vector_store_id=filled_store.id, filter="failed"
+    )
+    assert failed.data == []
+    first = openai_client.vector_stores.files.list(filled_store.id, limit=2, order="asc")
+    rest = openai_client.vector_stores.files.list(filled_store.id, limit=2, order="asc", after=first.data[-1].id)
+    assert first.has_more and not rest.has_more
+    assert len({row.id for row in [*first.data, *rest.data]}) == 3
+    before = openai_client.vector_stores.files.list(filled_store.id, order="asc", before=rest.data[0].id)
+    assert [row.id for row in before.data] == [row.id for row in first.data]
+
+
+def test_an_expired_store_cannot_be_searched_or_filled(openai_client, filled_store, three_files) -> None:  # type: ignore[no-untyped-def]
+    VectorStore.objects.filter(pk=filled_store.id).update(expires_at=timezone.now() - timedelta(seconds=1))
+
+    assert openai_client.vector_stores.retrieve(filled_store.id).status == "expired"
+    for call in (
+        lambda: openai_client.vector_stores.search(filled_store.id, query="cat"),
+        lambda: openai_client.vector_stores.files.create(vector_store_id=filled_store.id, file_id=three_files["tea"]),
+    ):
+        with pytest.raises(openai.BadRequestError) as caught:
+            call()
+        assert caught.value.body["code"] == "vector_store_expired"
+
+
+def test_rag_cannot_write_into_a_store(gateway_url, api_key, filled_store, three_files) -> None:  # type: ignore[no-untyped-def]
+    headers = {"Authorization": f"Bearer {api_key}"}
+    posted = requests.post(
+        f"{gateway_url}/v1/rag/documents",
+        json={"text": "sneaked in", "namespace": filled_store.id},
+        headers=headers,
+        timeout=30,
+    )
+    deleted = requests.delete(
+        f"{gateway_url}/v1/rag/documents/{three_files['cats']}",
+        params={"namespace": filled_store.id},
+        headers=headers,
+        timeout=30,
+    )
+
+    for answer in (posted, deleted):
+        error = error_of(answer, 400)
+        assert error["param"] == "namespace" and error["code"] == "vector_store_namespace"
+    assert Document.objects.filter(namespace=filled_store.id).count() == 3
+
+
+def test_the_static_access_token_has_no_stores(gateway_url, routes, settings) -> None:  # type: ignore[no-untyped-def]
+    settings.ACCESS_TOKEN = "static-token"
+
+    answer = requests.post(
+        f"{gateway_url}/v1/vector_stores",
+        json={"name": "x"},
+        headers={"Authorization": "Bearer static-token"},
+        timeout=30,
+    )
+
+    assert error_of(answer, 403)["code"] == "owner_required"
