@@ -4,6 +4,8 @@ SSE parser."""
 
 from __future__ import annotations
 
+import asyncio
+
 import openai
 import pytest
 import requests
@@ -156,3 +158,27 @@ def test_bad_file_search_tools_are_400s(openai_client, routes, tool, param) -> N
         openai_client.responses.create(model="gpt-4", input="x", tools=[tool])
 
     assert caught.value.body["param"] == param
+
+
+def test_the_agents_sdk_file_search_tool(gateway_url, api_key, store, files) -> None:  # type: ignore[no-untyped-def]
+    agents = pytest.importorskip("agents")
+    from openai import AsyncOpenAI
+
+    agents.set_tracing_disabled(True)  # else it exports traces to OpenAI's platform
+    client = AsyncOpenAI(base_url=f"{gateway_url}/v1", api_key=api_key, max_retries=0, timeout=30)
+    librarian = agents.Agent(
+        name="Librarian",
+        instructions="Answer from the files.",
+        tools=[agents.FileSearchTool(vector_store_ids=[store.id], max_num_results=2, include_search_results=True)],
+        model=agents.OpenAIResponsesModel(model="gpt-4", openai_client=client),
+    )
+    try:
+        result = agents.Runner.run_sync(librarian, QUESTION)
+    finally:
+        agents.set_tracing_disabled(False)
+        asyncio.run(client.close())
+
+    assert CATS.decode() in result.final_output
+    (searched,) = [item for item in result.new_items if item.type == "tool_call_item"]
+    assert searched.raw_item.type == "file_search_call" and searched.raw_item.results[0].file_id == files["cats"]
+    assert result.new_items[-1].type == "message_output_item"
