@@ -95,9 +95,16 @@ def expired(store: VectorStore) -> bool:
     return store.expires_at is not None and store.expires_at <= timezone.now()
 
 
+TOUCH_EVERY = timedelta(minutes=1)
+
+
 def touch(store: VectorStore) -> None:
-    """Used now: expiry counts from here (`expires_after.anchor` last_active_at)."""
-    store.last_active_at = timezone.now()
+    """Used now: expiry counts from here (`expires_after.anchor` last_active_at). Written at most
+    once a minute, so a busy store's searches do not each pay for an UPDATE."""
+    now = timezone.now()
+    if now - store.last_active_at < TOUCH_EVERY:
+        return
+    store.last_active_at = now
     _expiry(store)
     VectorStore.objects.filter(pk=store.pk).update(last_active_at=store.last_active_at, expires_at=store.expires_at)
 
