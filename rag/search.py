@@ -61,6 +61,7 @@ class Hit:
     document_pk: int
     chunk_index: int
     namespace: str
+    title: str = ""  # the document's (a vector store file's name)
 
 
 def search(
@@ -123,8 +124,9 @@ def search(
             document_pk=document_pk,
             chunk_index=chunk_index,
             namespace=chunk_namespace,
+            title=title,
         )
-        for score, text, metadata, external_id, document_pk, chunk_index, chunk_namespace in rows
+        for score, text, metadata, external_id, document_pk, chunk_index, chunk_namespace, title in rows
     ]
 
 
@@ -158,7 +160,7 @@ def _nearest(dimensions: int, limit: str, *, namespace: bool, metadata_filter: b
         LIMIT {limit}"""
 
 
-_HIT_COLUMNS = "c.text, c.metadata, d.external_id, c.document_id, c.index, c.namespace"
+_HIT_COLUMNS = "c.text, c.metadata, d.external_id, c.document_id, c.index, c.namespace, d.title"
 
 
 def vector_sql(dimensions: int, *, namespace: bool, metadata_filter: bool, attribute_filter: str = "") -> str:

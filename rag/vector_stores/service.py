@@ -280,11 +280,10 @@ def search(store: VectorStore, body: StoreSearch, targets: tuple[RouteTarget, ..
             if key not in best or best[key].score < hit.score:
                 best[key] = hit
     ranked = sorted(best.values(), key=lambda hit: (-hit.score, hit.document_pk, hit.chunk_index))
-    ranked = ranked[: body.max_num_results]
-    names = dict(StoredFile.objects.filter(pk__in={hit.document_id for hit in ranked}).values_list("pk", "filename"))
     touch(store)
-    # OpenAI's scores run from 0 to 1; a cosine similarity below 0 (an unrelated chunk) shows as 0.
+    # A store file's document is titled with the file's name (ingestion.py). OpenAI's scores run from
+    # 0 to 1; a cosine similarity below 0 (an unrelated chunk) shows as 0.
     return [
-        Result(hit.document_id, names.get(hit.document_id, ""), max(0.0, hit.score), hit.metadata, hit.text)
-        for hit in ranked
+        Result(hit.document_id, hit.title, max(0.0, hit.score), hit.metadata, hit.text)
+        for hit in ranked[: body.max_num_results]
     ]
