@@ -35,6 +35,7 @@ from bench.audio import audio_rows  # noqa: E402
 from bench.images import image_rows  # noqa: E402
 from bench.responses import responses_rows  # noqa: E402
 from bench.routing import routing_rows  # noqa: E402
+from bench.vector_stores import vector_store_rows  # noqa: E402
 from config.embedded import postgres_url, redis_url  # noqa: E402
 from config.paths import data_dir  # noqa: E402
 from gateway.testing.emulator import WorkersAIEmulator  # noqa: E402
@@ -201,6 +202,7 @@ def main() -> None:
         audio = audio_rows(f"http://{BIND}", headers, f"{emulator.base_url}/accounts/{ACCOUNT}/ai/run", TOKEN)
         routing = routing_rows(f"http://{BIND}", headers, emulator.openai_base_url, TOKEN, env)
         responses = responses_rows(f"http://{BIND}", headers)
+        vector_stores = vector_store_rows(f"http://{BIND}", headers)
     finally:
         for process in (server, writer, worker):
             process.send_signal(signal.SIGTERM)
@@ -232,6 +234,7 @@ def main() -> None:
         *images,
         *routing,
         *responses,
+        *vector_stores,
         "",
     ]
     report = "\n".join(lines)
