@@ -90,7 +90,7 @@ def delete(owner_id: int, file_id: str) -> bool:
 
 def _delete_bytes(name: str) -> None:
     # After the row is gone the bytes are unreachable: a storage failure here only leaves them
-    # orphaned, logged (storage._unavailable) rather than failing a delete that has happened.
+    # orphaned, logged (gateway/blob_storage.py) rather than failing a delete that has happened.
     try:
         storage.delete_file(name)
     except storage.StorageUnavailable:

@@ -185,6 +185,15 @@ def exercise_the_stack(port: int, log_path: Path, fresh_database: str) -> None:
     with OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key=key, max_retries=0) as other:
         assert other.responses.retrieve(final.id).output_text == "Hello! You said: hi"
 
+    # A vector store's file is embedded by the Celery worker `serve` started, then searched.
+    store = client.vector_stores.create(name="serve")
+    added = client.vector_stores.files.upload_and_poll(
+        vector_store_id=store.id, file=("notes.txt", b"The serve command starts a Celery worker."), max_wait_seconds=60
+    )
+    assert added.status == "completed", added.last_error
+    found = client.vector_stores.search(store.id, query="Which worker does serve start?")
+    assert found.data[0].filename == "notes.txt"
+
 
 def embedded_stop(data_dir: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
