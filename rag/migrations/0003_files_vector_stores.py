@@ -10,7 +10,9 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('gateway', '0012_stored_responses'),
+        # ApiKey's table is all this needs: a later gateway migration reversed (tests do, an operator may)
+        # must not take the files and vector stores with it.
+        ('gateway', '0001_initial'),
         ('rag', '0002_documents_chunks'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
