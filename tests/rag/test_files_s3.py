@@ -32,14 +32,15 @@ def test_a_file_goes_to_the_bucket_under_its_prefix_and_comes_back(openai_client
 
     created = openai_client.files.create(file=("notes.txt", data, "text/plain"), purpose="user_data")
 
-    (stored,) = bucket.list_objects_v2(Bucket=BUCKET)["Contents"]
+    # moto keeps one in-process backend for every server: list this test's prefix only.
+    (stored,) = bucket.list_objects_v2(Bucket=BUCKET, Prefix=f"{PREFIX}/")["Contents"]
     assert stored["Key"].startswith(f"{PREFIX}/file_") and stored["Size"] == len(data)
     assert "notes.txt" not in stored["Key"]  # the client's name stays in the database
     assert openai_client.files.content(created.id).content == data
 
     openai_client.files.delete(created.id)
 
-    assert bucket.list_objects_v2(Bucket=BUCKET).get("Contents", []) == []
+    assert bucket.list_objects_v2(Bucket=BUCKET, Prefix=f"{PREFIX}/").get("Contents", []) == []
     with pytest.raises(openai.NotFoundError):
         openai_client.files.content(created.id)
 

@@ -4,6 +4,7 @@ the API's DELETE does."""
 from __future__ import annotations
 
 import pytest
+from django.contrib.admin.utils import quote
 from vector_store_helpers import fill_store, upload_three
 
 from rag.models import Document, StoredFile, VectorStore
@@ -35,7 +36,7 @@ def test_the_store_list_shows_counts_and_status(operator, store_and_files) -> No
 def test_a_store_shows_its_files_and_their_errors(operator, store_and_files) -> None:  # type: ignore[no-untyped-def]
     store, files = store_and_files
 
-    page = operator.get(f"/admin/rag/vectorstore/{store.id}/change/").content.decode()
+    page = operator.get(f"/admin/rag/vectorstore/{quote(store.id)}/change/").content.decode()
 
     assert all(file_id in page for file_id in files.values())
     assert "The file cannot be read as text" in page  # the failed file's last error
@@ -54,11 +55,11 @@ def test_the_file_list_shows_sizes_and_stores(operator, store_and_files) -> None
 def test_deleting_in_the_admin_acts_as_the_api_does(operator, store_and_files) -> None:  # type: ignore[no-untyped-def]
     store, files = store_and_files
 
-    operator.post(f"/admin/rag/storedfile/{files['cats']}/delete/", {"post": "yes"})
+    operator.post(f"/admin/rag/storedfile/{quote(files['cats'])}/delete/", {"post": "yes"})
     assert not StoredFile.objects.filter(pk=files["cats"]).exists()
     assert not Document.objects.filter(external_id=files["cats"]).exists()
 
-    operator.post(f"/admin/rag/vectorstore/{store.id}/delete/", {"post": "yes"})
+    operator.post(f"/admin/rag/vectorstore/{quote(store.id)}/delete/", {"post": "yes"})
     assert not VectorStore.objects.filter(pk=store.id).exists()
     assert not Document.objects.filter(namespace=store.id).exists()
     assert StoredFile.objects.filter(pk=files["tea"]).exists()  # a store's files stay

@@ -7,11 +7,15 @@ from datetime import timedelta
 
 import openai
 import pytest
+from django.contrib.admin.utils import quote
 from django.utils import timezone
 
 from gateway.models import StoredResponse
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+# Admin URLs carry primary keys quoted (django.contrib.admin.utils.quote): "_" followed by two hex
+# digits would otherwise be read as an escape, and "resp_12…" name another row.
 
 
 def test_the_changelist_lists_responses_with_their_expiry(operator, openai_client, routes, settings) -> None:  # type: ignore[no-untyped-def]
@@ -35,7 +39,7 @@ def test_the_changelist_lists_responses_with_their_expiry(operator, openai_clien
 def test_a_response_is_shown_read_only(operator, openai_client, routes) -> None:  # type: ignore[no-untyped-def]
     created = openai_client.responses.create(model="gpt-4", input="Show me", instructions="Be brief")
 
-    page = operator.get(f"/admin/gateway/storedresponse/{created.id}/change/").content.decode()
+    page = operator.get(f"/admin/gateway/storedresponse/{quote(created.id)}/change/").content.decode()
 
     assert "Hello! You said: Show me" in page and "Be brief" in page  # the response object
     assert "&quot;input_text&quot;" in page  # the input items
@@ -46,7 +50,7 @@ def test_a_response_is_shown_read_only(operator, openai_client, routes) -> None:
 def test_an_operator_deletes_a_response_for_the_client_too(operator, openai_client, routes) -> None:  # type: ignore[no-untyped-def]
     created = openai_client.responses.create(model="gpt-4", input="Delete me")
 
-    answer = operator.post(f"/admin/gateway/storedresponse/{created.id}/delete/", {"post": "yes"})
+    answer = operator.post(f"/admin/gateway/storedresponse/{quote(created.id)}/delete/", {"post": "yes"})
 
     assert answer.status_code == 302
     assert not StoredResponse.objects.filter(pk=created.id).exists()
