@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 NODE_DIR := tests/node
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install install-dev node-sdk browser run demo test stop lint bench bench-rag
+.PHONY: install install-dev node-sdk browser run demo test stop lint bench bench-rag bench-compare
 
 install: $(VENV)/.installed
 
@@ -62,6 +62,11 @@ stop:
 
 bench: install-dev
 	$(BIN)/python -m bench.run
+
+# The gateway beside LiteLLM's proxy (pinned, in a bench-only virtualenv) on one fake upstream, driven by
+# wrk (Debian's package: apt-get install wrk); bench/compare.py.
+bench-compare: install-dev
+	$(BIN)/python -m bench.compare
 
 # RAG search: latency and recall@10 at 10k and 100k chunks on a database of its own (bench/rag_search.py).
 bench-rag: install-dev
