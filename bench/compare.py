@@ -14,11 +14,13 @@ bench/results.md. Streams, embeddings, CPU and memory per target come next (issu
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -27,6 +29,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 import requests
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,6 +54,21 @@ wrk.body = {body}
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer {key}"
 """
+
+
+# Streams of about 20 chunks (the emulator's reply to this prompt: "Hello! You said:" and 16 words,
+# one chunk a word) paced 5 ms apart, at 16 and 256 concurrent clients.
+STREAM_PROMPT = " ".join(f"word{i}" for i in range(1, 17))
+STREAM_PACE = 0.005
+STREAM_CLIENTS = (16, 256)
+
+
+@dataclass(frozen=True)
+class Streams:
+    per_second: float
+    first_p50_ms: float
+    first_p99_ms: float
+    errors: int
 
 
 @dataclass(frozen=True)
@@ -100,6 +118,45 @@ def wrk(url: str, body: dict, key: str, connections: int, seconds: int) -> Load:
     )
 
 
+def _percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))] if ordered else float("nan")
+
+
+async def _stream_load(url: str, body: dict, key: str, clients: int, seconds: float) -> Streams:
+    """`clients` loops, each opening one stream after another until the time is up; the first body
+    byte's delay and whole streams counted."""
+    firsts: list[float] = []
+    done = errors = 0
+    deadline = time.monotonic() + seconds
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    headers = {"Authorization": f"Bearer {key}"}
+    async with httpx.AsyncClient(limits=limits, timeout=60) as client:
+
+        async def loop() -> None:
+            nonlocal done, errors
+            while time.monotonic() < deadline:
+                started = time.perf_counter()
+                try:
+                    async with client.stream("POST", url, json=body, headers=headers) as response:
+                        first = True
+                        async for _ in response.aiter_raw():
+                            if first:
+                                firsts.append((time.perf_counter() - started) * 1000)
+                                first = False
+                        if response.status_code != 200:
+                            errors += 1
+                            continue
+                    done += 1
+                except httpx.HTTPError:
+                    errors += 1
+
+        await asyncio.gather(*(loop() for _ in range(clients)))
+    return Streams(
+        done / seconds, statistics.median(firsts) if firsts else float("nan"), _percentile(firsts, 0.99), errors
+    )
+
+
 def _start_gateway(env: dict[str, str]) -> list[subprocess.Popen[bytes]]:
     manage = [sys.executable, str(ROOT / "manage.py")]
     server = subprocess.Popen(
@@ -120,7 +177,16 @@ def _start_litellm(binary: Path, upstream: str, directory: Path) -> subprocess.P
         f"general_settings: {{master_key: '{MASTER_KEY}'}}\n"
         "litellm_settings: {telemetry: false}\n"
     )
-    env = {**os.environ, "LITELLM_LOG": "ERROR", "DISABLE_SCHEMA_UPDATE": "true"}
+    # Offline, as this machine is: LiteLLM would fetch its cost map from GitHub at start-up, and a
+    # tokenizer from Hugging Face for every stream of a model name it does not know (each stream
+    # then waits for that fetch to fail).
+    env = {
+        **os.environ,
+        "LITELLM_LOG": "ERROR",
+        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+        "HF_HUB_OFFLINE": "1",
+        "DISABLE_SCHEMA_UPDATE": "true",
+    }
     command = [str(binary), "--config", str(config), "--port", str(LITELLM_PORT), "--num_workers", "2"]
     return subprocess.Popen(
         command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
@@ -171,13 +237,21 @@ def main() -> None:
             for connections in CONNECTIONS:
                 results[name, connections] = wrk(url, payload, token, connections, SECONDS)
                 print(name, connections, results[name, connections], flush=True)
+        emulator.set_latency(per_chunk=STREAM_PACE)
+        streams: dict[tuple[str, int], Streams] = {}
+        for name, (url, payload, token) in targets.items():
+            streamed = {**payload, "messages": [{"role": "user", "content": STREAM_PROMPT}], "stream": True}
+            for clients in STREAM_CLIENTS:
+                streams[name, clients] = asyncio.run(_stream_load(url, streamed, token, clients, SECONDS))
+                print(name, "streams", clients, streams[name, clients], flush=True)
     finally:
-        for process in processes:
+        for process in processes[:-1]:
             process.send_signal(signal.SIGTERM)
+        os.killpg(processes[-1].pid, signal.SIGTERM)  # LiteLLM's uvicorn workers with it
         for process in processes:
             process.wait(60)
         emulator.stop()
-    report = _report(results)
+    report = _report(results, streams)
     print(report)
     with (ROOT / "bench" / "results.md").open("a") as handle:
         handle.write(report + "\n")
@@ -189,14 +263,14 @@ def _wait_for_litellm() -> None:
         try:
             if requests.get(f"http://127.0.0.1:{LITELLM_PORT}/health/liveliness", timeout=2).ok:
                 return
-        except requests.ConnectionError:
+        except requests.RequestException:  # not listening yet, or still starting its workers
             pass
         if time.monotonic() > deadline:
             raise RuntimeError("LiteLLM's proxy did not start within 120 s")
         time.sleep(0.5)
 
 
-def _report(results: dict[tuple[str, int], Load]) -> str:
+def _report(results: dict[tuple[str, int], Load], streams: dict[tuple[str, int], Streams]) -> str:
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout
     lines = [
         f"## {datetime.now(UTC):%Y-%m-%d %H:%M} UTC — gateway beside LiteLLM 1.108.7 (`make bench-compare`), "
@@ -217,6 +291,22 @@ def _report(results: dict[tuple[str, int], Load]) -> str:
         lines.append(
             f"| {name} | {connections} | {load.rps:,.0f} | {load.p50_ms:.2f} ms | {load.p99_ms:.2f} ms | "
             f"{load.errors} | {ratio} | {added} |"
+        )
+    lines += [
+        "",
+        f"Streams of ~20 chunks paced {STREAM_PACE * 1000:.0f} ms apart, each client opening one after another "
+        f"for {SECONDS} s (an asyncio httpx client in the bench process):",
+        "",
+        "| target | clients | streams/s | first byte p50 | first byte p99 | errors | ×LiteLLM | added first-byte p50 |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for (name, clients), run in streams.items():
+        peer, direct = streams.get(("litellm", clients)), streams.get(("direct", clients))
+        ratio = f"{run.per_second / peer.per_second:.1f}×" if peer and peer.per_second and name == "gateway" else ""
+        added = f"{run.first_p50_ms - direct.first_p50_ms:+.2f} ms" if direct and name != "direct" else ""
+        lines.append(
+            f"| {name} | {clients} | {run.per_second:,.1f} | {run.first_p50_ms:.1f} ms | {run.first_p99_ms:.1f} ms | "
+            f"{run.errors} | {ratio} | {added} |"
         )
     return "\n".join([*lines, ""])
 
