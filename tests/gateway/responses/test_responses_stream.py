@@ -10,19 +10,9 @@ import pytest
 import requests
 from conftest import error_of, usage_records
 from responses_sse import parse_response_stream
+from weather_tool import WEATHER
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-WEATHER = {
-    "type": "function",
-    "name": "get_weather",
-    "description": "Current weather in a city",
-    "parameters": {
-        "type": "object",
-        "properties": {"city": {"type": "string"}, "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]}},
-        "required": ["city", "unit"],
-    },
-}
 
 
 def stream(gateway_url: str, api_key: str, **body: object) -> requests.Response:
