@@ -48,6 +48,9 @@ def test_the_file_list_shows_sizes_and_stores(operator, store_and_files) -> None
     page = operator.get("/admin/rag/storedfile/").content.decode()
 
     assert "cats.txt" in page and "blob.bin" in page and "1.0 kB" in page
+    row = page[page.index(files["cats"]) :].split("</tr>")[0]
+    cells = [cell.split(">", 1)[1].split("<", 1)[0] for cell in row.split("<td")[1:]]
+    assert cells[-2] == "1"  # in one store
     found = operator.get(f"/admin/rag/storedfile/?q={files['tea']}").content.decode()
     assert "tea.txt" in found and "cats.txt" not in found
 
