@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 NODE_DIR := tests/node
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install install-dev node-sdk browser run demo test stop lint bench bench-rag bench-compare
+.PHONY: install install-dev node-sdk browser run demo test stop lint bench bench-rag bench-compare bench-wrk
 
 install: $(VENV)/.installed
 
@@ -60,13 +60,22 @@ stop:
 	@test -x $(BIN)/python || { echo "nothing installed, nothing to stop"; exit 0; }; \
 	$(BIN)/python -m config.embedded stop
 
-bench: install-dev
+# First the gateway beside LiteLLM's proxy and direct (bench/compare.py, as bench-compare), then the
+# gateway's own figures (bench/run.py). Under 15 minutes on 2 cores.
+bench: install-dev bench-wrk
+	$(BIN)/python -m bench.compare
 	$(BIN)/python -m bench.run
 
-# The gateway beside LiteLLM's proxy (pinned, in a bench-only virtualenv) on one fake upstream, driven by
-# wrk (Debian's package: apt-get install wrk); bench/compare.py.
-bench-compare: install-dev
+# The gateway beside LiteLLM's proxy (pinned, in a bench-only virtualenv) and direct, on one fake upstream
+# in its own process (bench/fake_upstream.py), driven by wrk and bench/stream_load.py; bench/compare.py.
+bench-compare: install-dev bench-wrk
 	$(BIN)/python -m bench.compare
+
+# wrk is Debian's package: installed here when root, else asked for.
+bench-wrk:
+	@command -v wrk >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk; \
+	  else echo "wrk is missing and this is not root: install Debian's wrk (apt-get install wrk) for make bench"; exit 1; fi; }
 
 # RAG search: latency and recall@10 at 10k and 100k chunks on a database of its own (bench/rag_search.py).
 bench-rag: install-dev

@@ -1,54 +1,128 @@
-"""This gateway beside LiteLLM's proxy, on one fake upstream: `make bench-compare` (issue 15, first step).
+"""This gateway beside LiteLLM's proxy and "direct", on one fake upstream: `make bench-compare`, and
+the first part of `make bench` (issue 15).
 
-One run on this machine: the emulator at zero latency serves the OpenAI REST shape
-(`WorkersAIEmulator.openai_base_url`); the gateway runs the server command `make run` uses
-(gunicorn, config/gunicorn.conf.py) with the ledger writer, every feature on (auth, limits, usage,
-routing), its route `bench-oc` on an `openai_compatible` provider at that base; LiteLLM's proxy,
-pinned to 1.108.7 (1.82.7 and 1.82.8 were compromised releases) in a virtualenv of its own under
-DATA_DIR/bench, master key, no database, two workers like the gateway, its model at the same base.
-wrk (Debian's package) drives each with the same non-streamed chat request at 1, 16 and 64
-connections for BENCH_COMPARE_SECONDS (10) after a warm-up; the table (requests/s, p50, p99,
-errors, the ratio to LiteLLM, the latency added over direct) is printed and appended to
-bench/results.md. Streams, embeddings, CPU and memory per target come next (issue 15).
+Every process under test or doing the testing has an interpreter of its own, so a row measures its
+target rather than the bench:
+- the fake upstream (bench/fake_upstream.py, plain asyncio) on 127.0.0.1:8096, its pacing chosen by
+  the upstream model name, so that all three targets get the same behaviour from the same body;
+- the gateway under the server command `make run` uses (gunicorn -c config/gunicorn.conf.py) with
+  `manage.py ledger_writer`, on 127.0.0.1:8098, every feature on: an API key with RPM/TPM limits
+  (never reached), usage ledger, routing. Its routes are a route file applied with
+  `manage.py import_routes`: one `openai_compatible` provider at the fake upstream, a public name a
+  mode (ROUTE_FILE below), its token stored in the row as the admin's token field does;
+- LiteLLM's proxy, pinned to 1.108.7 (1.82.7 and 1.82.8 were compromised releases) in a virtualenv
+  of its own under DATA_DIR/bench, master key, no database, two workers like the gateway, the same
+  public names mapped to `openai/<upstream model>` at the fake upstream, on 127.0.0.1:8097;
+- "direct": the same bodies with the upstream model names, straight to the fake upstream;
+- load: wrk (Debian's package) for non-streamed chat and embeddings, bench/stream_load.py (raw
+  asyncio HTTP/1.1, a subprocess per row) for streams.
+
+Modes (MODES): chat at 1, 16 and 64 connections; streams of 20 chunks × 5 ms at 16 and 256
+clients; paced streams (50 × 40 ms, ~2 s) at 256; slow streams (50 × 200 ms, ~10 s) at 1,000;
+embeddings at 16. Each row lasts BENCH_COMPARE_SECONDS (10), slow streams
+BENCH_COMPARE_SLOW_SECONDS (20, so that each client completes two streams). Per row: requests or
+streams per second, latency p50/p99 (streams: whole-stream duration), first byte p50/p99 (streams),
+errors, CPU cores used by the target's whole process tree (user + system CPU time over the row's
+wall time), by the fake upstream and by the load generator, RSS of each web worker after the row,
+and for the gateway all Redis commands (INFO commandstats, the ledger writer's included) and
+database transactions (pg_stat_database) per request. The table, with the ratio to LiteLLM and
+the latency added over direct, is printed and appended to bench/results.md.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
+import math
 import os
 import re
+import resource
 import shutil
 import signal
-import statistics
+import socket
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-import httpx
+import psutil
+import psycopg
+import redis
 import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.routing import ROUTE_FILE, STORE_TOKEN, _manage  # noqa: E402
-from bench.run import _KEY_LIMITS, ACCOUNT, TOKEN, _database_url, _wait_until_up  # noqa: E402
+from bench.routing import STORE_TOKEN, _manage  # noqa: E402
+from bench.run import DB_NAME, TOKEN, _database_url, _wait_until_up  # noqa: E402
 from config.embedded import postgres_url, redis_url  # noqa: E402
 from config.paths import data_dir  # noqa: E402
-from gateway.testing.emulator import WorkersAIEmulator  # noqa: E402
 
 LITELLM = "litellm[proxy]==1.108.7"
 GATEWAY_BIND = "127.0.0.1:8098"
 LITELLM_PORT = 8097
+UPSTREAM_PORT = 8096
+UPSTREAM = f"http://127.0.0.1:{UPSTREAM_PORT}/v1"
 MASTER_KEY = "sk-bench-master"
-MODEL = "@cf/meta/llama-3.1-8b-instruct-fp8"
+PROVIDER = "bench-compare-upstream"
 SECONDS = int(os.environ.get("BENCH_COMPARE_SECONDS", "10"))
-CONNECTIONS = (1, 16, 64)
+SLOW_SECONDS = int(os.environ.get("BENCH_COMPARE_SLOW_SECONDS", "20"))
+RAMP = 1.0  # stream clients start spread over this many seconds
+# Streams still unfinished this long after a row's end are cut and counted as errors: an overloaded
+# target (LiteLLM at 1,000 slow streams) would otherwise hold a row for minutes.
+DRAIN = 30.0
+WARMUP_SECONDS = 2
+KEY_LIMITS = ["--rpm", "100000000", "--tpm", "1000000000"]
 MESSAGES = [{"role": "user", "content": "hi"}]
+
+
+@dataclass(frozen=True)
+class Mode:
+    name: str
+    public: str  # the gateway's and LiteLLM's model name
+    upstream: str  # the fake upstream's model name: its pacing
+    clients: tuple[int, ...]
+    kind: str  # "chat", "stream" or "embeddings"
+    seconds: int = SECONDS
+
+    def body(self, model: str) -> dict:
+        if self.kind == "embeddings":
+            return {"model": model, "input": "a short text to embed for the bench", "encoding_format": "float"}
+        body: dict = {"model": model, "messages": MESSAGES, "max_tokens": 16}
+        if self.kind == "stream":
+            # Usage asked for by every client, as the gateway always asks its upstream for it.
+            body |= {"stream": True, "stream_options": {"include_usage": True}}
+        return body
+
+    @property
+    def path(self) -> str:
+        return "/v1/embeddings" if self.kind == "embeddings" else "/v1/chat/completions"
+
+
+MODES = (
+    Mode("chat", "compare-chat", "bench-zero", (1, 16, 64), "chat"),
+    Mode("stream 20×5 ms", "compare-stream", "bench-stream-20x5", (16, 256), "stream"),
+    Mode("paced 50×40 ms", "compare-paced", "bench-paced-50x40", (256,), "stream"),
+    Mode("slow 50×200 ms", "compare-slow", "bench-slow-50x200", (1000,), "stream", SLOW_SECONDS),
+    Mode("embeddings", "compare-embed", "bench-embed", (16,), "embeddings"),
+)
+
+# Names of their own: bench/routing.py's bench-oc is another route (to the Workers AI emulator).
+ROUTE_FILE = f"""\
+providers:
+  - {{name: {PROVIDER}, kind: openai_compatible, base_url: "{UPSTREAM}"}}
+routes:
+  - {{public_name: compare-chat, task: chat, provider: {PROVIDER}, upstream_model: bench-zero}}
+  - {{public_name: compare-stream, task: chat, provider: {PROVIDER}, upstream_model: bench-stream-20x5}}
+  - {{public_name: compare-paced, task: chat, provider: {PROVIDER}, upstream_model: bench-paced-50x40}}
+  - {{public_name: compare-slow, task: chat, provider: {PROVIDER}, upstream_model: bench-slow-50x200}}
+  - {{public_name: compare-embed, task: embedding, provider: {PROVIDER}, upstream_model: bench-embed,
+      output_dimensions: 8}}
+"""
+
 WRK_SCRIPT = """wrk.method = "POST"
 wrk.body = {body}
 wrk.headers["Content-Type"] = "application/json"
@@ -56,27 +130,50 @@ wrk.headers["Authorization"] = "Bearer {key}"
 """
 
 
-# Streams of about 20 chunks (the emulator's reply to this prompt: "Hello! You said:" and 16 words,
-# one chunk a word) paced 5 ms apart, at 16 and 256 concurrent clients.
-STREAM_PROMPT = " ".join(f"word{i}" for i in range(1, 17))
-STREAM_PACE = 0.005
-STREAM_CLIENTS = (16, 256)
-
-
-@dataclass(frozen=True)
-class Streams:
-    per_second: float
-    first_p50_ms: float
-    first_p99_ms: float
-    errors: int
-
-
 @dataclass(frozen=True)
 class Load:
-    rps: float
+    """What a load generator saw in one row."""
+
+    requests: int  # answered or failed
+    rate: float  # requests or whole streams per second
     p50_ms: float
     p99_ms: float
     errors: int
+    first_p50_ms: float | None = None
+    first_p99_ms: float | None = None
+    unfinished: int = 0  # streams cut DRAIN seconds after the row (counted among the errors)
+    first_error: str = ""
+
+
+@dataclass
+class Row:
+    target: str
+    mode: Mode
+    clients: int
+    load: Load
+    cpu_target: float  # cores
+    cpu_upstream: float | None  # None: the target is the upstream
+    cpu_load: float
+    rss_mb: list[float]
+    redis_per_request: float | None = None
+    redis_idle_per_s: float | None = None  # commands/s just before the row, nothing sent
+    transactions_per_request: float | None = None
+    wall: float = 0.0
+
+
+@dataclass
+class Target:
+    name: str
+    base: str  # scheme://host:port
+    key: str
+    roots: list[int]  # the pids whose process trees make up the target
+    workers: Callable[[], list[psutil.Process]]
+    model: Callable[[Mode], str]
+    counters: bool = False  # Redis and Postgres counted (the gateway)
+    rows: list[Row] = field(default_factory=list)
+
+
+# --- set-up ---------------------------------------------------------------------------------------
 
 
 def litellm_venv(directory: Path) -> Path:
@@ -92,88 +189,40 @@ def litellm_venv(directory: Path) -> Path:
     return binary
 
 
-def _duration_ms(text: str) -> float:
-    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text).groups()  # type: ignore[union-attr]
-    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
+def _refuse_busy_ports() -> None:
+    """A server left on one of the bench's ports would be measured in place of the one started."""
+    for port in (UPSTREAM_PORT, LITELLM_PORT, int(GATEWAY_BIND.rsplit(":", 1)[1])):
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                raise SystemExit(f"port {port} is already in use: stop what listens there (an earlier bench?)")
 
 
-def wrk(url: str, body: dict, key: str, connections: int, seconds: int) -> Load:
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
-        script.write(WRK_SCRIPT.format(body=json.dumps(json.dumps(body)), key=key))
-    threads = min(connections, 2)
-    command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", script.name, url]
-    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
-    os.unlink(script.name)
-    latency = dict(re.findall(r"^\s+(50|99)(?:\.0+)?%\s+(\S+)\s*$", out, re.MULTILINE))
-    if set(latency) != {"50", "99"}:
-        raise RuntimeError(f"wrk against {url} printed no latency distribution:\n{out}")
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
-    return Load(
-        rps=float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),  # type: ignore[union-attr]
-        p50_ms=_duration_ms(latency["50"]),
-        p99_ms=_duration_ms(latency["99"]),
-        errors=(int(errors.group(1)) if errors else 0)
-        + (sum(int(n) for n in socket_errors.groups()) if socket_errors else 0),
-    )
-
-
-def _percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))] if ordered else float("nan")
-
-
-async def _stream_load(url: str, body: dict, key: str, clients: int, seconds: float) -> Streams:
-    """`clients` loops, each opening one stream after another until the time is up; the first body
-    byte's delay and whole streams counted."""
-    firsts: list[float] = []
-    done = errors = 0
-    deadline = time.monotonic() + seconds
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    headers = {"Authorization": f"Bearer {key}"}
-    async with httpx.AsyncClient(limits=limits, timeout=60) as client:
-
-        async def loop() -> None:
-            nonlocal done, errors
-            while time.monotonic() < deadline:
-                started = time.perf_counter()
-                try:
-                    async with client.stream("POST", url, json=body, headers=headers) as response:
-                        first = True
-                        async for _ in response.aiter_raw():
-                            if first:
-                                firsts.append((time.perf_counter() - started) * 1000)
-                                first = False
-                        if response.status_code != 200:
-                            errors += 1
-                            continue
-                    done += 1
-                except httpx.HTTPError:
-                    errors += 1
-
-        await asyncio.gather(*(loop() for _ in range(clients)))
-    return Streams(
-        done / seconds, statistics.median(firsts) if firsts else float("nan"), _percentile(firsts, 0.99), errors
-    )
+def _start_upstream() -> subprocess.Popen[bytes]:
+    command = [sys.executable, "-m", "bench.fake_upstream", "--port", str(UPSTREAM_PORT), "--token", TOKEN]
+    return subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL)
 
 
 def _start_gateway(env: dict[str, str]) -> list[subprocess.Popen[bytes]]:
-    manage = [sys.executable, str(ROOT / "manage.py")]
+    # `make run`'s server command (manage.py serve runs this line); its access log goes to stdout.
     server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "config.wsgi:application", "-c", "config/gunicorn.conf.py",
-         "--access-logfile", "/dev/null"],
-        env=env, cwd=ROOT, stderr=subprocess.DEVNULL,
+        [sys.executable, "-m", "gunicorn", "config.wsgi:application", "-c", "config/gunicorn.conf.py"],
+        env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
-    writer = subprocess.Popen([*manage, "ledger_writer"], env=env, cwd=ROOT, stdout=subprocess.DEVNULL)
+    writer = subprocess.Popen(
+        [sys.executable, str(ROOT / "manage.py"), "ledger_writer"], env=env, cwd=ROOT, stdout=subprocess.DEVNULL
+    )
     return [server, writer]
 
 
-def _start_litellm(binary: Path, upstream: str, directory: Path) -> subprocess.Popen[bytes]:
+def _start_litellm(binary: Path, directory: Path) -> subprocess.Popen[bytes]:
     config = directory / "litellm.yaml"
+    models = "".join(
+        f"  - model_name: {mode.public}\n"
+        f"    litellm_params: {{model: 'openai/{mode.upstream}', api_base: '{UPSTREAM}', api_key: '{TOKEN}'}}\n"
+        for mode in MODES
+    )
     config.write_text(
-        "model_list:\n"
-        "  - model_name: bench-oc\n"
-        f"    litellm_params: {{model: 'openai/{MODEL}', api_base: '{upstream}', api_key: '{TOKEN}'}}\n"
+        f"model_list:\n{models}"
         f"general_settings: {{master_key: '{MASTER_KEY}'}}\n"
         "litellm_settings: {telemetry: false}\n"
     )
@@ -193,121 +242,410 @@ def _start_litellm(binary: Path, upstream: str, directory: Path) -> subprocess.P
     )
 
 
+def _wait_for(url: str, what: str, seconds: float = 120) -> None:
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            if requests.get(url, timeout=2).ok:
+                return
+        except requests.RequestException:  # not listening yet, or still starting its workers
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{what} did not start within {seconds:.0f} s")
+        time.sleep(0.3)
+
+
+def _litellm_workers(pid: int) -> Callable[[], list[psutil.Process]]:
+    """uvicorn's worker processes under the proxy (not multiprocessing's resource tracker)."""
+
+    def workers() -> list[psutil.Process]:
+        found = []
+        for child in psutil.Process(pid).children(recursive=True):
+            try:
+                command = " ".join(child.cmdline())
+            except psutil.Error:
+                continue
+            if "resource_tracker" not in command and "semaphore_tracker" not in command:
+                found.append(child)
+        return found
+
+    return workers
+
+
+# --- measuring ------------------------------------------------------------------------------------
+
+
+def _duration_ms(text: str) -> float:
+    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text).groups()  # type: ignore[union-attr]
+    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
+
+
+def wrk(url: str, body: dict, key: str, connections: int, seconds: int) -> Load:
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write(WRK_SCRIPT.format(body=json.dumps(json.dumps(body)), key=key))
+    threads = min(connections, 2)
+    command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", script.name, url]
+    try:
+        out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    finally:
+        os.unlink(script.name)
+    latency = dict(re.findall(r"^\s+(50|99)(?:\.0+)?%\s+(\S+)\s*$", out, re.MULTILINE))
+    done = re.search(r"(\d+) requests in ([\d.]+\w+)", out)
+    if set(latency) != {"50", "99"} or done is None:
+        raise RuntimeError(f"wrk against {url} printed no latency distribution:\n{out}")
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    errors = (int(non_2xx.group(1)) if non_2xx else 0) + (
+        sum(int(n) for n in socket_errors.groups()) if socket_errors else 0
+    )
+    answered = int(done.group(1))
+    return Load(
+        requests=answered,
+        rate=float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),  # type: ignore[union-attr]
+        # wrk prints 0 for the percentiles of no requests at all
+        p50_ms=_duration_ms(latency["50"]) if answered else float("nan"),
+        p99_ms=_duration_ms(latency["99"]) if answered else float("nan"),
+        errors=errors,
+        first_error=socket_errors.group(0) if socket_errors else (non_2xx.group(0) if non_2xx else ""),
+    )
+
+
+def stream_load(url: str, body: dict, key: str, clients: int, seconds: float, ramp: float = RAMP) -> Load:
+    arguments = {"url": url, "body": body, "key": key, "clients": clients, "seconds": seconds, "ramp": ramp}
+    arguments["drain"] = DRAIN
+    command = [sys.executable, "-m", "bench.stream_load", json.dumps(arguments)]
+    result = json.loads(subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=True).stdout)
+    nan = float("nan")
+    return Load(
+        requests=result["streams"] + result["errors"],
+        rate=result["streams_per_s"],
+        p50_ms=result["duration_ms"]["p50"] or nan,
+        p99_ms=result["duration_ms"]["p99"] or nan,
+        errors=result["errors"],
+        first_p50_ms=result["first_byte_ms"]["p50"] or nan,
+        first_p99_ms=result["first_byte_ms"]["p99"] or nan,
+        unfinished=result["unfinished"],
+        first_error=result["first_error"],
+    )
+
+
+def _cpu_times(roots: list[int]) -> dict[int, float]:
+    """pid → user + system CPU seconds, over the process trees under `roots`."""
+    times: dict[int, float] = {}
+    for root in roots:
+        try:
+            parent = psutil.Process(root)
+            processes = [parent, *parent.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            continue
+        for process in processes:
+            try:
+                spent = process.cpu_times()
+            except psutil.NoSuchProcess:
+                continue
+            times[process.pid] = spent.user + spent.system
+    return times
+
+
+def _cpu_delta(before: dict[int, float], after: dict[int, float]) -> float:
+    return sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items())
+
+
+def _children_cpu() -> float:
+    """CPU seconds of this process's waited-for children: the load generators, each run to its end."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+class Counters:
+    """The gateway's Redis commands and database transactions, read from outside the gateway."""
+
+    def __init__(self, database_base_url: str, redis_address: str) -> None:
+        # Statistics are read over a connection to the maintenance database, so reading them adds
+        # no transaction to the bench database's own count.
+        self.pg = psycopg.connect(database_base_url, autocommit=True)
+        self.redis = redis.Redis.from_url(redis_address)
+
+    def transactions(self) -> int:
+        self.pg.execute("SELECT pg_stat_clear_snapshot()")
+        row = self.pg.execute(
+            "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = %s", (DB_NAME,)
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+    def redis_commands(self) -> int:
+        # The INFO that took the previous reading counts in this one: one command of ours a reading.
+        return sum(int(stat["calls"]) for stat in self.redis.info("commandstats").values()) - 1
+
+    def settle(self, quiet: float = 1.5, limit: float = 60) -> None:
+        """Wait until the bench database's transaction count has stood still for `quiet` seconds:
+        the ledger writer has stored what the last row spooled, and Postgres (which publishes a
+        backend's counts up to a second late) shows it."""
+        deadline = time.monotonic() + limit
+        last, since = self.transactions(), time.monotonic()
+        while time.monotonic() < deadline:
+            time.sleep(0.25)
+            now = self.transactions()
+            if now != last:
+                last, since = now, time.monotonic()
+            elif time.monotonic() - since >= quiet:
+                return
+
+    def close(self) -> None:
+        self.pg.close()
+        self.redis.close()
+
+
+def quiesce(roots: list[int], below: float = 0.1, limit: float = 90) -> None:
+    """Wait until these process trees use under `below` cores and the fake upstream has no stream
+    under way: a target still working off the streams a previous row cut (LiteLLM and the gateway
+    after 1,000 slow streams) would otherwise be measured busy."""
+    deadline, busy, streams = time.monotonic() + limit, 0.0, 0
+    while time.monotonic() < deadline:
+        before = _cpu_times(roots)
+        time.sleep(0.5)
+        busy = _cpu_delta(before, _cpu_times(roots)) / 0.5
+        streams = requests.get(f"http://127.0.0.1:{UPSTREAM_PORT}/health", timeout=5).json()["streams"]
+        if busy < below and not streams:
+            return
+    print(f"WARNING: {busy:.2f} cores busy, {streams} upstream streams after {limit:.0f} s", flush=True)
+
+
+def measure(target: Target, mode: Mode, clients: int, upstream_pid: int, counters: Counters | None) -> Row:
+    url = f"{target.base}{mode.path}"
+    body = mode.body(target.model(mode))
+    quiesce([*target.roots, upstream_pid])
+    if counters is not None:
+        counters.settle()
+        # A second of nothing sent first: what the idle gateway (the ledger writer's polling) and
+        # any other user of this Redis add, against which the row's count can be judged.
+        idle = counters.redis_commands()
+        time.sleep(1.0)
+        redis_before, transactions_before = counters.redis_commands(), counters.transactions()
+        redis_idle = float(redis_before - idle)
+    cpu_before, upstream_before, load_before = _cpu_times(target.roots), _cpu_times([upstream_pid]), _children_cpu()
+    started = time.perf_counter()
+    if mode.kind == "stream":
+        load = stream_load(url, body, target.key, clients, mode.seconds)
+    else:
+        load = wrk(url, body, target.key, clients, mode.seconds)
+    wall = time.perf_counter() - started
+    cpu_after, upstream_after = _cpu_times(target.roots), _cpu_times([upstream_pid])
+    is_upstream = target.roots == [upstream_pid]
+    row = Row(
+        target=target.name,
+        mode=mode,
+        clients=clients,
+        load=load,
+        cpu_target=_cpu_delta(cpu_before, cpu_after) / wall,
+        cpu_upstream=None if is_upstream else _cpu_delta(upstream_before, upstream_after) / wall,
+        cpu_load=(_children_cpu() - load_before) / wall,
+        rss_mb=[_rss_mb(process) for process in target.workers()],
+        wall=wall,
+    )
+    if counters is not None and load.requests:
+        counters.settle()
+        row.redis_per_request = (counters.redis_commands() - redis_before) / load.requests
+        row.redis_idle_per_s = redis_idle
+        row.transactions_per_request = (counters.transactions() - transactions_before) / load.requests
+    return row
+
+
+def _rss_mb(process: psutil.Process) -> float:
+    try:
+        return process.memory_info().rss / 2**20
+    except psutil.NoSuchProcess:
+        return float("nan")
+
+
+def warm_up(target: Target) -> None:
+    """Every mode's path once under load, until each web worker has done work (CPU time spent)."""
+    for _ in range(3):
+        before = _cpu_times(target.roots)
+        for mode in MODES:
+            body, url = mode.body(target.model(mode)), f"{target.base}{mode.path}"
+            if mode.kind == "stream":
+                if mode.upstream == MODES[1].upstream:  # paced and slow streams take the same path
+                    stream_load(url, body, target.key, 16, WARMUP_SECONDS, ramp=0)
+            else:
+                wrk(url, body, target.key, 16, WARMUP_SECONDS)
+        after = _cpu_times(target.roots)
+        idle = [p.pid for p in target.workers() if after.get(p.pid, 0.0) - before.get(p.pid, 0.0) < 0.2]
+        if not idle:
+            return
+    print(f"WARNING {target.name}: worker(s) {idle} did almost nothing during the warm-up", flush=True)
+
+
+# --- the run --------------------------------------------------------------------------------------
+
+
 def main() -> None:
+    _refuse_busy_ports()
     directory = data_dir() / "bench"
     directory.mkdir(parents=True, exist_ok=True)
     binary = litellm_venv(directory)
-    emulator = WorkersAIEmulator(account_id=ACCOUNT, token=TOKEN, port=0).start()
+    database_url = _database_url(postgres_url(data_dir()))
     env = {
         **os.environ,
-        "DATABASE_URL": _database_url(postgres_url(data_dir())),
+        "DATABASE_URL": database_url,
         "REDIS_URL": redis_url(data_dir()),
         "CACHE_KEY_PREFIX": "bench",
         "GATEWAY_CELERY_QUEUE": "bench",
-        "CLOUDFLARE_API_BASE_URL": emulator.base_url,
-        "CLOUDFLARE_ACCOUNT_ID": ACCOUNT,
+        # The seeded Workers AI provider is not used here; it points at the fake upstream too.
+        "CLOUDFLARE_API_BASE_URL": f"http://127.0.0.1:{UPSTREAM_PORT}",
+        "CLOUDFLARE_ACCOUNT_ID": "bench-account",
         "CLOUDFLARE_API_TOKEN": TOKEN,
         "GATEWAY_BIND": GATEWAY_BIND,
         "DJANGO_SETTINGS_MODULE": "config.settings",
     }
     subprocess.run([sys.executable, str(ROOT / "manage.py"), "migrate", "-v", "0"], env=env, check=True, cwd=ROOT)
-    subprocess.run([sys.executable, str(ROOT / "manage.py"), "seed_models", "-v", "0"], env=env, check=True, cwd=ROOT)
+    _manage(env, "seed_models", "-v", "0")
     routes = directory / "compare-routes.yaml"
-    routes.write_text(ROUTE_FILE.format(openai_base=emulator.openai_base_url, refused_port=9, model=MODEL))
+    routes.write_text(ROUTE_FILE)
     _manage(env, "import_routes", str(routes))
-    _manage(env, "shell", "-c", STORE_TOKEN, extra={"BENCH_PROVIDER_TOKEN": TOKEN})
+    _manage(env, "shell", "-c", STORE_TOKEN, extra={"BENCH_PROVIDER_TOKEN": TOKEN, "BENCH_PROVIDER": PROVIDER})
     created = subprocess.run(
-        [sys.executable, str(ROOT / "manage.py"), "create_api_key", "bench-compare", *_KEY_LIMITS],
+        [sys.executable, str(ROOT / "manage.py"), "create_api_key", "bench-compare", *KEY_LIMITS],
         env=env, cwd=ROOT, check=True, capture_output=True, text=True,
     )  # fmt: skip
     key = created.stdout.strip().splitlines()[-1]
-    processes = [*_start_gateway(env), _start_litellm(binary, emulator.openai_base_url, directory)]
-    body = {"model": "bench-oc", "messages": MESSAGES, "max_tokens": 16}
-    targets = {
-        "direct": (f"{emulator.openai_base_url}/chat/completions", {**body, "model": MODEL}, TOKEN),
-        "gateway": (f"http://{GATEWAY_BIND}/v1/chat/completions", body, key),
-        "litellm": (f"http://127.0.0.1:{LITELLM_PORT}/v1/chat/completions", body, MASTER_KEY),
-    }
+
+    upstream = _start_upstream()
+    gateway = _start_gateway(env)
+    litellm = _start_litellm(binary, directory)
+    counters = Counters(postgres_url(data_dir()), redis_url(data_dir()))
+    gateway_master = gateway[0].pid
+    targets = [
+        Target("direct", f"http://127.0.0.1:{UPSTREAM_PORT}", TOKEN, [upstream.pid],
+               lambda: [psutil.Process(upstream.pid)], lambda mode: mode.upstream),
+        Target("gateway", f"http://{GATEWAY_BIND}", key, [gateway_master, gateway[1].pid],
+               lambda: psutil.Process(gateway_master).children(), lambda mode: mode.public, counters=True),
+        Target("litellm", f"http://127.0.0.1:{LITELLM_PORT}", MASTER_KEY, [litellm.pid],
+               _litellm_workers(litellm.pid), lambda mode: mode.public),
+    ]  # fmt: skip
+    started = time.perf_counter()
     try:
+        _wait_for(f"http://127.0.0.1:{UPSTREAM_PORT}/health", "the fake upstream", 30)
         _wait_until_up(f"http://{GATEWAY_BIND}/healthz")
-        _wait_for_litellm()
-        results: dict[tuple[str, int], Load] = {}
-        for name, (url, payload, token) in targets.items():
-            wrk(url, payload, token, 16, 3)  # warm-up: pools, caches, imports
-            for connections in CONNECTIONS:
-                results[name, connections] = wrk(url, payload, token, connections, SECONDS)
-                print(name, connections, results[name, connections], flush=True)
-        emulator.set_latency(per_chunk=STREAM_PACE)
-        streams: dict[tuple[str, int], Streams] = {}
-        for name, (url, payload, token) in targets.items():
-            streamed = {**payload, "messages": [{"role": "user", "content": STREAM_PROMPT}], "stream": True}
-            for clients in STREAM_CLIENTS:
-                streams[name, clients] = asyncio.run(_stream_load(url, streamed, token, clients, SECONDS))
-                print(name, "streams", clients, streams[name, clients], flush=True)
+        _wait_for(f"http://127.0.0.1:{LITELLM_PORT}/health/liveliness", "LiteLLM's proxy")
+        for target in targets:
+            warm_up(target)
+        # Mode by mode, the three targets in turn: drift on a shared machine falls on all alike.
+        for mode in MODES:
+            for clients in mode.clients:
+                for target in targets:
+                    row = measure(target, mode, clients, upstream.pid, counters if target.counters else None)
+                    target.rows.append(row)
+                    print(f"{_line(row, targets)} {row.wall:.0f} s", flush=True)
+                    if row.load.first_error:
+                        print(f"  first error: {row.load.first_error}", flush=True)
     finally:
-        for process in processes[:-1]:
+        for process in gateway:
             process.send_signal(signal.SIGTERM)
-        os.killpg(processes[-1].pid, signal.SIGTERM)  # LiteLLM's uvicorn workers with it
-        for process in processes:
+        os.killpg(litellm.pid, signal.SIGTERM)  # LiteLLM's uvicorn workers with it
+        upstream.send_signal(signal.SIGTERM)
+        for process in [*gateway, litellm, upstream]:
             process.wait(60)
-        emulator.stop()
-    report = _report(results, streams)
+        counters.close()
+    report = _report(targets, time.perf_counter() - started)
     print(report)
     with (ROOT / "bench" / "results.md").open("a") as handle:
         handle.write(report + "\n")
 
 
-def _wait_for_litellm() -> None:
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            if requests.get(f"http://127.0.0.1:{LITELLM_PORT}/health/liveliness", timeout=2).ok:
-                return
-        except requests.RequestException:  # not listening yet, or still starting its workers
-            pass
-        if time.monotonic() > deadline:
-            raise RuntimeError("LiteLLM's proxy did not start within 120 s")
-        time.sleep(0.5)
+# --- the table ------------------------------------------------------------------------------------
 
 
-def _report(results: dict[tuple[str, int], Load], streams: dict[tuple[str, int], Streams]) -> str:
+def _ms(value: float | None) -> str:
+    if value is None or math.isnan(value):
+        return "—"
+    return f"{value:.2f} ms" if value < 100 else f"{value:,.0f} ms"
+
+
+def _number(value: float | None, digits: int = 2) -> str:
+    return "—" if value is None else f"{value:.{digits}f}"
+
+
+def _peer(targets: list[Target], name: str, row: Row) -> Row | None:
+    for target in targets:
+        if target.name == name:
+            for other in target.rows:
+                if other.mode == row.mode and other.clients == row.clients:
+                    return other
+    return None
+
+
+def _redis_busy(row: Row) -> bool:
+    """The idle rate before the row, kept up over the row, would be over a tenth of its count."""
+    if row.redis_per_request is None or row.redis_idle_per_s is None:
+        return False
+    return row.redis_idle_per_s * row.wall > 0.1 * row.redis_per_request * row.load.requests
+
+
+def _redis_cell(row: Row) -> str:
+    if row.redis_per_request is None:
+        return "—"
+    return f"{row.redis_per_request:.1f}" + (f" (idle {row.redis_idle_per_s:.0f}/s)" if _redis_busy(row) else "")
+
+
+def _line(row: Row, targets: list[Target]) -> str:
+    litellm, direct = _peer(targets, "litellm", row), _peer(targets, "direct", row)
+    ratio = (
+        f"{row.load.rate / litellm.load.rate:.1f}×" if litellm and litellm.load.rate and row.target == "gateway" else ""
+    )
+    added = ""
+    if direct and row.target != "direct":
+        # Streams: the first byte is what the target adds to; their duration is mostly the pacing.
+        mine = row.load.first_p50_ms if row.mode.kind == "stream" else row.load.p50_ms
+        theirs = direct.load.first_p50_ms if row.mode.kind == "stream" else direct.load.p50_ms
+        known = mine is not None and theirs is not None and not math.isnan(mine - theirs)
+        added = f"{mine - theirs:+.2f} ms" if known else ""  # type: ignore[operator]
+    rate = f"{row.load.rate:,.0f}" if row.load.rate >= 100 else f"{row.load.rate:,.1f}"
+    errors = f"{row.load.errors} ({row.load.unfinished} cut)" if row.load.unfinished else str(row.load.errors)
+    rss = " / ".join(f"{mb:.0f}" for mb in row.rss_mb) + " MB" if row.rss_mb else "—"
+    return (
+        f"| {row.target} | {row.mode.name} | {row.clients} | {rate} | {_ms(row.load.p50_ms)} | "
+        f"{_ms(row.load.p99_ms)} | {_ms(row.load.first_p50_ms)} | {_ms(row.load.first_p99_ms)} | "
+        f"{errors} | {row.cpu_target:.2f} | {_number(row.cpu_upstream)} / {row.cpu_load:.2f} | {rss} | "
+        f"{_redis_cell(row)} | {_number(row.transactions_per_request, 3)} | {ratio} | {added} |"
+    )
+
+
+def _report(targets: list[Target], elapsed: float) -> str:
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout
+    dirty = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True).stdout
+    rows = sorted(
+        (row for target in targets for row in target.rows),
+        key=lambda row: (MODES.index(row.mode), row.clients, [t.name for t in targets].index(row.target)),
+    )
     lines = [
-        f"## {datetime.now(UTC):%Y-%m-%d %H:%M} UTC — gateway beside LiteLLM 1.108.7 (`make bench-compare`), "
-        f"commit {commit.strip()}, {os.cpu_count()} cores",
+        f"## {datetime.now(UTC):%Y-%m-%d %H:%M} UTC — gateway beside LiteLLM 1.108.7 and direct (`make bench`, "
+        f"bench/compare.py), commit {commit.strip()}{' (with uncommitted changes)' if dirty.strip() else ''}, "
+        f"{os.cpu_count()} cores",
         "",
-        f"Non-streamed chat, wrk for {SECONDS} s per row, one fake upstream (the emulator's OpenAI base at "
-        "zero latency); the gateway on gunicorn (config/gunicorn.conf.py) with the ledger writer, "
-        "LiteLLM's proxy with 2 workers, master key, no database.",
+        "One fake upstream in its own process (bench/fake_upstream.py, asyncio; pacing by upstream model name); "
+        "the gateway on gunicorn -c config/gunicorn.conf.py with the ledger writer, a key with RPM/TPM limits; "
+        "LiteLLM's proxy with 2 workers, master key, no database; direct = the fake upstream itself. Load: wrk "
+        "for chat and embeddings; bench/stream_load.py (asyncio, a process of its own) for streams, client "
+        f"starts spread over {RAMP:.0f} s, streams under way at the end finished and counted, those unfinished "
+        f"{DRAIN:.0f} s later cut and counted as errors. {SECONDS} s a row, slow streams {SLOW_SECONDS} s, after "
+        f"a warm-up in which every web worker served; {elapsed / 60:.1f} min in all.",
         "",
-        "| target | connections | requests/s | p50 | p99 | errors | ×LiteLLM | added p50 over direct |",
-        "|---|---|---|---|---|---|---|---|",
+        "Rate: requests/s, or whole streams/s. p50/p99: the whole request or stream; a stream's percentiles "
+        "are over the streams completed. CPU target: cores used by "
+        "the target's process tree (gunicorn master, workers and ledger writer; LiteLLM's proxy and workers; "
+        "direct: the fake upstream); CPU upstream / load: the fake upstream's and the load generator's. RSS: each "
+        "web worker after the row. Redis: all Redis commands per request, ledger writer included (INFO "
+        "commandstats; this Redis is shared, so where the rate counted in the idle second before the row would "
+        "be over a tenth of the row's count it is shown). DB: Postgres transactions per request in the bench "
+        "database (pg_stat_database, once the ledger writer has stored the row's records). Added: p50 over "
+        "direct (streams: first-byte p50).",
+        "",
+        "| target | mode | clients | rate | p50 | p99 | first byte p50 | first byte p99 | errors | CPU target | "
+        "CPU upstream / load | RSS per worker | Redis cmds/req | DB xacts/req | ×LiteLLM | added over direct |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        *(_line(row, targets) for row in rows),
     ]
-    for (name, connections), load in results.items():
-        peer = results.get(("litellm", connections))
-        direct = results.get(("direct", connections))
-        ratio = f"{load.rps / peer.rps:.1f}×" if peer and name == "gateway" else ""
-        added = f"{load.p50_ms - direct.p50_ms:+.2f} ms" if direct and name != "direct" else ""
-        lines.append(
-            f"| {name} | {connections} | {load.rps:,.0f} | {load.p50_ms:.2f} ms | {load.p99_ms:.2f} ms | "
-            f"{load.errors} | {ratio} | {added} |"
-        )
-    lines += [
-        "",
-        f"Streams of ~20 chunks paced {STREAM_PACE * 1000:.0f} ms apart, each client opening one after another "
-        f"for {SECONDS} s (an asyncio httpx client in the bench process):",
-        "",
-        "| target | clients | streams/s | first byte p50 | first byte p99 | errors | ×LiteLLM | added first-byte p50 |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for (name, clients), run in streams.items():
-        peer, direct = streams.get(("litellm", clients)), streams.get(("direct", clients))
-        ratio = f"{run.per_second / peer.per_second:.1f}×" if peer and peer.per_second and name == "gateway" else ""
-        added = f"{run.first_p50_ms - direct.first_p50_ms:+.2f} ms" if direct and name != "direct" else ""
-        lines.append(
-            f"| {name} | {clients} | {run.per_second:,.1f} | {run.first_p50_ms:.1f} ms | {run.first_p99_ms:.1f} ms | "
-            f"{run.errors} | {ratio} | {added} |"
-        )
     return "\n".join([*lines, ""])
 
 

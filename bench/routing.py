@@ -50,10 +50,11 @@ routes:
 
 # The server was started before this module runs, without a GATEWAY_PROVIDER_… variable for
 # bench-openai, so its token is stored in the row (encrypted), as the admin's token field does.
+# BENCH_PROVIDER names another provider (bench/compare.py's).
 STORE_TOKEN = """\
 import os
 from gateway.models import Provider
-provider = Provider.objects.get(name="bench-openai")
+provider = Provider.objects.get(name=os.environ.get("BENCH_PROVIDER", "bench-openai"))
 provider.api_token = os.environ["BENCH_PROVIDER_TOKEN"]
 provider.save()
 """

@@ -271,6 +271,10 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = GATEWAY_MAX_BODY_BYTES
 # GET /metrics asks for this bearer token when set, and is open when unset (scraped on a private
 # network; set it whenever the gateway's port is reachable from beyond that network).
 GATEWAY_METRICS_TOKEN = env_str("GATEWAY_METRICS_TOKEN")
+# Each process gathers its metric increments and sends them to Redis at most this often, in one
+# round trip, never one per request (gateway/accounting/metrics.py). A scrape sends its own process's
+# first; other processes' counts appear on /metrics within this interval.
+GATEWAY_METRICS_FLUSH_SECONDS = _positive_seconds("GATEWAY_METRICS_FLUSH_SECONDS", 1.0)
 # Reserved: would let request log lines carry a prompt excerpt. Nothing logs prompt text today.
 GATEWAY_LOG_PROMPTS = env_bool("GATEWAY_LOG_PROMPTS", False)
 # A running request's lease (gateway/accounting/spool.py): renewed every third of it while the

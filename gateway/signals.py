@@ -1,4 +1,9 @@
-"""Cache invalidation: admin edits to keys, routes and providers reach every worker at once."""
+"""Cache invalidation: admin edits to keys, routes, providers and prices reach every worker at once.
+
+Each edit, once committed, rewrites what the shared Redis cache holds and then bumps its kind's
+stamp (gateway/stamps.py), which every worker's next admission reads: committed first, so a
+worker that reloads on the new stamp reads the new rows.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
+from gateway import stamps
 from gateway.access.auth import remember_key
 from gateway.accounting import pricing
 from gateway.catalog import routes
@@ -18,18 +24,23 @@ from gateway.models import ApiKey, ModelRoute, Price, Provider, forget_stored_to
 def _remember_key(sender: type[ApiKey], instance: ApiKey, **kwargs: Any) -> None:
     # The new state is written, not just dropped, and only once committed: a lookup racing the
     # edit only ever `add`s, so it cannot put the old state back (gateway/access/auth.py resolve_key).
-    transaction.on_commit(lambda: remember_key(instance, instance.key_hash))
+    transaction.on_commit(lambda: _key_changed(instance, instance.key_hash))
 
 
 @receiver(post_delete, sender=ApiKey)
 def _forget_key(sender: type[ApiKey], instance: ApiKey, **kwargs: Any) -> None:
-    transaction.on_commit(lambda: remember_key(None, instance.key_hash))
+    transaction.on_commit(lambda: _key_changed(None, instance.key_hash))
+
+
+def _key_changed(row: ApiKey | None, key_hash: str) -> None:
+    remember_key(row, key_hash)
+    stamps.bump("keys")
 
 
 @receiver([post_save, post_delete], sender=ModelRoute)
 @receiver([post_save, post_delete], sender=Provider)
 def _forget_routes(sender: type, instance: Any, **kwargs: Any) -> None:
-    routes.invalidate()
+    transaction.on_commit(routes.invalidate)
 
 
 @receiver([post_save, post_delete], sender=Provider)
@@ -40,4 +51,4 @@ def _forget_token(sender: type[Provider], instance: Provider, **kwargs: Any) -> 
 
 @receiver([post_save, post_delete], sender=Price)
 def _forget_prices(sender: type[Price], instance: Price, **kwargs: Any) -> None:
-    pricing.invalidate()
+    transaction.on_commit(pricing.invalidate)

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -93,7 +94,9 @@ class GatewayStack:
         self.database_url = database_url
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.prefix = f"faults{os.getpid()}"
+        # A prefix of its own: a stack before it in this process may have left spooled records or
+        # leases behind, which this stack's ledger writer would otherwise drain into its database.
+        self.prefix = f"faults{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self.env = {
             **os.environ,
             "DATABASE_URL": database_url,

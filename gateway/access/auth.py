@@ -1,8 +1,10 @@
 """Bearer key → KeyPrincipal, as a DRF authentication class.
 
-Lookups go by keyed hash, never by comparing plaintext, and are cached in Redis so the hot path
-makes no database round trip. gateway/signals.py drops the cached entry whenever a key is saved
-or deleted, so revocation and expiry edits take effect at once on every worker.
+Lookups go by keyed hash, never by comparing plaintext. Each process keeps the principals it
+resolved (gateway/stamps.py) over a Redis cache shared by all, so the hot path makes neither
+a database nor a Redis round trip for its key. gateway/signals.py writes a saved or deleted key's
+new state into the shared cache and bumps the keys' stamp, which every worker's next admission
+sees: revocation and expiry edits take effect at once on every worker.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from django.utils import timezone
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.request import Request
 
+from gateway import stamps
 from gateway.errors import GatewayError
 from gateway.models import ApiKey, snapshot_shape
 
@@ -87,7 +90,10 @@ def resolve_key(plaintext: str) -> KeyPrincipal | None:
     # latin-1 character, which would turn a bad key into a 500.
     if settings.ACCESS_TOKEN and hmac.compare_digest(plaintext.encode(), settings.ACCESS_TOKEN.encode()):
         return _ACCESS_TOKEN_PRINCIPAL
-    key_hash = ApiKey.hash_key(plaintext)
+    return _PRINCIPALS.get(ApiKey.hash_key(plaintext))
+
+
+def _shared_lookup(key_hash: str, stamp: str) -> KeyPrincipal | None:
     cached = cache.get(cache_key(key_hash))
     if cached is not None:
         return cached or None  # False marks a known-unknown key
@@ -97,6 +103,9 @@ def resolve_key(plaintext: str) -> KeyPrincipal | None:
     # edit wrote into the cache just after (gateway/signals.py), or a revoked key would live on.
     cache.add(cache_key(key_hash), principal or False, settings.GATEWAY_AUTH_CACHE_SECONDS)
     return principal
+
+
+_PRINCIPALS: stamps.LocalCopies[KeyPrincipal | None] = stamps.LocalCopies("keys", _shared_lookup)  # type: ignore[arg-type]
 
 
 def remember_key(row: ApiKey | None, key_hash: str) -> None:
@@ -116,6 +125,8 @@ class ApiKeyAuthentication(BaseAuthentication):
                 code="missing_api_key" if not header else "invalid_api_key",
             )
         principal = resolve_key(token.strip())
+        if (principal is None or principal.revoked) and stamps.moved_since_read("keys"):
+            principal = resolve_key(token.strip())  # created or restored just now
         if principal is None:
             raise GatewayError(401, "Incorrect API key provided.", type="invalid_request_error", code="invalid_api_key")
         if principal.revoked:

@@ -2,13 +2,18 @@
 
 `admit` runs once per request, after its routes are resolved and before any upstream call, and
 either raises a 429 or returns an Admission that settle (gateway/accounting/ledger.py) corrects to real usage.
+It is one Redis round trip, whatever the key's limits (gateway/accounting/counters.py `_ADMIT`):
+the counters below, the request's lease (gateway/accounting/spool.py), and the version stamps of
+the key, routes and prices the request was served from (gateway/stamps.py). Stamps that moved
+since the request read them raise `Stale`, having handed back what was counted: the view admits
+the request again on fresh data, before any upstream call.
 
-- Requests per minute are django-ratelimit's fixed-window counters (`core.get_usage`, increment
-  on): cache.add + INCR on the shared Redis, atomic, so exact across workers. A refused request
-  counts too, as at OpenAI ("unsuccessful requests contribute to your per-minute limit").
-- Tokens per minute and budgets count amounts, which django-ratelimit cannot (it adds 1 per
-  call); they are reserved all-or-none by one Redis script (gateway/accounting/counters.py) in aligned
-  one-minute windows. A refused request reserves nothing.
+- Requests per minute: a fixed one-minute window per key, staggered by the key's id as
+  django-ratelimit staggers its windows (its `_get_window`), counted in the admission script
+  rather than by django-ratelimit's cache.add + INCR (two more round trips per limit). A refused
+  request counts too, as at OpenAI ("unsuccessful requests contribute to your per-minute limit").
+- Tokens per minute and budgets count amounts; they are reserved all-or-none in aligned one-minute
+  windows (budgets in their period). A refused request reserves nothing.
 - A key's `model_limits` add counters for one public model, next to the key-wide ones.
 
 What is reserved (README "Limits and quotas"): tokens per minute take the prompt estimate plus
@@ -24,11 +29,12 @@ from __future__ import annotations
 import logging
 import math
 import time
+import zlib
 from dataclasses import dataclass, field
 
 from django.http import HttpRequest
-from django_ratelimit.core import get_usage
 
+from gateway import stamps
 from gateway.access.auth import KeyPrincipal
 from gateway.accounting import counters, metrics, pricing, quotas, spool
 from gateway.accounting.counters import Counter
@@ -86,20 +92,26 @@ def _scope_key(principal: KeyPrincipal, scope: str) -> str:
     return f"{principal.key_id}" if scope == "key" else f"{principal.key_id}:model:{scope}"
 
 
-def _count_request(request: HttpRequest, principal: KeyPrincipal, scope: str, limit: int) -> Window:
+def _request_window(principal: KeyPrincipal, scope: str, limit: int, now: float) -> tuple[Counter, float]:
+    """The scope's requests-per-minute counter and the seconds until its window rolls over.
+
+    The window `w` serves the whole seconds up to and including w, each key's offset by the CRC32
+    of its counter name, so the keys' windows do not all reset at once (django-ratelimit's rule).
+    """
     value = _scope_key(principal, scope)
-    usage = get_usage(request, group="gateway.rpm", key=lambda group, req: value, rate=f"{limit}/m", increment=True)
-    if usage is None:  # RATELIMIT_ENABLE off
-        return Window(scope, limit, 0, _WINDOW)
-    # django-ratelimit's window `w` serves the whole seconds up to and including w, so it rolls
-    # over at w + 1; time_left is w - int(now).
-    now = time.time()
-    reset = usage["time_left"] + 1 - (now - int(now))
-    return Window(scope, limit, usage["count"], max(reset, 0.001))
+    second = int(now)
+    end = second - second % _WINDOW + zlib.crc32(value.encode()) % _WINDOW
+    if end < second:
+        end += _WINDOW
+    return Counter(f"rpm:{value}:{end}", limit, end - second + 2), max(end + 1 - now, 0.001)
 
 
 def _token_counter(principal: KeyPrincipal, scope: str, limit: int, now: float) -> Counter:
     return Counter(f"tpm:{_scope_key(principal, scope)}:{int(now // _WINDOW)}", limit, _WINDOW + 5)
+
+
+class Stale(Exception):
+    """The key, routes or prices changed after the request read them; nothing is held for it now."""
 
 
 @dataclass
@@ -137,73 +149,84 @@ def admit(request: HttpRequest, entry: UsageEntry, *, demand: Demand, upstream_m
 
     `entry.public_model` names the per-model limits; `upstream_model` prices a USD budget's draw.
     What is reserved is written into the request's lease in the same step, so it is released even
-    if the process serving the request dies (gateway/accounting/spool.py).
+    if the process serving the request dies (gateway/accounting/spool.py). Raises `Stale` when the
+    stamps differ from `entry.stamps`, those the request's data was read under.
     """
     principal, model = entry.principal, entry.public_model
     # The record of a request that never settles: stamped when it is found interrupted.
     lease = {**record_row(entry), "upstream_model": upstream_model, "created_at": None}
-    if principal is None or principal.key_id is None:
-        _note_lease(spool.lease_note(entry.request_id, lease))
-        return Admission()  # the static ACCESS_TOKEN has no limits
-    scoped = _limits(principal, model)
-    budgets = quotas.budgets_for(principal)
-    if not any(rpm or tpm for _, rpm, tpm in scoped) and not budgets:
-        _note_lease(spool.lease_note(entry.request_id, lease))
-        return Admission()
-
+    limited = principal is not None and principal.key_id is not None  # not the static ACCESS_TOKEN
+    scoped = _limits(principal, model) if limited else []
+    budgets = quotas.budgets_for(principal) if limited else []
     now = time.time()
-    token_reset = _WINDOW - now % _WINDOW
-    requests = [_count_request(request, principal, scope, rpm) for scope, rpm, _ in scoped if rpm]
+    hits = [(scope, *_request_window(principal, scope, rpm, now)) for scope, rpm, _ in scoped if rpm]
     tpm = [(scope, _token_counter(principal, scope, limit, now)) for scope, _, limit in scoped if limit]
-    over = next((window for window in requests if window.used > window.limit), None)
-    if over is not None:
-        peeked = _peek([counter for _, counter in tpm])
-        tokens = [Window(scope, c.limit, peeked[c], token_reset) for scope, c in tpm]
-        headers = headers_for(requests, tokens)
-        metrics.count_refusal("rpm")
-        raise _rate_refusal(over, "requests per min (RPM)", 1, headers)
-
     rate_tokens = demand.prompt_tokens + demand.completion_requested
     budget_tokens = demand.prompt_tokens + demand.completion_bound
-    quotas.seed_missing(budgets)
     amounts = [(counter, rate_tokens) for _, counter in tpm]
     for budget in budgets:
         amount = quotas.charge(budget, tokens=budget_tokens, upstream_model=upstream_model, demand=demand)
         amounts.append((budget.counter, amount))
-    note = spool.lease_note(entry.request_id, lease, amounts)
-    outcome = counters.reserve(amounts, note)
-    if not amounts:
-        _note_lease(note)
+    budget_counters = {budget.counter for budget in budgets}
+    lease_data = spool.lease_data(lease, amounts)
+    # Redis unreachable: the error goes up (a 503: README, "Errors"), limits or none, as
+    # a request that cannot be leased, checked and counted is not served.
+    for _ in range(3):  # a budget seeded meanwhile by another worker is simply there the next time
+        verdict = counters.admit(
+            spool.admission_keys(),
+            (entry.request_id, time.time() + spool.lease_seconds(), lease_data),
+            [counter for _, counter, _ in hits],
+            [(counter, amount, counter in budget_counters) for counter, amount in amounts],
+        )
+        if verdict.code != counters.UNSEEDED:
+            break
+        quotas.seed_missing(budgets)  # a budget Redis lost starts from the ledger's total, then again
+    else:
+        raise RuntimeError(f"budgets of key {principal.key_id if principal else None} could not be seeded")
 
-    if outcome.refused is not None:
-        peeked = _peek([counter for _, counter in tpm])
-        peeked.update(outcome.used)
-        tokens = [Window(scope, c.limit, peeked[c], token_reset) for scope, c in tpm]
-        headers = headers_for(requests, tokens)
-        budget = next((b for b in budgets if b.counter == outcome.refused), None)
+    current = stamps.decode(verdict.stamps)
+    stamps.observe(current)
+    if entry.stamps is not None and entry.stamps != current:
+        entry.stamps = current
+        _hand_back(verdict, hits, amounts)
+        raise Stale
+    if verdict.code == counters.ADMITTED:
+        spool.KEEPER.keep(entry.request_id)
+
+    token_reset = _WINDOW - now % _WINDOW
+    requests = [Window(scope, c.limit, used, reset) for (scope, c, reset), used in zip(hits, verdict.hits, strict=True)]
+    tpm_used = verdict.amounts[: len(tpm)]
+    tokens = [Window(scope, c.limit, used, token_reset) for (scope, c), used in zip(tpm, tpm_used, strict=True)]
+    headers = headers_for(requests, tokens)
+    if verdict.code == counters.OVER_RATE:
+        metrics.count_refusal("rpm")
+        raise _rate_refusal(requests[verdict.index - 1], "requests per min (RPM)", 1, headers)
+    if verdict.code == counters.NO_ROOM:
+        counter, amount = amounts[verdict.index - 1]
+        used = verdict.amounts[verdict.index - 1]
+        budget = next((b for b in budgets if b.counter == counter), None)
         if budget is not None:
-            amount = dict(amounts)[budget.counter]
             metrics.count_refusal("quota")
-            raise quotas.refusal(budget, outcome.used[budget.counter], amount, headers)
-        scope = next(scope for scope, counter in tpm if counter == outcome.refused)
-        window = Window(scope, outcome.refused.limit, outcome.used[outcome.refused], token_reset)
+            raise quotas.refusal(budget, used, amount, headers)
         metrics.count_refusal("tpm")
-        raise _rate_refusal(window, "tokens per min (TPM)", rate_tokens, headers)
-
-    tokens = [Window(scope, c.limit, outcome.used[c], token_reset) for scope, c in tpm]
+        raise _rate_refusal(tokens[verdict.index - 1], "tokens per min (TPM)", rate_tokens, headers)
     return Admission(
-        headers=headers_for(requests, tokens),
+        headers=headers,
         tokens=[counter for _, counter in tpm] + [b.counter for b in budgets if b.unit == quotas.TOKENS],
         budgets_usd=[b.counter for b in budgets if b.unit == quotas.USD],
         reserved=dict(amounts),
     )
 
 
-def _peek(watched: list[Counter]) -> dict[Counter, int]:
-    if not watched:
-        return {}
-    values = counters.redis().mget([counter.redis_key for counter in watched])
-    return {counter: int(value or 0) for counter, value in zip(watched, values, strict=True)}
+def _hand_back(
+    verdict: counters.Verdict, hits: list[tuple[str, Counter, float]], amounts: list[tuple[Counter, int]]
+) -> None:
+    """Undo what a stale admission counted: its hits, and its reservations if it made them. Its
+    lease, if opened, is closed when the request settles, as any other."""
+    deltas = [(counter, -1) for _, counter, _ in hits] if verdict.code != counters.UNSEEDED else []
+    if verdict.code == counters.ADMITTED:
+        deltas += [(counter, -amount) for counter, amount in amounts]
+    counters.adjust(deltas)
 
 
 def _rate_refusal(window: Window, what: str, requested: int, headers: dict[str, str]) -> GatewayError:
@@ -224,10 +247,3 @@ def _rate_refusal(window: Window, what: str, requested: int, headers: dict[str, 
         code="rate_limit_exceeded",
         headers={**headers, "Retry-After": str(max(1, math.ceil(window.reset)))},
     )
-
-
-def _note_lease(note: counters.Note) -> None:
-    try:
-        spool.write_note(note)
-    except Exception:
-        log.warning("lease of %s not updated: Redis unreachable", note.field, exc_info=True)

@@ -1,4 +1,4 @@
-"""Amounts reserved against several Redis counters at once, all or none.
+"""Hits and amounts counted against several Redis counters at once, all or none.
 
 Tokens-per-minute and quota budgets count amounts, not hits, and must never be overdrawn by
 concurrent requests on different workers. A read-then-INCRBY from Python is a race, and
@@ -14,34 +14,75 @@ from typing import Any
 
 from django.core.cache import cache
 
-# KEYS: the counters [, a request's lease hash]. ARGV: (amount, limit, ttl seconds) per counter
-# [, request id, lease data]. Returns {0, used…} with every counter's value after the increment, or
-# {i, used} for the first counter i that would overflow. The lease data, written only when all fit,
-# names what was reserved, so a request whose process dies can be released (gateway/accounting/spool.py).
-_RESERVE = """
-local n = #KEYS
-local leased = #ARGV == 3 * n - 1
-if leased then
-  n = n - 1
+# One request's admission, in one round trip: the version stamps of the data it was served from
+# (gateway/stamps.py), its requests-per-minute hits, its reservations, and its lease.
+# KEYS: stamps hash, leases zset, lease data hash, hit counters…, amount counters….
+# ARGV: request id, lease expiry, lease data, number of hit counters, (limit, ttl) per hit counter,
+#       (amount, limit, ttl, must exist) per amount counter.
+# Returns {verdict, index, stamp × 3, a value per hit counter, a value per amount counter}:
+#   0 admitted: values after the increments; the lease is open and names what was reserved
+#   1 hit counter `index` is over its limit: every hit counter counted this request (a refused
+#     request counts, as at OpenAI); nothing reserved, amount values as they are
+#   2 amount counter `index` has no room: nothing reserved; values as they are
+#   3 amount counter `index` must exist and does not (a budget to seed first): nothing counted
+_ADMIT = """
+local stamps = redis.call('HMGET', KEYS[1], 'keys', 'routes', 'prices')
+local hits = tonumber(ARGV[4])
+local amounts = #KEYS - 3 - hits
+local function arg(j, k)
+  return ARGV[4 + 2 * hits + 4 * (j - 1) + k]
 end
-for i = 1, n do
-  local used = tonumber(redis.call('GET', KEYS[i]) or '0')
-  if used + tonumber(ARGV[i * 3 - 2]) > tonumber(ARGV[i * 3 - 1]) then
-    return {i, used}
+local function answer(verdict, index, values)
+  local out = {verdict, index, stamps[1] or '0', stamps[2] or '0', stamps[3] or '0'}
+  for _, value in ipairs(values) do
+    out[#out + 1] = value
+  end
+  return out
+end
+for j = 1, amounts do
+  if arg(j, 4) == '1' and redis.call('EXISTS', KEYS[3 + hits + j]) == 0 then
+    return answer(3, j, {})
   end
 end
-local after = {0}
-for i = 1, n do
-  after[i + 1] = redis.call('INCRBY', KEYS[i], ARGV[i * 3 - 2])
-  if redis.call('TTL', KEYS[i]) < 0 then
-    redis.call('EXPIRE', KEYS[i], ARGV[i * 3])
+local values = {}
+local over = 0
+for i = 1, hits do
+  local used = redis.call('INCR', KEYS[3 + i])
+  if used == 1 then
+    redis.call('EXPIRE', KEYS[3 + i], ARGV[4 + 2 * i])
+  end
+  values[i] = used
+  if over == 0 and used > tonumber(ARGV[3 + 2 * i]) then
+    over = i
   end
 end
-if leased then
-  redis.call('HSET', KEYS[n + 1], ARGV[3 * n + 1], ARGV[3 * n + 2])
+local room = 0
+for j = 1, amounts do
+  local used = tonumber(redis.call('GET', KEYS[3 + hits + j]) or '0')
+  values[hits + j] = used
+  if over == 0 and room == 0 and used + tonumber(arg(j, 1)) > tonumber(arg(j, 2)) then
+    room = j
+  end
 end
-return after
+if over > 0 then
+  return answer(1, over, values)
+end
+if room > 0 then
+  return answer(2, room, values)
+end
+for j = 1, amounts do
+  local key = KEYS[3 + hits + j]
+  values[hits + j] = redis.call('INCRBY', key, arg(j, 1))
+  if redis.call('TTL', key) < 0 then
+    redis.call('EXPIRE', key, arg(j, 3))
+  end
+end
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
+redis.call('HSET', KEYS[3], ARGV[1], ARGV[3])
+return answer(0, 0, values)
 """
+
+ADMITTED, OVER_RATE, NO_ROOM, UNSEEDED = range(4)
 
 # KEYS: counters, ARGV: a delta each. A counter that has expired meanwhile (its window is over)
 # stays gone: INCRBY would recreate it without a TTL.
@@ -101,21 +142,34 @@ class Note:
     value: str
 
 
-def reserve(amounts: Sequence[tuple[Counter, int]], note: Note | None = None) -> Outcome:
-    if not amounts:
-        return Outcome(refused=None, used={})
-    keys = [counter.redis_key for counter, _ in amounts]
-    args: list[Any] = []
-    for counter, amount in amounts:
-        args += [amount, counter.limit, counter.ttl]
-    if note is not None:
-        keys.append(note.key)
-        args += [note.field, note.value]
-    answer = [int(value) for value in run_script(_RESERVE, keys, args)]
-    if answer[0]:
-        refused = amounts[answer[0] - 1][0]
-        return Outcome(refused=refused, used={refused: answer[1]})
-    return Outcome(refused=None, used={counter: used for (counter, _), used in zip(amounts, answer[1:], strict=True)})
+@dataclass(frozen=True)
+class Verdict:
+    """The admission script's answer (codes above `_ADMIT`)."""
+
+    code: int
+    index: int  # 1-based: the hit or amount counter the code is about
+    stamps: list[Any]  # as stored, in gateway/stamps.py KINDS order
+    hits: list[int]
+    amounts: list[int]
+
+
+def admit(
+    head: tuple[str, str, str],
+    lease: tuple[str, float, str],
+    hits: Sequence[Counter],
+    amounts: Sequence[tuple[Counter, int, bool]],
+) -> Verdict:
+    """Run `_ADMIT`: `head` the stamps, leases and lease data keys; `lease` the request id, its
+    expiry and its data; `amounts` (counter, amount, must the counter exist already)."""
+    keys = [*head, *(counter.redis_key for counter in hits), *(counter.redis_key for counter, _, _ in amounts)]
+    args: list[Any] = [*lease, len(hits)]
+    for counter in hits:
+        args += [counter.limit, counter.ttl]
+    for counter, amount, must_exist in amounts:
+        args += [amount, counter.limit, counter.ttl, 1 if must_exist else 0]
+    answer = run_script(_ADMIT, keys, args)
+    values = [int(value) for value in answer[5:]]
+    return Verdict(int(answer[0]), int(answer[1]), list(answer[2:5]), values[: len(hits)], values[len(hits) :])
 
 
 def adjust(deltas: Sequence[tuple[Counter, int]]) -> None:

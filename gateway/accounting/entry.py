@@ -68,6 +68,9 @@ class UsageEntry:
     attempts: int = 0  # upstream attempts: every route tried and every retry
     upstream_latency_ms: int | None = None  # the deciding upstream call; to its headers for streams
     admission: Admission | None = None  # gateway/accounting/admission.py: reservations that settle corrects
+    # The stamps this request's key, routes and prices were read under (gateway/stamps.py), which
+    # admission checks; None: not checked (an entry rebuilt in another process).
+    stamps: dict[str, str] | None = None
 
     def spent_by_failed_attempt(self, prompt_tokens: int, completion_tokens: int, *, estimated: bool) -> None:
         self.failed_prompt_tokens += prompt_tokens

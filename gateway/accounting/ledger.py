@@ -69,17 +69,20 @@ def settle(entry: UsageEntry) -> None:
     entry.completion_tokens += entry.failed_completion_tokens
     entry.failed_prompt_tokens = entry.failed_completion_tokens = 0
     try:
-        _record(entry)
+        due = _record(entry)
     finally:
         spool.KEEPER.forget(entry.request_id)
-    for step in (_touch_key, metrics.observe, request_log.write):
+    steps = (_touch_key, metrics.observe, request_log.write) if due else (metrics.observe, request_log.write)
+    for step in steps:
         try:
             step(entry)
         except Exception:
             log.exception("usage step %s failed for %s", step.__name__, entry.request_id)
 
 
-def _record(entry: UsageEntry) -> None:
+def _record(entry: UsageEntry) -> bool:
+    """Spools the record; True when the key's last_used_at is due a write (at most once a minute,
+    decided in the same Redis step)."""
     row = record_row(entry)
     admission = entry.admission
     try:
@@ -88,13 +91,18 @@ def _record(entry: UsageEntry) -> None:
         # Usage could not be priced: hand the whole reservation back rather than keep it charged.
         log.exception("reservations of %s released unpriced", entry.request_id)
         deltas = admission.release() if admission is not None else []
+    principal = entry.principal
+    touch = None
+    if principal is not None and principal.key_id:
+        touch = (cache.make_and_validate_key(f"lastused:{principal.key_id}"), _LAST_USED_EVERY)
     try:
-        spool.commit(entry.request_id, row, deltas)
+        return spool.commit(entry.request_id, row, deltas, touch) == spool.TOUCH_DUE
     except Exception:
         # Redis is away. The reservations stay with the lease, which the writer reaps (and
         # releases) once Redis is back; its `interrupted` record then loses to this one.
         log.warning("usage record %s written directly: the spool is unreachable", entry.request_id, exc_info=True)
         ledger_store.write_now(row)
+        return False
 
 
 def open_lease(request_id: str, endpoint: str) -> None:
@@ -107,5 +115,5 @@ def open_lease(request_id: str, endpoint: str) -> None:
 
 def _touch_key(entry: UsageEntry) -> None:
     principal = entry.principal
-    if principal and principal.key_id and cache.add(f"lastused:{principal.key_id}", 1, _LAST_USED_EVERY):
+    if principal and principal.key_id:
         ApiKey.objects.filter(pk=principal.key_id).update(last_used_at=timezone.now())

@@ -1,8 +1,9 @@
 """What a request cost: the price table (gateway.models.Price) applied to a usage entry.
 
-Prices are read from a Redis snapshot of the whole table, rebuilt on a miss and dropped by
-gateway/signals.py when a price is saved or deleted, so settling a request costs no extra
-database round trip and an operator's edit applies from the next request on every worker.
+Each process keeps a copy of the whole table (gateway/stamps.py) over a Redis snapshot that
+all share, keyed by the prices' stamp, which gateway/signals.py bumps when a price is saved or
+deleted: pricing a request costs no round trip, and an operator's edit applies from the next
+request on every worker.
 
 A cost is None when the usage needs a price the table does not have (no row, or a blank
 field): unknown, which is not the same as free. Usage nothing is charged for costs 0.
@@ -16,6 +17,7 @@ from decimal import Decimal
 
 from django.core.cache import cache
 
+from gateway import stamps
 from gateway.models import Price, snapshot_shape
 
 log = logging.getLogger(__name__)
@@ -62,25 +64,31 @@ def _read_table() -> dict[str, PriceRecord]:
     }
 
 
-def price_table() -> dict[str, PriceRecord]:
-    """The snapshot, or the table itself when Redis cannot be reached: the ledger writes a
-    record's cost with Redis down too (gateway/accounting/ledger_store.py)."""
-    try:
-        table = cache.get(_SNAPSHOT_KEY)
-    except Exception:
-        log.warning("price snapshot unreachable; reading the price table", exc_info=True)
-        return _read_table()
+def _shared_table(_: object, stamp: str) -> dict[str, PriceRecord]:
+    key = f"{_SNAPSHOT_KEY}:{stamp}"
+    table = cache.get(key)
     if table is None:
         table = _read_table()
-        try:
-            cache.set(_SNAPSHOT_KEY, table, timeout=SNAPSHOT_SECONDS)  # why a lifetime: gateway/catalog/routes.py
-        except Exception:
-            log.warning("price snapshot not stored", exc_info=True)
+        cache.set(key, table, timeout=SNAPSHOT_SECONDS)  # why a lifetime: gateway/catalog/routes.py
     return table
 
 
+_TABLES: stamps.LocalCopies[dict[str, PriceRecord]] = stamps.LocalCopies("prices", _shared_table)
+
+
+def price_table() -> dict[str, PriceRecord]:
+    """This process's copy, or the table itself when Redis cannot be reached: the ledger writes a
+    record's cost with Redis down too (gateway/accounting/ledger_store.py)."""
+    try:
+        return _TABLES.get()
+    except Exception:
+        log.warning("price snapshot unreachable; reading the price table", exc_info=True)
+        return _read_table()
+
+
 def invalidate() -> None:
-    cache.delete(_SNAPSHOT_KEY)
+    """Prices changed (call once committed): every process reloads its copy."""
+    stamps.bump("prices")
 
 
 def _charge(quantity: Decimal, unit_price: Decimal | None) -> Decimal | None:

@@ -31,8 +31,9 @@ from typing import Any
 from django.conf import settings
 from django.core.cache import cache
 
+from gateway import stamps
 from gateway.accounting import counters
-from gateway.accounting.counters import Counter, Note
+from gateway.accounting.counters import Counter
 
 log = logging.getLogger(__name__)
 
@@ -66,36 +67,51 @@ def lease_seconds() -> float:
 
 # --- settle ------------------------------------------------------------------------------------
 
-# KEYS: leases, lease data, tombstone, stream, counters…  ARGV: request id, row JSON, a delta per counter.
+# KEYS: leases, lease data, tombstone, stream, last-used marker, counters…
+# ARGV: request id, row JSON, the marker's lifetime (0: no key to mark), a delta per counter.
 # A reaped request (tombstone) was recorded and released already: nothing more happens.
+# Returns 0 then, else 1, or 2 when the marker was absent: the key's last_used_at is due a write.
 _COMMIT = """
 if redis.call('EXISTS', KEYS[3]) == 1 then
   return 0
 end
 redis.call('ZREM', KEYS[1], ARGV[1])
 redis.call('HDEL', KEYS[2], ARGV[1])
-for i = 5, #KEYS do
+for i = 6, #KEYS do
   if redis.call('EXISTS', KEYS[i]) == 1 then
     redis.call('INCRBY', KEYS[i], ARGV[i - 2])
   end
 end
 redis.call('XADD', KEYS[4], '*', 'row', ARGV[2])
+if ARGV[3] ~= '0' and redis.call('SET', KEYS[5], 1, 'NX', 'EX', ARGV[3]) then
+  return 2
+end
 return 1
 """
 
+SPOOLED, TOUCH_DUE = 1, 2
 
-def commit(request_id: str, row: dict[str, Any], deltas: Sequence[tuple[Counter, int]]) -> bool:
-    """Close the lease, correct the reservations by `deltas`, spool the record: one step.
 
-    False when the request had been reaped as interrupted (its record is that one). Raises the
-    Redis client's error when Redis cannot be reached; the caller then writes the row itself.
+def commit(
+    request_id: str,
+    row: dict[str, Any],
+    deltas: Sequence[tuple[Counter, int]],
+    touch: tuple[str, int] | None = None,
+) -> int:
+    """Close the lease, correct the reservations by `deltas`, spool the record: one step. `touch`:
+    the key's last-used marker and its lifetime, set in the same step when absent.
+
+    0 when the request had been reaped as interrupted (its record is that one), else SPOOLED, or
+    TOUCH_DUE when the marker was set. Raises the Redis client's error when Redis cannot be
+    reached; the caller then writes the row itself.
     """
     deltas = [(counter, delta) for counter, delta in deltas if delta]
-    keys = [_leases_key(), _lease_data_key(), _tombstone_key(request_id), stream_key()]
+    marker, lifetime = touch if touch is not None else (_key("lastused:none"), 0)
+    keys = [_leases_key(), _lease_data_key(), _tombstone_key(request_id), stream_key(), marker]
     keys += [counter.redis_key for counter, _ in deltas]
-    args: list[Any] = [request_id, json.dumps(row, separators=(",", ":"))]
+    args: list[Any] = [request_id, json.dumps(row, separators=(",", ":")), lifetime]
     args += [delta for _, delta in deltas]
-    return bool(counters.run_script(_COMMIT, keys, args))
+    return int(counters.run_script(_COMMIT, keys, args))
 
 
 # --- leases ------------------------------------------------------------------------------------
@@ -116,15 +132,16 @@ def extend_lease(request_id: str, seconds: float) -> None:
     counters.redis().zadd(_leases_key(), {request_id: time.time() + seconds}, xx=True, gt=True)
 
 
-def lease_note(request_id: str, row: dict[str, Any], reserved: Sequence[tuple[Counter, int]] = ()) -> Note:
+def admission_keys() -> tuple[str, str, str]:
+    """The keys admission's script reads and writes besides the counters (gateway/accounting/counters.py)."""
+    return stamps.stamps_key(), _leases_key(), _lease_data_key()
+
+
+def lease_data(row: dict[str, Any], reserved: Sequence[tuple[Counter, int]] = ()) -> str:
     """The lease's data once the key and the model are known; `reserved` is what admission holds.
-    Admission writes it in the script that reserves (gateway/accounting/counters.py)."""
+    Admission opens the lease with it in the script that reserves."""
     pairs = [[counter.redis_key, amount] for counter, amount in reserved if amount]
-    return Note(_lease_data_key(), request_id, json.dumps({"row": row, "reserved": pairs}, separators=(",", ":")))
-
-
-def write_note(note: Note) -> None:
-    counters.redis().hset(note.key, note.field, note.value)
+    return json.dumps({"row": row, "reserved": pairs}, separators=(",", ":"))
 
 
 class LeaseKeeper:

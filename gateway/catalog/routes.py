@@ -1,9 +1,10 @@
-"""Public model name → ordered upstream targets, served from a Redis snapshot of the route table.
+"""Public model name → ordered upstream targets, from the route table each process holds.
 
-The snapshot is rebuilt from the database on a miss and dropped by gateway/signals.py whenever a
-route or provider is saved or deleted, so an operator's remap takes effect on the next request
-of every worker, and the hot path makes no database round trip. It holds no secret: a provider's
-token is resolved per process (gateway/models.py ProviderRecord).
+Each process keeps a copy of the table (gateway/stamps.py) over a Redis snapshot that all
+share, rebuilt from the database on a miss. gateway/signals.py bumps the routes' stamp whenever a
+route or provider is saved or deleted; the snapshot is keyed by the stamp, so an operator's remap
+takes effect on the next request of every worker, and the hot path makes no round trip at all. It
+holds no secret: a provider's token is resolved per process (gateway/models.py ProviderRecord).
 """
 
 from __future__ import annotations
@@ -14,13 +15,13 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.cache import cache
 
+from gateway import stamps
 from gateway.accounting.tokens import max_tokens_for
 from gateway.errors import GatewayError
 from gateway.models import ModelRoute, ProviderRecord, snapshot_shape
 
-# Edits drop the snapshot at once (gateway/signals.py). The lifetime only bounds one race: a
-# request that read the table just before an edit and stores it just after the drop would keep
-# the old table alive; it lives a minute at most, and a rebuild is one query a minute.
+# A snapshot is keyed by the stamp it was built under, so an edit never leaves a stale one in
+# use; the lifetime only lets unused ones go.
 SNAPSHOT_SECONDS = 60
 _RAW_PREFIXES = ("@cf/", "@hf/")
 
@@ -95,8 +96,8 @@ def _build_table() -> RouteTable:
     return RouteTable({name: tuple(targets) for name, targets in by_name.items()})
 
 
-def route_table() -> RouteTable:
-    key = _SNAPSHOT_KEYS[settings.GATEWAY_EXPOSE_RAW_MODELS]
+def _shared_table(raw: object, stamp: str) -> RouteTable:
+    key = f"{_SNAPSHOT_KEYS[bool(raw)]}:{stamp}"
     table = cache.get(key)
     if table is None:
         table = _build_table()
@@ -104,8 +105,16 @@ def route_table() -> RouteTable:
     return table
 
 
+_TABLES: stamps.LocalCopies[RouteTable] = stamps.LocalCopies("routes", _shared_table)
+
+
+def route_table() -> RouteTable:
+    return _TABLES.get(settings.GATEWAY_EXPOSE_RAW_MODELS)
+
+
 def invalidate() -> None:
-    cache.delete_many(list(_SNAPSHOT_KEYS.values()))
+    """Routes or providers changed (call once committed): every process reloads its table."""
+    stamps.bump("routes")
 
 
 def resolve_routes(public_name: str, task: str, principal_allows: bool) -> tuple[RouteTarget, ...]:

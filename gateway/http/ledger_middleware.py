@@ -10,8 +10,10 @@ response: status, the envelope's error code, the key if authentication got that 
 A stream whose generator never started (the client left before the first byte) never runs its
 own `finally`; it is settled here too, as a disconnected request.
 
-Each request also opens a lease as it arrives (gateway/accounting/spool.py): should its process
-die before any of this runs, the ledger writer records it as interrupted.
+Each request also holds a lease (gateway/accounting/spool.py): should its process die before any
+of this runs, the ledger writer records it as interrupted. A model endpoint's view opens it in
+its admission's round trip, before any upstream call (a request refused earlier has cost nothing
+upstream and settles at once); every other /v1/ request opens it here as it arrives.
 """
 
 from __future__ import annotations
@@ -21,10 +23,12 @@ import logging
 import re
 import time
 from collections.abc import Callable
+from functools import lru_cache
 
 from django.http import HttpRequest, HttpResponseBase
 from django.urls import Resolver404, resolve
 
+from gateway import stamps
 from gateway.access.auth import ApiKeyAuthentication, KeyPrincipal
 from gateway.accounting.entry import UsageEntry
 from gateway.accounting.ledger import open_lease, settle
@@ -52,10 +56,21 @@ _NAMED_GROUP = re.compile(r"\(\?P<\w+>[^)]*\)")
 def endpoint_of(path: str) -> str:
     """`chat.completions` for /v1/chat/completions, `models` for /v1/models/{id}; `unknown` for a
     path no route serves, so a client cannot fill the ledger with endpoint names of its choosing."""
+    return _path_facts(path)[0]
+
+
+@lru_cache(maxsize=4096)  # paths are client input: bounded; the hot ones are a handful
+def _path_facts(path: str) -> tuple[str, bool]:
+    """The path's endpoint name, and whether its view opens the lease at admission (MeteredView)."""
     try:
-        route = resolve(path).route
+        match = resolve(path)
     except Resolver404:
-        return UNKNOWN_ENDPOINT
+        return UNKNOWN_ENDPOINT, False
+    admits = bool(getattr(getattr(match.func, "view_class", None), "leases_at_admission", False))
+    return _endpoint_name(match.route), admits
+
+
+def _endpoint_name(route: str) -> str:
     # A regex route's named groups (which may hold "/", as in [^/]+) go before the split.
     route = _NAMED_GROUP.sub("", route)
     segments = route.strip("^$").removesuffix("/?").removeprefix("v1/").split("/")
@@ -117,8 +132,12 @@ class UsageLedgerMiddleware:
         started = time.monotonic()
         entry = UsageEntry(request_id=request.request_id, endpoint="", principal=None)
         request.usage_entry = entry
-        open_lease(request.request_id, endpoint_of(request.path_info))
-        response = self.get_response(request)
+        endpoint, admits = _path_facts(request.path_info)
+        if not admits:
+            open_lease(request.request_id, endpoint)
+        with stamps.checked_by_admission() if admits else stamps.request_scope() as vouched:
+            entry.stamps = vouched
+            response = self.get_response(request)
         latency_ms = int((time.monotonic() - started) * 1000)
 
         def closer() -> None:

@@ -20,7 +20,9 @@ from rest_framework.exceptions import APIException
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
-from gateway.accounting.admission import admit
+from gateway import stamps
+from gateway.access.auth import ApiKeyAuthentication, KeyPrincipal
+from gateway.accounting.admission import Stale, admit
 from gateway.accounting.entry import Demand, UsageEntry
 from gateway.accounting.ledger import settle
 from gateway.catalog.capabilities import capable
@@ -47,9 +49,14 @@ class MeteredRequest(Protocol):
     def demand(self, targets: Sequence[RouteTarget]) -> Demand: ...
 
 
+_ADMISSIONS = 3  # a request re-admitted after an edit twice over is then served as it stands
+
+
 class MeteredView(APIView):
     endpoint: ClassVar[str]
     task: ClassVar[str]
+    # Admission opens this request's lease (gateway/http/ledger_middleware.py opens no other).
+    leases_at_admission: ClassVar[bool] = True
 
     def parse(self, data: Any) -> MeteredRequest:
         raise NotImplementedError
@@ -58,6 +65,13 @@ class MeteredView(APIView):
         self, request: Request, body: Any, targets: tuple[RouteTarget, ...], entry: UsageEntry, started: float
     ) -> HttpResponseBase:
         raise NotImplementedError
+
+    def targets(self, body: MeteredRequest, principal: KeyPrincipal) -> tuple[RouteTarget, ...]:
+        targets = resolve_routes(body.model, self.task, principal.allows(body.model))
+        needs = getattr(body, "needs", None)  # families whose routes differ in capabilities
+        if needs is not None:
+            targets = capable(body.model, targets, needs())
+        return targets
 
     def post(self, request: Request) -> HttpResponseBase:
         started = time.monotonic()
@@ -72,13 +86,26 @@ class MeteredView(APIView):
             entry.public_model = body.model
             if settings.GATEWAY_LOG_PROMPTS:
                 entry.prompt_excerpt = prompt_excerpt(data)
-            targets = resolve_routes(body.model, self.task, principal.allows(body.model))
-            needs = getattr(body, "needs", None)  # families whose routes differ in capabilities
-            if needs is not None:
-                targets = capable(body.model, targets, needs())
-            entry.admission = admit(
-                request._request, entry, demand=body.demand(targets), upstream_model=targets[0].upstream_model
-            )
+            for attempt in range(_ADMISSIONS):
+                try:
+                    targets = self.targets(body, principal)
+                except GatewayError:
+                    if not stamps.moved_since_read("routes"):
+                        raise
+                    targets = self.targets(body, principal)  # the routes changed just now
+                try:
+                    entry.admission = admit(
+                        request._request, entry, demand=body.demand(targets), upstream_model=targets[0].upstream_model
+                    )
+                    break
+                except Stale:
+                    # The key, routes or prices changed since they were read: read them again
+                    # (a revoked key is refused here), then admit again. The last time, the
+                    # stamps are not compared: an edit a millisecond ago is as good as one after.
+                    principal = ApiKeyAuthentication().authenticate(request)[0]  # type: ignore[index]
+                    request.user = entry.principal = principal
+                    if attempt == _ADMISSIONS - 2:
+                        entry.stamps = None
             return self.answer(request, body, targets, entry, started)
         except GatewayError as error:
             if entry.admission is not None:  # an answer after admission reports the limits too

@@ -1,18 +1,28 @@
-"""GET /metrics: the Prometheus text format, read back with prometheus_client's own parser."""
+"""GET /metrics: the Prometheus text format, read back with prometheus_client's own parser.
+
+Each process adds its increments up in memory and sends them to the shared Redis hash at most every
+GATEWAY_METRICS_FLUSH_SECONDS, on a scrape it serves, and at exit; the tests below watch Redis
+(MONITOR, HGETALL) and other processes to see that this is so.
+"""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+import threading
 import time
 import uuid
 
 import pytest
+import redis
 import requests
 from conftest import error_of
+from fault_stack import DedicatedRedis, eventually
 from prometheus_client.parser import text_string_to_metric_families
 from servers import ROOT
+
+from gateway.testing.response_audit import wait_until_idle
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -162,22 +172,180 @@ def test_refusals_from_the_limiter_are_counted_and_labels_are_escaped(gateway_ur
     )
 
 
-def test_counts_from_other_processes_add_up(gateway_url, settings) -> None:  # type: ignore[no-untyped-def]
-    """As a second gunicorn worker or the Celery worker would: another process, the same numbers."""
-    kind = f"other-process-{uuid.uuid4().hex[:8]}"
-    env = {
+def other_process_env(redis_url: str, prefix: str, **extra: str) -> dict[str, str]:
+    return {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings",
-        "REDIS_URL": settings.REDIS_URL,
-        "CACHE_KEY_PREFIX": settings.CACHES["default"]["KEY_PREFIX"],
+        "REDIS_URL": redis_url,
+        "CACHE_KEY_PREFIX": prefix,
         "DATABASE_URL": "postgresql://unused@/unused?host=/nonexistent",  # never connected
+        "PYTHONUNBUFFERED": "1",
+        **extra,
     }
+
+
+def test_counts_from_other_processes_add_up(gateway_url, settings) -> None:  # type: ignore[no-untyped-def]
+    """As a second gunicorn worker or the Celery worker would: another process, the same numbers.
+    Each process exits right after counting: what it still had pending is sent at exit."""
+    kind = f"other-process-{uuid.uuid4().hex[:8]}"
+    env = other_process_env(settings.REDIS_URL, settings.CACHES["default"]["KEY_PREFIX"])
     code = f"import django; django.setup(); from gateway.accounting import metrics; metrics.count_refusal({kind!r})"
     for _ in range(2):
         subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, check=True, timeout=60)
 
     _, samples = scrape(gateway_url)
     assert value(samples, "gateway_rate_limit_refusals_total", kind=kind) == 2
+
+
+# Counts a refusal of each kind read from stdin ("fill N": N kinds never seen), answering each line.
+COUNTER_PROCESS = """
+import sys
+import django
+
+django.setup()
+from gateway.accounting import metrics
+
+for line in sys.stdin:
+    command, _, argument = line.strip().partition(" ")
+    if command == "fill":
+        for number in range(int(argument)):
+            metrics.count_refusal(f"fill-{number}")
+    else:
+        metrics.count_refusal(command)
+    print("counted", flush=True)
+"""
+
+
+class CounterProcess:
+    """A process of the gateway's code that counts refusals when told and lives on until its stdin
+    closes: what it sends meanwhile is its flusher's doing, not its exit's."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", COUNTER_PROCESS],
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.log: list[str] = []
+        self._reader = threading.Thread(target=self._read_log, daemon=True)
+        self._reader.start()
+
+    def _read_log(self) -> None:
+        for line in self.process.stderr:  # type: ignore[union-attr]
+            self.log.append(line)
+
+    def count(self, line: str) -> None:
+        self.process.stdin.write(line + "\n")  # type: ignore[union-attr]
+        self.process.stdin.flush()  # type: ignore[union-attr]
+        assert self.process.stdout.readline() == "counted\n", "".join(self.log)  # type: ignore[union-attr]
+
+    def logged(self, text: str) -> int:
+        return sum(text in line for line in list(self.log))
+
+    def finish(self) -> int:
+        if self.process.poll() is None:
+            self.process.stdin.close()  # type: ignore[union-attr]
+        try:
+            return self.process.wait(timeout=60)
+        finally:
+            self._reader.join(timeout=10)
+
+
+def hash_fields(client: redis.Redis, key: str) -> dict[str, float]:
+    return {field.decode(): float(number) for field, number in client.hgetall(key).items()}
+
+
+def refusals_field(kind: str) -> str:
+    return f'["gateway_rate_limit_refusals_total","","{kind}"]'
+
+
+def test_a_request_sends_nothing_to_the_metrics_hash_before_a_flush(gateway_url, api_key, settings) -> None:  # type: ignore[no-untyped-def]
+    """Settling a request adds to this process's pending increments: no command reaches the
+    metrics hash until a flush, here the one of the scrape this process serves next."""
+    from django.core.cache import cache
+
+    settings.GATEWAY_METRICS_FLUSH_SECONDS = 3600  # this process's own flusher stays quiet meanwhile
+    ok = {"endpoint": "chat.completions", "model": "gpt-4", "status": "200"}
+    duration = {"endpoint": "chat.completions", "model": "gpt-4"}
+    hash_key = cache.make_key("metrics")
+    sentinel = f"metrics-test-end-{uuid.uuid4().hex}"
+    _, before = scrape(gateway_url)  # sends whatever this process had pending: a flush just done
+
+    client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=10)
+    touching: list[str] = []
+    with client.monitor() as monitor:  # every command the Redis server runs, in order, from now on
+        for _ in range(5):
+            assert chat(gateway_url, api_key, "gpt-4").status_code == 200
+        assert wait_until_idle(), "requests still being served"  # settled: their metrics recorded
+        client.echo(sentinel)
+        while True:
+            line = monitor.connection.read_response().decode(errors="replace")  # times out, not hangs
+            if sentinel in line:
+                break
+            if hash_key in line:
+                touching.append(line)
+    client.close()
+
+    assert touching == []
+    _, after = scrape(gateway_url)
+    assert value(after, "gateway_requests_total", **ok) == value(before, "gateway_requests_total", **ok) + 5
+    count = "gateway_request_duration_seconds_count"
+    assert value(after, count, **duration) == value(before, count, **duration) + 5
+
+
+def test_a_running_process_sends_its_counts_within_the_flush_interval(gateway_url, settings) -> None:  # type: ignore[no-untyped-def]
+    """No scrape reaches the counting process: the live server's scrape flushes only its own."""
+    kind = f"flushed-{uuid.uuid4().hex[:8]}"
+    env = other_process_env(
+        settings.REDIS_URL, settings.CACHES["default"]["KEY_PREFIX"], GATEWAY_METRICS_FLUSH_SECONDS="0.5"
+    )
+    counter = CounterProcess(env)
+    try:
+        counter.count(kind)
+        scrape_until(gateway_url, "gateway_rate_limit_refusals_total", 1, kind=kind)
+        assert counter.process.poll() is None  # still running: sent by its flusher, not at its exit
+    finally:
+        assert counter.finish() == 0, "".join(counter.log)
+
+    _, samples = scrape(gateway_url)
+    assert value(samples, "gateway_rate_limit_refusals_total", kind=kind) == 1  # sent once, not again at exit
+
+
+def test_counts_wait_in_their_process_while_redis_is_away_and_stay_bounded() -> None:
+    from gateway.accounting.metrics import MAX_PENDING_FIELDS
+
+    own = DedicatedRedis()
+    own.start()
+    prefix = "metrics-away"
+    counter = CounterProcess(other_process_env(own.url, prefix, GATEWAY_METRICS_FLUSH_SECONDS="0.2"))
+    try:
+        own.stop()
+        counter.count("rpm")
+        eventually(lambda: counter.logged("metrics not sent, kept pending"), what="a failed flush")
+        counter.count("rpm")
+        counter.count(f"fill {MAX_PENDING_FIELDS + 50}")  # the first that fit, with rpm: the rest dropped
+        own.start()
+
+        client = own.client()
+        key = f"{prefix}:1:metrics"
+        fields = eventually(lambda: hash_fields(client, key), seconds=20, what="the pending counts in Redis")
+        assert len(fields) == MAX_PENDING_FIELDS
+        assert fields[refusals_field("rpm")] == 2
+        assert fields[refusals_field("fill-0")] == 1
+        assert refusals_field(f"fill-{MAX_PENDING_FIELDS - 1}") not in fields
+        assert counter.process.poll() is None
+        assert counter.logged("metrics not sent, kept pending") == 1  # once for the outage
+        assert counter.logged("dropping recordings that add fields") == 1
+        eventually(lambda: counter.logged("recordings were dropped"), what="the count of dropped recordings")
+        assert counter.logged("recordings were dropped") == 1
+    finally:
+        exit_code = counter.finish()
+        own.destroy()
+    assert exit_code == 0, "".join(counter.log)
 
 
 def test_it_reports_the_image_job_queue_depth(gateway_url, settings) -> None:  # type: ignore[no-untyped-def]

@@ -18,6 +18,7 @@ from django.utils import timezone
 from gateway.accounting.counters import redis
 from gateway.catalog import routes as route_snapshot
 from gateway.models import Provider
+from gateway.stamps import stamps_key
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -102,7 +103,8 @@ def test_the_route_snapshot_in_redis_holds_no_token(gateway_url, api_key, routes
     assert chat(gateway_url, api_key).status_code == 200  # the token was found, and the snapshot built
 
     client = redis()
-    names = list(client.scan_iter(match=cache.make_and_validate_key("routes:snapshot:") + "*"))
+    stamp = client.hget(stamps_key(), "routes") or b"0"  # the snapshots in use are keyed by it
+    names = list(client.scan_iter(match=cache.make_and_validate_key("routes:snapshot:") + "*:" + stamp.decode()))
     snapshots = [client.get(name) for name in names]
 
     assert snapshots and all(snapshots)

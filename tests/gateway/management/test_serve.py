@@ -151,8 +151,15 @@ def exercise_the_stack(port: int, log_path: Path, fresh_database: str) -> None:
         time.sleep(0.1)
     served = [line for line in log_path.read_text().splitlines() if '"endpoint":"chat.completions"' in line]
     assert len(served) == 2 and all(line.startswith("{") for line in served) and key not in "".join(served)
-    scraped = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
-    assert 'gateway_requests_total{endpoint="chat.completions",model="gpt-4",status="200"} 2' in scraped
+    # Each worker sends its own counts with the scrape it serves, the other's within the flush
+    # interval (GATEWAY_METRICS_FLUSH_SECONDS): the scrape may reach the worker that served neither.
+    counted = 'gateway_requests_total{endpoint="chat.completions",model="gpt-4",status="200"} 2'
+    deadline = time.monotonic() + 10
+    while counted not in (scraped := requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text):
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert counted in scraped
 
     admin = requests.Session()
     login = f"http://127.0.0.1:{port}/admin/login/"
