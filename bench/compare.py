@@ -25,8 +25,11 @@ streams per second, latency p50/p99 (streams: whole-stream duration), first byte
 errors, CPU cores used by the target's whole process tree (user + system CPU time over the row's
 wall time), by the fake upstream and by the load generator, RSS of each web worker after the row,
 and for the gateway all Redis commands (INFO commandstats, the ledger writer's included) and
-database transactions (pg_stat_database) per request. The table, with the ratio to LiteLLM and
-the latency added over direct, is printed and appended to bench/results.md.
+database transactions (pg_stat_database) per request. Before each row the target and the fake
+upstream are left to go idle (streams an earlier row cut are worked off) and, for the gateway, the
+ledger writer to store the previous row's records. The table, with the ratio to LiteLLM and the
+latency added over direct, is printed and appended to bench/results.md with the commit and the
+gunicorn worker model the run started from.
 """
 
 from __future__ import annotations
@@ -57,7 +60,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.routing import STORE_TOKEN, _manage  # noqa: E402
-from bench.run import DB_NAME, TOKEN, _database_url, _wait_until_up  # noqa: E402
+from bench.run import DB_NAME, TOKEN, _database_url, _wait_until_up, server_model  # noqa: E402
 from config.embedded import postgres_url, redis_url  # noqa: E402
 from config.paths import data_dir  # noqa: E402
 
@@ -156,6 +159,7 @@ class Row:
     cpu_load: float
     rss_mb: list[float]
     redis_per_request: float | None = None
+    redis_scripts_per_request: float | None = None  # EVAL/EVALSHA calls (their commands are counted too)
     redis_idle_per_s: float | None = None  # commands/s just before the row, nothing sent
     transactions_per_request: float | None = None
     wall: float = 0.0
@@ -286,9 +290,12 @@ def wrk(url: str, body: dict, key: str, connections: int, seconds: int) -> Load:
     threads = min(connections, 2)
     command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", script.name, url]
     try:
-        out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+        ran = subprocess.run(command, capture_output=True, text=True)
     finally:
         os.unlink(script.name)
+    if ran.returncode:
+        raise RuntimeError(f"wrk against {url} failed ({ran.returncode}):\n{ran.stdout}{ran.stderr}")
+    out = ran.stdout
     latency = dict(re.findall(r"^\s+(50|99)(?:\.0+)?%\s+(\S+)\s*$", out, re.MULTILINE))
     done = re.search(r"(\d+) requests in ([\d.]+\w+)", out)
     if set(latency) != {"50", "99"} or done is None:
@@ -314,7 +321,10 @@ def stream_load(url: str, body: dict, key: str, clients: int, seconds: float, ra
     arguments = {"url": url, "body": body, "key": key, "clients": clients, "seconds": seconds, "ramp": ramp}
     arguments["drain"] = DRAIN
     command = [sys.executable, "-m", "bench.stream_load", json.dumps(arguments)]
-    result = json.loads(subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=True).stdout)
+    ran = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    if ran.returncode:
+        raise RuntimeError(f"bench/stream_load.py against {url} failed ({ran.returncode}):\n{ran.stderr}")
+    result = json.loads(ran.stdout)
     nan = float("nan")
     return Load(
         requests=result["streams"] + result["errors"],
@@ -373,9 +383,14 @@ class Counters:
         ).fetchone()
         return int(row[0]) if row else 0
 
-    def redis_commands(self) -> int:
+    def redis_commands(self) -> tuple[int, int]:
+        """(all commands, EVAL and EVALSHA calls). Redis counts each command a script runs as well
+        as the script's own call, so the first is Redis work, not round trips; the second is the
+        number of scripts."""
+        stats = self.redis.info("commandstats")
+        scripts = sum(int(stats.get(f"cmdstat_{name}", {}).get("calls", 0)) for name in ("eval", "evalsha"))
         # The INFO that took the previous reading counts in this one: one command of ours a reading.
-        return sum(int(stat["calls"]) for stat in self.redis.info("commandstats").values()) - 1
+        return sum(int(stat["calls"]) for stat in stats.values()) - 1, scripts
 
     def settle(self, quiet: float = 1.5, limit: float = 60) -> None:
         """Wait until the bench database's transaction count has stood still for `quiet` seconds:
@@ -419,10 +434,10 @@ def measure(target: Target, mode: Mode, clients: int, upstream_pid: int, counter
         counters.settle()
         # A second of nothing sent first: what the idle gateway (the ledger writer's polling) and
         # any other user of this Redis add, against which the row's count can be judged.
-        idle = counters.redis_commands()
+        idle, _ = counters.redis_commands()
         time.sleep(1.0)
         redis_before, transactions_before = counters.redis_commands(), counters.transactions()
-        redis_idle = float(redis_before - idle)
+        redis_idle = float(redis_before[0] - idle)
     cpu_before, upstream_before, load_before = _cpu_times(target.roots), _cpu_times([upstream_pid]), _children_cpu()
     started = time.perf_counter()
     if mode.kind == "stream":
@@ -445,7 +460,9 @@ def measure(target: Target, mode: Mode, clients: int, upstream_pid: int, counter
     )
     if counters is not None and load.requests:
         counters.settle()
-        row.redis_per_request = (counters.redis_commands() - redis_before) / load.requests
+        redis_after = counters.redis_commands()
+        row.redis_per_request = (redis_after[0] - redis_before[0]) / load.requests
+        row.redis_scripts_per_request = (redis_after[1] - redis_before[1]) / load.requests
         row.redis_idle_per_s = redis_idle
         row.transactions_per_request = (counters.transactions() - transactions_before) / load.requests
     return row
@@ -481,6 +498,7 @@ def warm_up(target: Target) -> None:
 
 def main() -> None:
     _refuse_busy_ports()
+    commit, server = _commit(), server_model()  # what the run starts from
     directory = data_dir() / "bench"
     directory.mkdir(parents=True, exist_ok=True)
     binary = litellm_venv(directory)
@@ -547,7 +565,7 @@ def main() -> None:
         for process in [*gateway, litellm, upstream]:
             process.wait(60)
         counters.close()
-    report = _report(targets, time.perf_counter() - started)
+    report = _report(targets, time.perf_counter() - started, commit, server)
     print(report)
     with (ROOT / "bench" / "results.md").open("a") as handle:
         handle.write(report + "\n")
@@ -585,7 +603,9 @@ def _redis_busy(row: Row) -> bool:
 def _redis_cell(row: Row) -> str:
     if row.redis_per_request is None:
         return "—"
-    return f"{row.redis_per_request:.1f}" + (f" (idle {row.redis_idle_per_s:.0f}/s)" if _redis_busy(row) else "")
+    scripts = f" ({row.redis_scripts_per_request:.1f} scripts)" if row.redis_scripts_per_request else ""
+    idle = f", idle {row.redis_idle_per_s:.0f}/s" if _redis_busy(row) else ""
+    return f"{row.redis_per_request:.1f}{scripts}{idle}"
 
 
 def _line(row: Row, targets: list[Target]) -> str:
@@ -611,20 +631,27 @@ def _line(row: Row, targets: list[Target]) -> str:
     )
 
 
-def _report(targets: list[Target], elapsed: float) -> str:
+def _commit() -> str:
+    """The checkout the servers start from, read before they start (a commit made while the bench
+    runs is not what it measured)."""
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout
     dirty = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True).stdout
+    return commit.strip() + (" (with uncommitted changes)" if dirty.strip() else "")
+
+
+def _report(targets: list[Target], elapsed: float, commit: str, server: str) -> str:
     rows = sorted(
         (row for target in targets for row in target.rows),
         key=lambda row: (MODES.index(row.mode), row.clients, [t.name for t in targets].index(row.target)),
     )
     lines = [
         f"## {datetime.now(UTC):%Y-%m-%d %H:%M} UTC — gateway beside LiteLLM 1.108.7 and direct (`make bench`, "
-        f"bench/compare.py), commit {commit.strip()}{' (with uncommitted changes)' if dirty.strip() else ''}, "
+        f"bench/compare.py), commit {commit}, "
         f"{os.cpu_count()} cores",
         "",
         "One fake upstream in its own process (bench/fake_upstream.py, asyncio; pacing by upstream model name); "
-        "the gateway on gunicorn -c config/gunicorn.conf.py with the ledger writer, a key with RPM/TPM limits; "
+        f"the gateway on gunicorn -c config/gunicorn.conf.py ({server}) with the ledger writer, a key "
+        "with RPM/TPM limits; "
         "LiteLLM's proxy with 2 workers, master key, no database; direct = the fake upstream itself. Load: wrk "
         "for chat and embeddings; bench/stream_load.py (asyncio, a process of its own) for streams, client "
         f"starts spread over {RAMP:.0f} s, streams under way at the end finished and counted, those unfinished "
@@ -636,8 +663,10 @@ def _report(targets: list[Target], elapsed: float) -> str:
         "the target's process tree (gunicorn master, workers and ledger writer; LiteLLM's proxy and workers; "
         "direct: the fake upstream); CPU upstream / load: the fake upstream's and the load generator's. RSS: each "
         "web worker after the row. Redis: all Redis commands per request, ledger writer included (INFO "
-        "commandstats; this Redis is shared, so where the rate counted in the idle second before the row would "
-        "be over a tenth of the row's count it is shown). DB: Postgres transactions per request in the bench "
+        "commandstats, which counts each command a script runs besides the script's call: Redis work, not "
+        "round trips), and in brackets the scripts (EVAL/EVALSHA) among them; this Redis is shared, so where "
+        "the rate counted in the idle second before the row would be over a tenth of the row's count it is "
+        "shown. DB: Postgres transactions per request in the bench "
         "database (pg_stat_database, once the ledger writer has stored the row's records). Added: p50 over "
         "direct (streams: first-byte p50).",
         "",

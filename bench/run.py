@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import platform
+import runpy
 import signal
 import statistics
 import subprocess
@@ -59,8 +60,10 @@ def _percentile(values: list[float], pct: float) -> float:
 def _bench_env() -> str:
     names = (
         "GUNICORN_CMD_ARGS",
+        "GATEWAY_WORKER_CLASS",
         "GATEWAY_WORKERS",
         "GATEWAY_THREADS",
+        "GATEWAY_WORKER_CONNECTIONS",
         "BENCH_REQUESTS",
         "BENCH_CONCURRENCY",
         "BENCH_KEY_LIMITS",
@@ -70,6 +73,17 @@ def _bench_env() -> str:
 
 def _ms(latencies: list[float]) -> str:
     return f"{statistics.median(latencies):.2f} / {_percentile(latencies, 0.95):.2f} ms"
+
+
+def server_model() -> str:
+    """The worker model config/gunicorn.conf.py chooses in this environment, for the tables' text
+    (bench/compare.py's too)."""
+    settings = runpy.run_path(str(ROOT / "config" / "gunicorn.conf.py"))
+    kind = str(settings.get("worker_class", "sync"))
+    per_worker = {"gthread": "threads", "gevent": "worker_connections"}
+    each = f"{settings.get(per_worker[kind])} {per_worker[kind].removeprefix('worker_')}" if kind in per_worker else ""
+    extra = f", GUNICORN_CMD_ARGS={os.environ['GUNICORN_CMD_ARGS']!r}" if os.environ.get("GUNICORN_CMD_ARGS") else ""
+    return f"{kind}, {settings.get('workers')} workers{f' × {each}' if each else ''}{extra}"
 
 
 def _timed_posts(
@@ -135,6 +149,7 @@ def _rss_mb(pid: int) -> float:
 
 
 def main() -> None:
+    server = server_model()  # before the server starts: what it is started with
     directory = data_dir()
     database_url = _database_url(postgres_url(directory))
     emulator = WorkersAIEmulator(account_id=ACCOUNT, token=TOKEN, port=0).start()
@@ -214,8 +229,7 @@ def main() -> None:
         f"Python {platform.python_version()}",
         "",
         f"Command: `{_bench_env()}make bench` (bench/run.py). Server: gunicorn -c config/gunicorn.conf.py "
-        f"{os.environ.get('GUNICORN_CMD_ARGS', '(gthread)')}, {os.environ.get('GATEWAY_WORKERS', '2')} workers × "
-        f"{os.environ.get('GATEWAY_THREADS', '128')} threads; emulator on loopback, zero latency.",
+        f"({server}); emulator on loopback, zero latency.",
         "",
         "| measure | value |",
         "|---|---|",

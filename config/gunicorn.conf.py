@@ -1,7 +1,11 @@
 """Gunicorn settings: the one place the server model is chosen (README "Server model").
 
-gthread: each stream holds one OS thread for its duration, and no database connection
-(gateway/db.py), so streams per machine = workers × threads. bench/ records the measurement.
+gevent (the default): each worker serves its requests as greenlets on one OS thread, so an open
+stream costs a greenlet, not a thread, and a worker holds GATEWAY_WORKER_CONNECTIONS of them.
+gunicorn patches the standard library in each worker before the application loads, so psycopg,
+redis-py and requests wait cooperatively. GATEWAY_WORKER_CLASS=gthread keeps the threaded model:
+each request holds one of GATEWAY_THREADS OS threads for its length. No database connection is
+held across an upstream wait either way (gateway/db.py). bench/results.md records the measurement.
 """
 
 from __future__ import annotations
@@ -9,12 +13,15 @@ from __future__ import annotations
 import os
 
 bind = os.environ.get("GATEWAY_BIND", "127.0.0.1:8000")
-worker_class = "gthread"
+worker_class = os.environ.get("GATEWAY_WORKER_CLASS", "gevent")
 workers = int(os.environ.get("GATEWAY_WORKERS", "2"))
-# config/settings.py reads the same variable, with the same default, to size each worker's database
-# pool (DATABASE_POOL_MAX): change both together.
+# gevent: concurrent requests (streams included) per worker.
+worker_connections = int(os.environ.get("GATEWAY_WORKER_CONNECTIONS", "1000"))
+# gthread: threads per worker. config/settings.py reads the same variable, with the same default, to
+# size each worker's database pool (DATABASE_POOL_MAX): change both together.
 threads = int(os.environ.get("GATEWAY_THREADS", "128"))
-# gthread workers heartbeat from their main loop, so a long stream does not trip this timeout.
+# Workers heartbeat from their own loop (gevent's hub, gthread's main thread), so a long stream does
+# not trip this timeout; a CPU-bound request that holds a gevent worker's loop this long does.
 timeout = 120
 graceful_timeout = 30
 keepalive = 5

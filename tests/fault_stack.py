@@ -90,13 +90,15 @@ class DedicatedPostgres:
 class GatewayStack:
     """gunicorn (the production command) and `manage.py ledger_writer`, on the given services."""
 
-    def __init__(self, database_url: str, redis_url: str, upstream_url: str, log_dir: Path, **settings: str) -> None:
+    def __init__(
+        self, database_url: str, redis_url: str, upstream_url: str, log_dir: Path, prefix: str = "", **settings: str
+    ) -> None:
         self.database_url = database_url
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        # A prefix of its own: a stack before it in this process may have left spooled records or
-        # leases behind, which this stack's ledger writer would otherwise drain into its database.
-        self.prefix = f"faults{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        # A prefix of its own unless given (replicas of one gateway share theirs): a stack before it in
+        # this process may have left spooled records or leases that its writer would otherwise drain.
+        self.prefix = prefix or f"faults{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self.env = {
             **os.environ,
             "DATABASE_URL": database_url,

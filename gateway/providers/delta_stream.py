@@ -51,7 +51,7 @@ class DeltaStream(Iterator[ChatDelta]):
             response, self._response = self._response, None
         if response is not None:
             if self._finished:
-                response.close()
+                http.release(response)
             else:  # the upstream may still be sending, or a reader blocked on it
                 http.abort(response)
         close = getattr(self._deltas, "close", None)

@@ -60,6 +60,17 @@ def new_session() -> requests.Session:
     return session
 
 
+def release(response: requests.Response) -> None:
+    """A streamed response read to its end: its connection goes back to the pool for the next
+    request (a stream per connection cost a connect and a close each), after reading what is left
+    of the body (the last chunk's terminator). Closed instead when that fails."""
+    try:
+        response.raw.drain_conn()
+        response.raw.release_conn()
+    except Exception:
+        response.close()
+
+
 def abort(response: requests.Response) -> None:
     """Close a streamed response before its end, also while another thread is blocked reading it.
 

@@ -6,6 +6,7 @@ The route is added as code (manage.py import_routes) on the running stack, as an
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -36,10 +37,13 @@ def replicas(fresh_database: str, upstream: WorkersAIEmulator, tmp_path: Path) -
     redis = DedicatedRedis()
     redis.start()
     stacks: list[GatewayStack] = []
+    prefix = f"replicas{os.getpid()}"  # one gateway's two replicas: the same Redis keys
     try:
         for name in ("a", "b"):
             (tmp_path / name).mkdir()
-            stacks.append(GatewayStack(fresh_database, redis.url, upstream.base_url, tmp_path / name, **COOLDOWN))
+            stacks.append(
+                GatewayStack(fresh_database, redis.url, upstream.base_url, tmp_path / name, prefix=prefix, **COOLDOWN)
+            )
             stacks[-1].start()
         yield stacks
     finally:
