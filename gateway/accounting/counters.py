@@ -109,12 +109,6 @@ class Counter:
         return cache.make_and_validate_key(self.name)
 
 
-@dataclass(frozen=True)
-class Outcome:
-    refused: Counter | None  # the first counter that had no room; nothing was reserved then
-    used: dict[Counter, int]  # after the reservation (or, for the refusing counter, before it)
-
-
 def redis() -> Any:
     """The raw redis-py client behind Django's cache (config/settings.py CACHES)."""
     return cache._cache.get_client(write=True)
@@ -131,15 +125,6 @@ def run_script(source: str, keys: list[str], args: list[Any]) -> Any:
     if script is None:
         script = _scripts.setdefault((id(client), source), client.register_script(source))
     return script(keys=keys, args=args)
-
-
-@dataclass(frozen=True)
-class Note:
-    """A hash field written with a reservation, in the same step (a request's lease)."""
-
-    key: str
-    field: str
-    value: str
 
 
 @dataclass(frozen=True)
