@@ -113,6 +113,17 @@ def _positive_seconds(name: str, default: float) -> float:
 # gunicorn's threads per worker process; config/gunicorn.conf.py reads the same variable with the
 # same default (tests/gateway/http/test_database_pool.py checks that they agree).
 GATEWAY_THREADS = env_int("GATEWAY_THREADS", 128, minimum=1)
+# How many requests one web worker serves at once (config/gunicorn.conf.py reads the same three
+# variables, with the same defaults): its gevent connections, or its gthread threads.
+_WORKER_CONCURRENCY = (
+    GATEWAY_THREADS
+    if env_str("GATEWAY_WORKER_CLASS", "gevent") == "gthread"
+    else env_int("GATEWAY_WORKER_CONNECTIONS", 1000, minimum=1)
+)
+# Upstream connections kept open per host in each process (gateway/providers/http.py): a stream
+# holds one for its length, so the pool follows the worker's concurrency; past it, connections are
+# opened and closed per request.
+GATEWAY_UPSTREAM_POOL_SIZE = env_int("GATEWAY_UPSTREAM_POOL_SIZE", _WORKER_CONCURRENCY, minimum=1)
 # The pool follows the thread count. A thread holds a connection only for its own statements, never
 # across an upstream wait (gateway/db.py), so with a connection per four threads a wait for one
 # means the database itself is the bottleneck; a request that finds none free within the pool

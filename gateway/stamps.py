@@ -8,12 +8,15 @@ data, before any upstream call, so an edit or a revocation still applies at once
 Any other read — a request no admission checks (GET /v1/models), the ledger writer, a Celery
 task — re-reads the stamps first (one HMGET; once per request). A copy is loaded under a stamp
 read before the load, so it is never older than its stamp; at worst it is reloaded once more.
+A copy is also reloaded once it is MAX_AGE_SECONDS old: a change that bypassed the signals (a
+queryset.update() in a shell) reaches every process within that, as it did before these copies.
 """
 
 from __future__ import annotations
 
 import contextvars
 import threading
+import time
 import uuid
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextlib import contextmanager
@@ -23,6 +26,7 @@ from django.core.cache import cache
 
 KINDS = ("keys", "routes", "prices")
 _MAX_ENTRIES = 10_000  # per copy: keys presented (known or not) are client input
+MAX_AGE_SECONDS = 60.0
 
 T = TypeVar("T")
 
@@ -132,18 +136,19 @@ class LocalCopies(Generic[T]):
     def __init__(self, kind: str, load: Callable[[Hashable, str], T]) -> None:
         self.kind = kind
         self._load = load
-        self._values: dict[Hashable, tuple[str, T]] = {}
+        self._values: dict[Hashable, tuple[str, float, T]] = {}
         _copies.append(self)
 
     def get(self, key: Hashable = None) -> T:
         stamp = current(self.kind)
         held = self._values.get(key)
-        if held is not None and held[0] == stamp:
-            return held[1]
+        now = time.monotonic()
+        if held is not None and held[0] == stamp and now - held[1] < MAX_AGE_SECONDS:
+            return held[2]
         value = self._load(key, stamp)
         if len(self._values) >= _MAX_ENTRIES:
-            self._values.clear()
-        self._values[key] = (stamp, value)
+            self._values = {}
+        self._values[key] = (stamp, now, value)
         return value
 
     def clear(self) -> None:

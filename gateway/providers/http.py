@@ -24,8 +24,16 @@ from gateway.providers.base import ProviderError
 
 # Connections kept open per upstream host. A streaming response holds one for its whole length,
 # so this bounds concurrent streams per worker process before new connections are opened and
-# dropped after use (pool_block=False: never wait for a free slot).
+# dropped after use (pool_block=False: never wait for a free slot). The gateway sizes it to the
+# worker's concurrency at start-up (`configure`, from GATEWAY_UPSTREAM_POOL_SIZE).
 POOL_MAXSIZE = 64
+
+
+def configure(pool_maxsize: int) -> None:
+    """Connections kept per upstream host by sessions made from now on."""
+    global POOL_MAXSIZE
+    POOL_MAXSIZE = max(1, pool_maxsize)
+
 
 _sessions: dict[str, requests.Session] = {}
 _sessions_lock = threading.Lock()

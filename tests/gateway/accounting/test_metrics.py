@@ -316,7 +316,7 @@ def test_a_running_process_sends_its_counts_within_the_flush_interval(gateway_ur
 
 
 def test_counts_wait_in_their_process_while_redis_is_away_and_stay_bounded() -> None:
-    from gateway.accounting.metrics import MAX_PENDING_FIELDS
+    from gateway.accounting.metric_batches import MAX_PENDING_FIELDS
 
     own = DedicatedRedis()
     own.start()

@@ -1,5 +1,6 @@
-"""The database pool follows gunicorn's thread count, a request never waits long for a connection,
-and no statement runs for long (config/settings.py, config/gunicorn.conf.py)."""
+"""The database pool follows gunicorn's thread count and the upstream pool its concurrency, a request
+never waits long for a connection, and no statement runs for long (config/settings.py,
+config/gunicorn.conf.py, gateway/providers/http.py)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,15 @@ from servers import ROOT
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-_TUNING = ("GATEWAY_THREADS", "DATABASE_POOL_MAX", "DATABASE_POOL_TIMEOUT_SECONDS", "DATABASE_STATEMENT_TIMEOUT_MS")
+_TUNING = (
+    "GATEWAY_THREADS",
+    "GATEWAY_WORKER_CLASS",
+    "GATEWAY_WORKER_CONNECTIONS",
+    "GATEWAY_UPSTREAM_POOL_SIZE",
+    "DATABASE_POOL_MAX",
+    "DATABASE_POOL_TIMEOUT_SECONDS",
+    "DATABASE_STATEMENT_TIMEOUT_MS",
+)
 POOL = """
 from django.conf import settings
 print(json.dumps(settings.DATABASES["default"]["OPTIONS"]["pool"]))
@@ -112,3 +121,24 @@ def test_a_request_that_finds_no_free_connection_answers_503(gateway_url, routes
     error = error_of(response, 503)
     assert (error["type"], error["code"]) == ("server_error", "service_unavailable")
     assert response.headers["Retry-After"] == "5"
+
+
+UPSTREAM_POOL = """
+from gateway.providers import http
+print(json.dumps([http.POOL_MAXSIZE, http.new_session().get_adapter("http://upstream")._pool_maxsize]))
+"""
+
+
+def test_the_upstream_pool_follows_the_requests_a_worker_serves_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("GATEWAY_WORKER_CLASS", "GATEWAY_WORKER_CONNECTIONS", "GATEWAY_UPSTREAM_POOL_SIZE"):
+        monkeypatch.delenv(name, raising=False)
+    gunicorn = runpy.run_path(str(ROOT / "config" / "gunicorn.conf.py"))
+    assert (gunicorn["worker_class"], gunicorn["worker_connections"]) == ("gevent", 1000)
+
+    def sizes(**env: str) -> list[int]:
+        return json.loads(in_fresh_process(UPSTREAM_POOL, **env))
+
+    assert sizes() == [1000, 1000]  # a connection for each of a gevent worker's requests
+    assert sizes(GATEWAY_WORKER_CONNECTIONS="300") == [300, 300]
+    assert sizes(GATEWAY_WORKER_CLASS="gthread", GATEWAY_THREADS="12") == [12, 12]
+    assert sizes(GATEWAY_UPSTREAM_POOL_SIZE="7") == [7, 7]  # when set, as set
