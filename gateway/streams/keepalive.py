@@ -1,8 +1,11 @@
 """Keep-alives for streams whose upstream goes quiet (a reasoning model thinking, say), and the
 upstream closed as soon as the client is gone.
 
-The upstream is read on a helper thread that hands items over a small queue; when nothing arrives
-for `interval` seconds the consumer yields KEEPALIVE, which the endpoint writes as an SSE comment.
+The upstream is read on a helper thread (a greenlet under gevent workers) that hands items over a
+small bounded buffer; when nothing arrives for `interval` seconds the consumer yields KEEPALIVE,
+which the endpoint writes as an SSE comment. The buffer is a deque with an event and a semaphore
+rather than queue.Queue: a chunk costs an append, a set and a release instead of a Condition's
+lock and notify (measured: the hand-off was 15% of a stream's CPU under gevent, bench/results.md).
 Writing is also how a gone client is noticed: the server then closes the response, this
 generator's `finally` runs and closes the upstream at once, which also wakes the helper should it
 be blocked reading it.
@@ -15,8 +18,8 @@ closed explicitly instead of whenever the garbage collector frees it.
 
 from __future__ import annotations
 
-import queue
 import threading
+from collections import deque
 from collections.abc import Iterator
 from typing import Any, Final, TypeVar
 
@@ -48,17 +51,43 @@ def close_upstream(source: object) -> None:
         pass
 
 
+class _Handoff:
+    """Items from one producer to one consumer, at most `bound` waiting: the producer blocks beyond
+    it, so the upstream is not read far ahead of a slow client."""
+
+    def __init__(self, bound: int) -> None:
+        self._items: deque[tuple[object, object]] = deque()
+        self._ready = threading.Event()
+        self._room = threading.Semaphore(bound)
+
+    def put(self, item: tuple[object, object], timeout: float) -> bool:
+        if not self._room.acquire(timeout=timeout):
+            return False
+        self._items.append(item)
+        self._ready.set()
+        return True
+
+    def get(self, timeout: float) -> tuple[object, object] | None:
+        """The next item, or None when none came within `timeout`."""
+        if not self._items:
+            self._ready.clear()
+            # An item appended between the check and the clear is seen here; one appended after
+            # sets the event again, so the wait cannot miss it.
+            if not self._items and not self._ready.wait(timeout):
+                return None
+        item = self._items.popleft()
+        self._room.release()
+        return item
+
+
 def with_keepalive(source: Iterator[T], interval: float) -> Iterator[T | Keepalive]:
-    handoff: queue.Queue[tuple[object, object]] = queue.Queue(maxsize=64)
+    handoff = _Handoff(64)
     stopped = threading.Event()
 
     def offer(kind: object, value: object) -> None:
         while not stopped.is_set():
-            try:
-                handoff.put((kind, value), timeout=0.25)
+            if handoff.put((kind, value), timeout=0.25):
                 return
-            except queue.Full:
-                continue
 
     def pump() -> None:
         try:
@@ -75,11 +104,11 @@ def with_keepalive(source: Iterator[T], interval: float) -> Iterator[T | Keepali
     threading.Thread(target=pump, name="upstream-pump", daemon=True).start()
     try:
         while True:
-            try:
-                kind, value = handoff.get(timeout=interval)
-            except queue.Empty:
+            item = handoff.get(timeout=interval)
+            if item is None:
                 yield KEEPALIVE
                 continue
+            kind, value = item
             if kind is _END:
                 return
             if kind == "error":
