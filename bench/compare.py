@@ -34,31 +34,34 @@ gunicorn worker model the run started from.
 
 from __future__ import annotations
 
-import json
-import math
 import os
-import re
-import resource
 import shutil
 import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 import psutil
-import psycopg
-import redis
 import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.compare_load import (  # noqa: E402
+    Counters,
+    Load,
+    children_cpu,
+    cpu_delta,
+    cpu_times,
+    quiesce,
+    stream_load,
+    wrk,
+)
+from bench.compare_report import line, report  # noqa: E402
 from bench.routing import STORE_TOKEN, _manage  # noqa: E402
 from bench.run import DB_NAME, TOKEN, _database_url, _wait_until_up, server_model  # noqa: E402
 from config.embedded import postgres_url, redis_url  # noqa: E402
@@ -73,10 +76,6 @@ MASTER_KEY = "sk-bench-master"
 PROVIDER = "bench-compare-upstream"
 SECONDS = int(os.environ.get("BENCH_COMPARE_SECONDS", "10"))
 SLOW_SECONDS = int(os.environ.get("BENCH_COMPARE_SLOW_SECONDS", "20"))
-RAMP = 1.0  # stream clients start spread over this many seconds
-# Streams still unfinished this long after a row's end are cut and counted as errors: an overloaded
-# target (LiteLLM at 1,000 slow streams) would otherwise hold a row for minutes.
-DRAIN = 30.0
 WARMUP_SECONDS = 2
 KEY_LIMITS = ["--rpm", "100000000", "--tpm", "1000000000"]
 MESSAGES = [{"role": "user", "content": "hi"}]
@@ -125,27 +124,6 @@ routes:
   - {{public_name: compare-embed, task: embedding, provider: {PROVIDER}, upstream_model: bench-embed,
       output_dimensions: 8}}
 """
-
-WRK_SCRIPT = """wrk.method = "POST"
-wrk.body = {body}
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Authorization"] = "Bearer {key}"
-"""
-
-
-@dataclass(frozen=True)
-class Load:
-    """What a load generator saw in one row."""
-
-    requests: int  # answered or failed
-    rate: float  # requests or whole streams per second
-    p50_ms: float
-    p99_ms: float
-    errors: int
-    first_p50_ms: float | None = None
-    first_p99_ms: float | None = None
-    unfinished: int = 0  # streams cut DRAIN seconds after the row (counted among the errors)
-    first_error: str = ""
 
 
 @dataclass
@@ -279,157 +257,10 @@ def _litellm_workers(pid: int) -> Callable[[], list[psutil.Process]]:
 # --- measuring ------------------------------------------------------------------------------------
 
 
-def _duration_ms(text: str) -> float:
-    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text).groups()  # type: ignore[union-attr]
-    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
-
-
-def wrk(url: str, body: dict, key: str, connections: int, seconds: int) -> Load:
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
-        script.write(WRK_SCRIPT.format(body=json.dumps(json.dumps(body)), key=key))
-    threads = min(connections, 2)
-    command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", script.name, url]
-    try:
-        ran = subprocess.run(command, capture_output=True, text=True)
-    finally:
-        os.unlink(script.name)
-    if ran.returncode:
-        raise RuntimeError(f"wrk against {url} failed ({ran.returncode}):\n{ran.stdout}{ran.stderr}")
-    out = ran.stdout
-    latency = dict(re.findall(r"^\s+(50|99)(?:\.0+)?%\s+(\S+)\s*$", out, re.MULTILINE))
-    done = re.search(r"(\d+) requests in ([\d.]+\w+)", out)
-    if set(latency) != {"50", "99"} or done is None:
-        raise RuntimeError(f"wrk against {url} printed no latency distribution:\n{out}")
-    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
-    errors = (int(non_2xx.group(1)) if non_2xx else 0) + (
-        sum(int(n) for n in socket_errors.groups()) if socket_errors else 0
-    )
-    answered = int(done.group(1))
-    return Load(
-        requests=answered,
-        rate=float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),  # type: ignore[union-attr]
-        # wrk prints 0 for the percentiles of no requests at all
-        p50_ms=_duration_ms(latency["50"]) if answered else float("nan"),
-        p99_ms=_duration_ms(latency["99"]) if answered else float("nan"),
-        errors=errors,
-        first_error=socket_errors.group(0) if socket_errors else (non_2xx.group(0) if non_2xx else ""),
-    )
-
-
-def stream_load(url: str, body: dict, key: str, clients: int, seconds: float, ramp: float = RAMP) -> Load:
-    arguments = {"url": url, "body": body, "key": key, "clients": clients, "seconds": seconds, "ramp": ramp}
-    arguments["drain"] = DRAIN
-    command = [sys.executable, "-m", "bench.stream_load", json.dumps(arguments)]
-    ran = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
-    if ran.returncode:
-        raise RuntimeError(f"bench/stream_load.py against {url} failed ({ran.returncode}):\n{ran.stderr}")
-    result = json.loads(ran.stdout)
-    nan = float("nan")
-    return Load(
-        requests=result["streams"] + result["errors"],
-        rate=result["streams_per_s"],
-        p50_ms=result["duration_ms"]["p50"] or nan,
-        p99_ms=result["duration_ms"]["p99"] or nan,
-        errors=result["errors"],
-        first_p50_ms=result["first_byte_ms"]["p50"] or nan,
-        first_p99_ms=result["first_byte_ms"]["p99"] or nan,
-        unfinished=result["unfinished"],
-        first_error=result["first_error"],
-    )
-
-
-def _cpu_times(roots: list[int]) -> dict[int, float]:
-    """pid → user + system CPU seconds, over the process trees under `roots`."""
-    times: dict[int, float] = {}
-    for root in roots:
-        try:
-            parent = psutil.Process(root)
-            processes = [parent, *parent.children(recursive=True)]
-        except psutil.NoSuchProcess:
-            continue
-        for process in processes:
-            try:
-                spent = process.cpu_times()
-            except psutil.NoSuchProcess:
-                continue
-            times[process.pid] = spent.user + spent.system
-    return times
-
-
-def _cpu_delta(before: dict[int, float], after: dict[int, float]) -> float:
-    return sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items())
-
-
-def _children_cpu() -> float:
-    """CPU seconds of this process's waited-for children: the load generators, each run to its end."""
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
-class Counters:
-    """The gateway's Redis commands and database transactions, read from outside the gateway."""
-
-    def __init__(self, database_base_url: str, redis_address: str) -> None:
-        # Statistics are read over a connection to the maintenance database, so reading them adds
-        # no transaction to the bench database's own count.
-        self.pg = psycopg.connect(database_base_url, autocommit=True)
-        self.redis = redis.Redis.from_url(redis_address)
-
-    def transactions(self) -> int:
-        self.pg.execute("SELECT pg_stat_clear_snapshot()")
-        row = self.pg.execute(
-            "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = %s", (DB_NAME,)
-        ).fetchone()
-        return int(row[0]) if row else 0
-
-    def redis_commands(self) -> tuple[int, int]:
-        """(all commands, EVAL and EVALSHA calls). Redis counts each command a script runs as well
-        as the script's own call, so the first is Redis work, not round trips; the second is the
-        number of scripts."""
-        stats = self.redis.info("commandstats")
-        scripts = sum(int(stats.get(f"cmdstat_{name}", {}).get("calls", 0)) for name in ("eval", "evalsha"))
-        # The INFO that took the previous reading counts in this one: one command of ours a reading.
-        return sum(int(stat["calls"]) for stat in stats.values()) - 1, scripts
-
-    def settle(self, quiet: float = 1.5, limit: float = 60) -> None:
-        """Wait until the bench database's transaction count has stood still for `quiet` seconds:
-        the ledger writer has stored what the last row spooled, and Postgres (which publishes a
-        backend's counts up to a second late) shows it."""
-        deadline = time.monotonic() + limit
-        last, since = self.transactions(), time.monotonic()
-        while time.monotonic() < deadline:
-            time.sleep(0.25)
-            now = self.transactions()
-            if now != last:
-                last, since = now, time.monotonic()
-            elif time.monotonic() - since >= quiet:
-                return
-
-    def close(self) -> None:
-        self.pg.close()
-        self.redis.close()
-
-
-def quiesce(roots: list[int], below: float = 0.1, limit: float = 90) -> None:
-    """Wait until these process trees use under `below` cores and the fake upstream has no stream
-    under way: a target still working off the streams a previous row cut (LiteLLM and the gateway
-    after 1,000 slow streams) would otherwise be measured busy."""
-    deadline, busy, streams = time.monotonic() + limit, 0.0, 0
-    while time.monotonic() < deadline:
-        before = _cpu_times(roots)
-        time.sleep(0.5)
-        busy = _cpu_delta(before, _cpu_times(roots)) / 0.5
-        streams = requests.get(f"http://127.0.0.1:{UPSTREAM_PORT}/health", timeout=5).json()["streams"]
-        if busy < below and not streams:
-            return
-    print(f"WARNING: {busy:.2f} cores busy, {streams} upstream streams after {limit:.0f} s", flush=True)
-
-
 def measure(target: Target, mode: Mode, clients: int, upstream_pid: int, counters: Counters | None) -> Row:
     url = f"{target.base}{mode.path}"
     body = mode.body(target.model(mode))
-    quiesce([*target.roots, upstream_pid])
+    quiesce([*target.roots, upstream_pid], UPSTREAM_PORT)
     if counters is not None:
         counters.settle()
         # A second of nothing sent first: what the idle gateway (the ledger writer's polling) and
@@ -438,23 +269,23 @@ def measure(target: Target, mode: Mode, clients: int, upstream_pid: int, counter
         time.sleep(1.0)
         redis_before, transactions_before = counters.redis_commands(), counters.transactions()
         redis_idle = float(redis_before[0] - idle)
-    cpu_before, upstream_before, load_before = _cpu_times(target.roots), _cpu_times([upstream_pid]), _children_cpu()
+    cpu_before, upstream_before, load_before = cpu_times(target.roots), cpu_times([upstream_pid]), children_cpu()
     started = time.perf_counter()
     if mode.kind == "stream":
         load = stream_load(url, body, target.key, clients, mode.seconds)
     else:
         load = wrk(url, body, target.key, clients, mode.seconds)
     wall = time.perf_counter() - started
-    cpu_after, upstream_after = _cpu_times(target.roots), _cpu_times([upstream_pid])
+    cpu_after, upstream_after = cpu_times(target.roots), cpu_times([upstream_pid])
     is_upstream = target.roots == [upstream_pid]
     row = Row(
         target=target.name,
         mode=mode,
         clients=clients,
         load=load,
-        cpu_target=_cpu_delta(cpu_before, cpu_after) / wall,
-        cpu_upstream=None if is_upstream else _cpu_delta(upstream_before, upstream_after) / wall,
-        cpu_load=(_children_cpu() - load_before) / wall,
+        cpu_target=cpu_delta(cpu_before, cpu_after) / wall,
+        cpu_upstream=None if is_upstream else cpu_delta(upstream_before, upstream_after) / wall,
+        cpu_load=(children_cpu() - load_before) / wall,
         rss_mb=[_rss_mb(process) for process in target.workers()],
         wall=wall,
     )
@@ -478,7 +309,7 @@ def _rss_mb(process: psutil.Process) -> float:
 def warm_up(target: Target) -> None:
     """Every mode's path once under load, until each web worker has done work (CPU time spent)."""
     for _ in range(3):
-        before = _cpu_times(target.roots)
+        before = cpu_times(target.roots)
         for mode in MODES:
             body, url = mode.body(target.model(mode)), f"{target.base}{mode.path}"
             if mode.kind == "stream":
@@ -486,7 +317,7 @@ def warm_up(target: Target) -> None:
                     stream_load(url, body, target.key, 16, WARMUP_SECONDS, ramp=0)
             else:
                 wrk(url, body, target.key, 16, WARMUP_SECONDS)
-        after = _cpu_times(target.roots)
+        after = cpu_times(target.roots)
         idle = [p.pid for p in target.workers() if after.get(p.pid, 0.0) - before.get(p.pid, 0.0) < 0.2]
         if not idle:
             return
@@ -531,7 +362,7 @@ def main() -> None:
     upstream = _start_upstream()
     gateway = _start_gateway(env)
     litellm = _start_litellm(binary, directory)
-    counters = Counters(postgres_url(data_dir()), redis_url(data_dir()))
+    counters = Counters(postgres_url(data_dir()), redis_url(data_dir()), DB_NAME)
     gateway_master = gateway[0].pid
     targets = [
         Target("direct", f"http://127.0.0.1:{UPSTREAM_PORT}", TOKEN, [upstream.pid],
@@ -554,7 +385,7 @@ def main() -> None:
                 for target in targets:
                     row = measure(target, mode, clients, upstream.pid, counters if target.counters else None)
                     target.rows.append(row)
-                    print(f"{_line(row, targets)} {row.wall:.0f} s", flush=True)
+                    print(f"{line(row, targets)} {row.wall:.0f} s", flush=True)
                     if row.load.first_error:
                         print(f"  first error: {row.load.first_error}", flush=True)
     finally:
@@ -565,70 +396,10 @@ def main() -> None:
         for process in [*gateway, litellm, upstream]:
             process.wait(60)
         counters.close()
-    report = _report(targets, time.perf_counter() - started, commit, server)
-    print(report)
+    table = report(targets, MODES, time.perf_counter() - started, commit, server, SECONDS, SLOW_SECONDS)
+    print(table)
     with (ROOT / "bench" / "results.md").open("a") as handle:
-        handle.write(report + "\n")
-
-
-# --- the table ------------------------------------------------------------------------------------
-
-
-def _ms(value: float | None) -> str:
-    if value is None or math.isnan(value):
-        return "—"
-    return f"{value:.2f} ms" if value < 100 else f"{value:,.0f} ms"
-
-
-def _number(value: float | None, digits: int = 2) -> str:
-    return "—" if value is None else f"{value:.{digits}f}"
-
-
-def _peer(targets: list[Target], name: str, row: Row) -> Row | None:
-    for target in targets:
-        if target.name == name:
-            for other in target.rows:
-                if other.mode == row.mode and other.clients == row.clients:
-                    return other
-    return None
-
-
-def _redis_busy(row: Row) -> bool:
-    """The idle rate before the row, kept up over the row, would be over a tenth of its count."""
-    if row.redis_per_request is None or row.redis_idle_per_s is None:
-        return False
-    return row.redis_idle_per_s * row.wall > 0.1 * row.redis_per_request * row.load.requests
-
-
-def _redis_cell(row: Row) -> str:
-    if row.redis_per_request is None:
-        return "—"
-    scripts = f" ({row.redis_scripts_per_request:.1f} scripts)" if row.redis_scripts_per_request else ""
-    idle = f", idle {row.redis_idle_per_s:.0f}/s" if _redis_busy(row) else ""
-    return f"{row.redis_per_request:.1f}{scripts}{idle}"
-
-
-def _line(row: Row, targets: list[Target]) -> str:
-    litellm, direct = _peer(targets, "litellm", row), _peer(targets, "direct", row)
-    ratio = (
-        f"{row.load.rate / litellm.load.rate:.1f}×" if litellm and litellm.load.rate and row.target == "gateway" else ""
-    )
-    added = ""
-    if direct and row.target != "direct":
-        # Streams: the first byte is what the target adds to; their duration is mostly the pacing.
-        mine = row.load.first_p50_ms if row.mode.kind == "stream" else row.load.p50_ms
-        theirs = direct.load.first_p50_ms if row.mode.kind == "stream" else direct.load.p50_ms
-        known = mine is not None and theirs is not None and not math.isnan(mine - theirs)
-        added = f"{mine - theirs:+.2f} ms" if known else ""  # type: ignore[operator]
-    rate = f"{row.load.rate:,.0f}" if row.load.rate >= 100 else f"{row.load.rate:,.1f}"
-    errors = f"{row.load.errors} ({row.load.unfinished} cut)" if row.load.unfinished else str(row.load.errors)
-    rss = " / ".join(f"{mb:.0f}" for mb in row.rss_mb) + " MB" if row.rss_mb else "—"
-    return (
-        f"| {row.target} | {row.mode.name} | {row.clients} | {rate} | {_ms(row.load.p50_ms)} | "
-        f"{_ms(row.load.p99_ms)} | {_ms(row.load.first_p50_ms)} | {_ms(row.load.first_p99_ms)} | "
-        f"{errors} | {row.cpu_target:.2f} | {_number(row.cpu_upstream)} / {row.cpu_load:.2f} | {rss} | "
-        f"{_redis_cell(row)} | {_number(row.transactions_per_request, 3)} | {ratio} | {added} |"
-    )
+        handle.write(table + "\n")
 
 
 def _commit() -> str:
@@ -637,45 +408,6 @@ def _commit() -> str:
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout
     dirty = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True).stdout
     return commit.strip() + (" (with uncommitted changes)" if dirty.strip() else "")
-
-
-def _report(targets: list[Target], elapsed: float, commit: str, server: str) -> str:
-    rows = sorted(
-        (row for target in targets for row in target.rows),
-        key=lambda row: (MODES.index(row.mode), row.clients, [t.name for t in targets].index(row.target)),
-    )
-    lines = [
-        f"## {datetime.now(UTC):%Y-%m-%d %H:%M} UTC — gateway beside LiteLLM 1.108.7 and direct (`make bench`, "
-        f"bench/compare.py), commit {commit}, "
-        f"{os.cpu_count()} cores",
-        "",
-        "One fake upstream in its own process (bench/fake_upstream.py, asyncio; pacing by upstream model name); "
-        f"the gateway on gunicorn -c config/gunicorn.conf.py ({server}) with the ledger writer, a key "
-        "with RPM/TPM limits; "
-        "LiteLLM's proxy with 2 workers, master key, no database; direct = the fake upstream itself. Load: wrk "
-        "for chat and embeddings; bench/stream_load.py (asyncio, a process of its own) for streams, client "
-        f"starts spread over {RAMP:.0f} s, streams under way at the end finished and counted, those unfinished "
-        f"{DRAIN:.0f} s later cut and counted as errors. {SECONDS} s a row, slow streams {SLOW_SECONDS} s, after "
-        f"a warm-up in which every web worker served; {elapsed / 60:.1f} min in all.",
-        "",
-        "Rate: requests/s, or whole streams/s. p50/p99: the whole request or stream; a stream's percentiles "
-        "are over the streams completed. CPU target: cores used by "
-        "the target's process tree (gunicorn master, workers and ledger writer; LiteLLM's proxy and workers; "
-        "direct: the fake upstream); CPU upstream / load: the fake upstream's and the load generator's. RSS: each "
-        "web worker after the row. Redis: all Redis commands per request, ledger writer included (INFO "
-        "commandstats, which counts each command a script runs besides the script's call: Redis work, not "
-        "round trips), and in brackets the scripts (EVAL/EVALSHA) among them; this Redis is shared, so where "
-        "the rate counted in the idle second before the row would be over a tenth of the row's count it is "
-        "shown. DB: Postgres transactions per request in the bench "
-        "database (pg_stat_database, once the ledger writer has stored the row's records). Added: p50 over "
-        "direct (streams: first-byte p50).",
-        "",
-        "| target | mode | clients | rate | p50 | p99 | first byte p50 | first byte p99 | errors | CPU target | "
-        "CPU upstream / load | RSS per worker | Redis cmds/req | DB xacts/req | ×LiteLLM | added over direct |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
-        *(_line(row, targets) for row in rows),
-    ]
-    return "\n".join([*lines, ""])
 
 
 if __name__ == "__main__":
