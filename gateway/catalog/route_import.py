@@ -222,7 +222,6 @@ def import_route_file(route_file: RouteFile, *, prune: bool = False, dry_run: bo
     except IntegrityError as exc:  # another writer got there between the plan and the write
         raise RouteFileError(route_file.source, [Problem(None, f"the database changed meanwhile: {exc}")]) from exc
     if plan.changed:
-        # The signals dropped the snapshot at each save, before the commit: a request in between
-        # may have cached the old table again. Dropping it once more after the commit ends that.
+        # One more bump once everything is committed: the signals' own come per saved row.
         routes.invalidate()
     return plan
