@@ -68,17 +68,14 @@ def decode(raw: Sequence[Any]) -> dict[str, str]:
     return dict(zip(KINDS, values, strict=True))
 
 
-def observe(stamps: dict[str, str]) -> set[str]:
-    """Stamps just read from Redis: drops the copies of every kind that moved; returns those kinds."""
+def observe(stamps: dict[str, str]) -> None:
+    """Stamps just read from Redis: drops this process's copies of every kind that moved."""
     with _seen.lock:
         moved = {kind for kind, value in stamps.items() if _seen.values.get(kind, value) != value}
-        first = not _seen.values
         _seen.values = dict(stamps)
-    if moved or first:
-        for copies in _copies:
-            if copies.kind in moved or first:
-                copies.clear()
-    return moved
+    for copies in _copies:
+        if copies.kind in moved:
+            copies.clear()
 
 
 def _refresh() -> None:

@@ -1,4 +1,5 @@
-"""The flat function tool the Responses tests call (the emulator answers `[[tool]]` with a call of it)."""
+"""The function tool the tests call (the emulator answers `[[tool]]` with a call of it): flat, as the
+Responses API takes it, and nested, as chat completions do."""
 
 from __future__ import annotations
 
@@ -12,3 +13,4 @@ WEATHER = {
         "required": ["city", "unit"],
     },
 }
+CHAT_WEATHER = {"type": "function", "function": {name: value for name, value in WEATHER.items() if name != "type"}}

@@ -72,8 +72,7 @@ def settle(entry: UsageEntry) -> None:
         due = _record(entry)
     finally:
         spool.KEEPER.forget(entry.request_id)
-    steps = (_touch_key, metrics.observe, request_log.write) if due else (metrics.observe, request_log.write)
-    for step in steps:
+    for step in ((_touch_key,) if due else ()) + (metrics.observe, request_log.write):
         try:
             step(entry)
         except Exception:

@@ -8,21 +8,10 @@ import openai
 import pytest
 import requests
 from conftest import error_of, sse_events
+from weather_tool import CHAT_WEATHER as WEATHER
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-WEATHER = {
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "description": "Current weather in a city",
-        "parameters": {
-            "type": "object",
-            "properties": {"city": {"type": "string"}, "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]}},
-            "required": ["city", "unit"],
-        },
-    },
-}
 TIME = {
     "type": "function",
     "function": {"name": "get_time", "parameters": {"type": "object", "properties": {"zone": {"type": "string"}}}},
