@@ -153,7 +153,7 @@ class OpenAICompatibleProvider(MediaCalls):
     def _send(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         url = f"{self._base_url}/{path.lstrip('/')}"
         try:
-            response = self._session.request(method, url, headers=self._headers, timeout=self._timeout, **kwargs)
+            response = http.request(self._session, method, url, headers=self._headers, timeout=self._timeout, **kwargs)
         except requests.RequestException as exc:
             raise http.transport_error(exc, UPSTREAM) from exc
         if not response.ok:

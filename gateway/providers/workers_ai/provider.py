@@ -185,7 +185,7 @@ class WorkersAIProvider:
     def _send(self, method: str, url: str, content_type: str | None = None, **kwargs: Any) -> requests.Response:
         headers = self._headers if content_type is None else {**self._headers, "Content-Type": content_type}
         try:
-            response = self._session.request(method, url, headers=headers, timeout=self._timeout, **kwargs)
+            response = http.request(self._session, method, url, headers=headers, timeout=self._timeout, **kwargs)
         except requests.RequestException as exc:
             raise http.transport_error(exc, UPSTREAM) from exc
         if not response.ok:
