@@ -15,8 +15,8 @@ from typing import Any
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 
-from audio import codec
 from audio.languages import language_code
+from audio.lazy_codec import codec
 from gateway.accounting.entry import Demand
 from gateway.catalog.routes import RouteTarget
 from gateway.errors import GatewayError, invalid

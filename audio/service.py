@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import replace
 
-from audio import codec
+from audio.lazy_codec import codec
 from audio.request import SpeechBody, TranscriptionBody
 from gateway.accounting.entry import UsageEntry
 from gateway.catalog.fallbacks import with_fallbacks

@@ -9,7 +9,8 @@ from django.http import HttpResponseBase, StreamingHttpResponse
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
 
-from audio import codec, service
+from audio import service
+from audio.lazy_codec import codec
 from audio.render import render
 from audio.request import SpeechBody, TranscriptionBody, parse_speech, parse_transcription
 from gateway.accounting.entry import UsageEntry
