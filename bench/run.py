@@ -149,7 +149,7 @@ def _rss_mb(pid: int) -> float:
 
 
 def main() -> None:
-    server = server_model()  # before the server starts: what it is started with
+    model = server_model()  # before the server starts: what it is started with
     directory = data_dir()
     database_url = _database_url(postgres_url(directory))
     emulator = WorkersAIEmulator(account_id=ACCOUNT, token=TOKEN, port=0).start()
@@ -229,7 +229,7 @@ def main() -> None:
         f"Python {platform.python_version()}",
         "",
         f"Command: `{_bench_env()}make bench` (bench/run.py). Server: gunicorn -c config/gunicorn.conf.py "
-        f"({server}); emulator on loopback, zero latency.",
+        f"({model}); emulator on loopback, zero latency.",
         "",
         "| measure | value |",
         "|---|---|",
