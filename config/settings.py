@@ -193,6 +193,7 @@ CACHES = {
         "OPTIONS": {
             "socket_connect_timeout": REDIS_CONNECT_TIMEOUT_SECONDS,
             "socket_timeout": REDIS_SOCKET_TIMEOUT_SECONDS,
+            "serializer": "gateway.cache.backend.JSONSerializer",  # data, never pickles
         },
     }
 }

@@ -15,6 +15,8 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
+from gateway import plain_data
+
 # Providers live in a module of their own; importing them here keeps them Django's models of this app.
 from gateway.provider_models import (  # noqa: F401 (re-exported)
     LEGACY_TOKEN_ENV,
@@ -30,12 +32,14 @@ from gateway.response_models import StoredResponse, StoredResponseQuerySet  # no
 
 
 def snapshot_shape(*classes: type) -> str:
-    """A tag of the dataclasses a cache entry pickles (names and annotated types of their fields).
+    """A tag of the dataclasses a cache entry stores (names and annotated types of their fields) and
+    of the form they are stored in (gateway/plain_data.py FORMAT).
 
-    Cache keys carry it, so a process whose dataclasses changed shape never unpickles an entry
-    written by other code (a rolling deploy, a rollback): each shape reads and writes its own key.
+    Cache keys carry it, so a process whose dataclasses changed shape never reads an entry written
+    by other code (a rolling deploy, a rollback): each shape reads and writes its own key.
     """
     shape = [(cls.__qualname__, [(field.name, str(field.type)) for field in dataclass_fields(cls)]) for cls in classes]
+    shape.append((plain_data.FORMAT, []))
     return f"{zlib.crc32(repr(shape).encode()):08x}"
 
 

@@ -20,7 +20,7 @@ from django.utils import timezone
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.request import Request
 
-from gateway import stamps
+from gateway import plain_data, stamps
 from gateway.errors import GatewayError
 from gateway.models import ApiKey, snapshot_shape
 
@@ -95,13 +95,16 @@ def resolve_key(plaintext: str) -> KeyPrincipal | None:
 
 def _shared_lookup(key_hash: str, stamp: str) -> KeyPrincipal | None:
     cached = cache.get(cache_key(key_hash))
-    if cached is not None:
-        return cached or None  # False marks a known-unknown key
+    if cached is False:  # a known-unknown key
+        return None
+    principal = plain_data.from_stored(cached, KeyPrincipal)
+    if principal is not None:
+        return principal
     row = ApiKey.objects.filter(key_hash=key_hash).first()
     principal = _principal_from_row(row) if row else None
     # add, not set: a lookup that read the row just before an edit must not overwrite the state the
     # edit wrote into the cache just after (gateway/signals.py), or a revoked key would live on.
-    cache.add(cache_key(key_hash), principal or False, settings.GATEWAY_AUTH_CACHE_SECONDS)
+    cache.add(cache_key(key_hash), _stored(principal), settings.GATEWAY_AUTH_CACHE_SECONDS)
     return principal
 
 
@@ -110,7 +113,14 @@ _PRINCIPALS: stamps.LocalCopies[KeyPrincipal | None] = stamps.LocalCopies("keys"
 
 def remember_key(row: ApiKey | None, key_hash: str) -> None:
     """Put a key's current state in the cache (False once deleted), after an edit."""
-    cache.set(cache_key(key_hash), _principal_from_row(row) if row else False, settings.GATEWAY_AUTH_CACHE_SECONDS)
+    cache.set(
+        cache_key(key_hash), _stored(_principal_from_row(row) if row else None), settings.GATEWAY_AUTH_CACHE_SECONDS
+    )
+
+
+def _stored(principal: KeyPrincipal | None) -> object:
+    """A key's cache entry: its principal as plain data, or False for a key that does not exist."""
+    return plain_data.to_plain(principal) if principal is not None else False
 
 
 class ApiKeyAuthentication(BaseAuthentication):

@@ -17,7 +17,7 @@ from decimal import Decimal
 
 from django.core.cache import cache
 
-from gateway import stamps
+from gateway import plain_data, stamps
 from gateway.models import Price, snapshot_shape
 
 log = logging.getLogger(__name__)
@@ -36,7 +36,7 @@ class PriceRecord:
     usd_per_m_characters: Decimal | None
 
 
-# The shape of what the snapshot pickles is part of its key (gateway/models.py snapshot_shape).
+# The shape of what the snapshot stores is part of its key (gateway/models.py snapshot_shape).
 _SNAPSHOT_KEY = f"prices:snapshot:{snapshot_shape(PriceRecord)}"
 
 
@@ -66,10 +66,10 @@ def _read_table() -> dict[str, PriceRecord]:
 
 def _shared_table(_: object, stamp: str) -> dict[str, PriceRecord]:
     key = f"{_SNAPSHOT_KEY}:{stamp}"
-    table = cache.get(key)
+    table = plain_data.from_stored(cache.get(key), dict[str, PriceRecord])
     if table is None:
         table = _read_table()
-        cache.set(key, table, timeout=SNAPSHOT_SECONDS)  # why a lifetime: gateway/catalog/routes.py
+        cache.set(key, plain_data.to_plain(table), timeout=SNAPSHOT_SECONDS)  # why a lifetime: catalog/routes.py
     return table
 
 

@@ -26,6 +26,7 @@ from typing import Any
 from django.conf import settings
 from django.core.cache import cache
 
+from gateway import plain_data
 from gateway.access.auth import KeyPrincipal
 from gateway.accounting.entry import UsageEntry
 from gateway.catalog.routes import RouteTarget
@@ -40,7 +41,7 @@ STATUS_HEADER = "x-cache"
 # Every key starts with the family and a version: bump the version when the key's inputs or the
 # stored value change shape, and entries written by older code are never found again (they expire).
 _KEY_FAMILY = "chatcache:"
-_KEY_VERSION = _KEY_FAMILY + "v1:"
+_KEY_VERSION = _KEY_FAMILY + "v2:"  # v2: stored as JSON (gateway/plain_data.py), no longer pickled
 
 # RouteTarget fields that do not change what the upstream answers.
 _NOT_IDENTITY = {"public_name", "created", "cache_ttl_seconds"}
@@ -95,7 +96,7 @@ class CachePlan:
         except Exception:
             log.warning("response cache lookup failed; answering from the upstream", exc_info=True)
             return None
-        return value if isinstance(value, CachedAnswer) else None
+        return plain_data.from_stored(value, CachedAnswer)
 
     def store(self, body: dict[str, Any], entry: UsageEntry) -> None:
         """Keep a successful answer; errors never get here (they are raised, not returned)."""
@@ -103,7 +104,7 @@ class CachePlan:
             return
         answer = CachedAnswer(body=body, upstream_model=entry.upstream_model, provider=entry.provider)
         try:
-            cache.set(self.key, answer, timeout=self.ttl)
+            cache.set(self.key, plain_data.to_plain(answer), timeout=self.ttl)
         except Exception:
             log.warning("response cache store failed; the answer was not cached", exc_info=True)
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.cache import cache
 
-from gateway import stamps
+from gateway import plain_data, stamps
 from gateway.accounting.tokens import max_tokens_for
 from gateway.errors import GatewayError
 from gateway.models import ModelRoute, ProviderRecord, snapshot_shape
@@ -53,7 +53,7 @@ class RouteTable:
 
 
 # The snapshot depends on GATEWAY_EXPOSE_RAW_MODELS, so the setting is part of its key: processes
-# started with different values never serve each other's table. So is the shape of what it pickles.
+# started with different values never serve each other's table. So is the shape of what it stores.
 _SHAPE = snapshot_shape(RouteTable, RouteTarget, ProviderRecord)
 _SNAPSHOT_KEYS = {True: f"routes:snapshot:{_SHAPE}:raw", False: f"routes:snapshot:{_SHAPE}:public"}
 
@@ -98,10 +98,10 @@ def _build_table() -> RouteTable:
 
 def _shared_table(raw: object, stamp: str) -> RouteTable:
     key = f"{_SNAPSHOT_KEYS[bool(raw)]}:{stamp}"
-    table = cache.get(key)
+    table = plain_data.from_stored(cache.get(key), RouteTable)
     if table is None:
         table = _build_table()
-        cache.set(key, table, timeout=SNAPSHOT_SECONDS)
+        cache.set(key, plain_data.to_plain(table), timeout=SNAPSHOT_SECONDS)
     return table
 
 
