@@ -25,7 +25,7 @@ ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 def _secret_key() -> str:
     """DJANGO_SECRET_KEY, or a random key kept in DATA_DIR so every local process shares it.
 
-    API keys are stored as HMACs under this key: changing it invalidates every issued key.
+    API keys are stored as HMACs under it unless GATEWAY_KEY_HASH_SECRET is set apart.
     """
     configured = env_str("DJANGO_SECRET_KEY")
     if configured:
@@ -43,6 +43,13 @@ def _secret_key() -> str:
 
 
 SECRET_KEY = _secret_key()
+# API keys are stored as HMAC-SHA256 under this secret (gateway/models.py). Unset, it is
+# DJANGO_SECRET_KEY, as before it existed; set it (to that same value, for keys issued until then)
+# and DJANGO_SECRET_KEY can rotate without revoking every key. To rotate it in turn, move the old
+# value into the fallbacks: a key found under one is re-hashed under the current secret at its
+# next use (README "API key hashes").
+GATEWAY_KEY_HASH_SECRET = env_str("GATEWAY_KEY_HASH_SECRET") or SECRET_KEY
+GATEWAY_KEY_HASH_SECRET_FALLBACKS = env_list("GATEWAY_KEY_HASH_SECRET_FALLBACKS", "")
 # Provider tokens stored in the database are encrypted under a key derived from this
 # (gateway/encryption.py). Unset, it is DJANGO_SECRET_KEY, so it works out of the box; set it apart
 # and DJANGO_SECRET_KEY can rotate without losing them. Old keys listed in the fallbacks still

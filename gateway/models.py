@@ -9,10 +9,12 @@ import secrets
 import zlib
 from dataclasses import fields as dataclass_fields
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import models
+from django.db import models, transaction
+from django.dispatch import Signal
 from django.utils import timezone
 
 from gateway import plain_data
@@ -105,8 +107,23 @@ def validate_model_limits(value: object) -> None:
                 raise ValidationError(f"{model}.{name} must be a positive integer or null, not {number!r}.")
 
 
-def _hash_key(plaintext: str) -> str:
-    return hmac.new(settings.SECRET_KEY.encode(), plaintext.encode(), hashlib.sha256).hexdigest()
+def _hash_key(plaintext: str, secret: str) -> str:
+    return hmac.new(secret.encode(), plaintext.encode(), hashlib.sha256).hexdigest()
+
+
+# Sent after a queryset update() of keys commits (update() sends no post_save): gateway/signals.py
+# then writes each changed key's state into the cache, as a save would have. `key_hashes`: the rows'.
+keys_bulk_changed = Signal()
+
+
+class ApiKeyQuerySet(models.QuerySet["ApiKey"]):
+    def update(self, **kwargs: Any) -> int:
+        hashes = list(self.values_list("key_hash", flat=True))
+        if "key_hash" in kwargs:
+            hashes.append(kwargs["key_hash"])
+        count = super().update(**kwargs)
+        transaction.on_commit(lambda: keys_bulk_changed.send(sender=ApiKey, key_hashes=hashes), using=self.db)
+        return count
 
 
 class ApiKey(models.Model):
@@ -156,6 +173,8 @@ class ApiKey(models.Model):
         "budget period", max_length=8, choices=QuotaPeriod.choices, default=QuotaPeriod.MONTH
     )
 
+    objects = ApiKeyQuerySet.as_manager()
+
     class Meta:
         verbose_name = "API key"
         verbose_name_plural = "API keys"
@@ -165,8 +184,13 @@ class ApiKey(models.Model):
 
     @classmethod
     def hash_key(cls, plaintext: str) -> str:
-        """Keyed hash (HMAC-SHA256 under SECRET_KEY): a leaked table alone yields no keys."""
-        return _hash_key(plaintext)
+        """Keyed hash (HMAC-SHA256 under GATEWAY_KEY_HASH_SECRET): a leaked table alone yields no keys."""
+        return _hash_key(plaintext, settings.GATEWAY_KEY_HASH_SECRET)
+
+    @classmethod
+    def fallback_hashes(cls, plaintext: str) -> list[str]:
+        """The key's hashes under the secrets being rotated out (GATEWAY_KEY_HASH_SECRET_FALLBACKS)."""
+        return [_hash_key(plaintext, secret) for secret in settings.GATEWAY_KEY_HASH_SECRET_FALLBACKS]
 
     def issue(self) -> str:
         """Give this (unsaved) key a fresh secret; the plaintext is returned once and not stored."""

@@ -16,6 +16,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.core.cache import cache
+from django.db import transaction
 from django.utils import timezone
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.request import Request
@@ -43,6 +44,7 @@ class KeyPrincipal:
     quota_period: str = "month"
     expires_at: datetime | None = None
     revoked: bool = False
+    owner_active: bool = True  # a deactivated owner's keys are refused (README "API keys")
 
     is_authenticated = True
     is_anonymous = False
@@ -81,6 +83,7 @@ def _principal_from_row(row: ApiKey) -> KeyPrincipal:
         quota_period=row.quota_period,
         expires_at=row.expires_at,
         revoked=row.revoked_at is not None,
+        owner_active=row.owner.is_active,
     )
 
 
@@ -90,7 +93,24 @@ def resolve_key(plaintext: str) -> KeyPrincipal | None:
     # latin-1 character, which would turn a bad key into a 500.
     if settings.ACCESS_TOKEN and hmac.compare_digest(plaintext.encode(), settings.ACCESS_TOKEN.encode()):
         return _ACCESS_TOKEN_PRINCIPAL
-    return _PRINCIPALS.get(ApiKey.hash_key(plaintext))
+    principal = _PRINCIPALS.get(ApiKey.hash_key(plaintext))
+    if principal is None:
+        for old_hash in ApiKey.fallback_hashes(plaintext):
+            if _PRINCIPALS.get(old_hash) is not None:
+                return _rehash(old_hash, ApiKey.hash_key(plaintext))
+    return principal
+
+
+def _rehash(old_hash: str, key_hash: str) -> KeyPrincipal | None:
+    """A key found under a secret being rotated out, stored again under the current one. The
+    save's signal writes the new hash's state; the old hash is then known as no key at all."""
+    row = ApiKey.objects.select_related("owner").filter(key_hash=old_hash).first()
+    if row is None:
+        return None
+    row.key_hash = key_hash
+    row.save(update_fields=["key_hash"])
+    transaction.on_commit(lambda: remember_key(None, old_hash))
+    return _principal_from_row(row)
 
 
 def _shared_lookup(key_hash: str, stamp: str) -> KeyPrincipal | None:
@@ -100,7 +120,7 @@ def _shared_lookup(key_hash: str, stamp: str) -> KeyPrincipal | None:
     principal = plain_data.from_stored(cached, KeyPrincipal)
     if principal is not None:
         return principal
-    row = ApiKey.objects.filter(key_hash=key_hash).first()
+    row = ApiKey.objects.select_related("owner").filter(key_hash=key_hash).first()
     principal = _principal_from_row(row) if row else None
     # add, not set: a lookup that read the row just before an edit must not overwrite the state the
     # edit wrote into the cache just after (gateway/signals.py), or a revoked key would live on.
@@ -135,13 +155,17 @@ class ApiKeyAuthentication(BaseAuthentication):
                 code="missing_api_key" if not header else "invalid_api_key",
             )
         principal = resolve_key(token.strip())
-        if (principal is None or principal.revoked) and stamps.moved_since_read("keys"):
+        if (principal is None or principal.revoked or not principal.owner_active) and stamps.moved_since_read("keys"):
             principal = resolve_key(token.strip())  # created or restored just now
         if principal is None:
             raise GatewayError(401, "Incorrect API key provided.", type="invalid_request_error", code="invalid_api_key")
         if principal.revoked:
             raise GatewayError(
                 401, "This API key has been revoked.", type="invalid_request_error", code="invalid_api_key"
+            )
+        if not principal.owner_active:
+            raise GatewayError(
+                401, "This API key's owner is deactivated.", type="invalid_request_error", code="invalid_api_key"
             )
         if principal.expires_at is not None and principal.expires_at <= timezone.now():
             raise GatewayError(401, "This API key has expired.", type="invalid_request_error", code="invalid_api_key")

@@ -1,6 +1,6 @@
 """Admin for providers, routes, keys and usage.
 
-A new key's plaintext is shown once, in the message after saving; only its keyed hash is stored.
+A new key's plaintext is shown once, in the page that answers its saving; only its keyed hash is stored.
 The key's form (allowed models, per-model limits) and the provider's (a write-only token) are in
 admin_forms.py; the keys list adds today's usage and the budget left, summed in the changelist's
 one query.
@@ -29,7 +29,8 @@ from django.db.models import (
     When,
 )
 from django.db.models.functions import Coalesce
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.html import format_html
 
@@ -228,6 +229,9 @@ class ModelRouteAdmin(admin.ModelAdmin):
         self.message_user(request, f"{len(ids)} route(s) tried again in their turn from now.")
 
 
+_ISSUED = "gateway_issued_api_key"
+
+
 @admin.register(ApiKey)
 class ApiKeyAdmin(admin.ModelAdmin):
     form = ApiKeyForm
@@ -283,13 +287,25 @@ class ApiKeyAdmin(admin.ModelAdmin):
         return obj.is_active
 
     def save_model(self, request: HttpRequest, obj: ApiKey, form: forms.ModelForm, change: bool) -> None:
-        plaintext = None if change else obj.issue()
+        if not change:
+            setattr(request, _ISSUED, obj.issue())  # for response_add, on this request only
         super().save_model(request, obj, form, change)
-        if plaintext:
-            messages.warning(
-                request,
-                f"New API key for '{obj.name}': {plaintext} — copy it now, it will not be shown again.",
-            )
+
+    def response_add(self, request: HttpRequest, obj: ApiKey, post_url_continue: str | None = None) -> HttpResponse:
+        """The new key's plaintext in this answer's page, never in a message: messages travel in a
+        cookie, which the browser stores and sends back, readable by whatever sees either."""
+        plaintext = getattr(request, _ISSUED, None)
+        if plaintext is None:
+            return super().response_add(request, obj, post_url_continue)
+        context = {
+            **self.admin_site.each_context(request),
+            "key": obj,
+            "plaintext": plaintext,
+            "title": "API key added",
+        }
+        response = TemplateResponse(request, "admin/gateway/apikey/issued.html", context)
+        response["Cache-Control"] = "no-store"
+        return response
 
     @admin.action(description="Revoke the selected keys")
     def revoke(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:

@@ -150,3 +150,48 @@ def test_only_a_keyed_hash_of_the_key_is_stored(gateway_url, routes) -> None:  #
             rows = [row[0] for row in cursor.fetchall()]
             assert rows
             assert all(plaintext not in row and secret not in row for row in rows)
+
+
+def test_a_bulk_update_revokes_at_once_even_after_a_cached_success(gateway_url, api_key, routes) -> None:  # type: ignore[no-untyped-def]
+    assert call(gateway_url, api_key).status_code == 200  # cached, in Redis and in this process
+
+    assert ApiKey.objects.filter(name="test").update(revoked_at=timezone.now()) == 1  # no post_save
+
+    assert "revoked" in error_of(call(gateway_url, api_key), 401)["message"]
+    assert ApiKey.objects.update(revoked_at=None) == 1
+    assert call(gateway_url, api_key).status_code == 200
+
+
+def test_a_deactivated_owner_disables_their_keys_at_once(gateway_url, api_key, routes) -> None:  # type: ignore[no-untyped-def]
+    assert call(gateway_url, api_key).status_code == 200
+    owner = ApiKey.objects.get().owner
+    owner.last_login = timezone.now()
+    owner.save(update_fields=["last_login"])  # a login: nothing about the keys changes
+    assert call(gateway_url, api_key).status_code == 200
+
+    owner.is_active = False
+    owner.save()
+
+    error = error_of(call(gateway_url, api_key), 401)
+    assert (error["code"], error["message"]) == ("invalid_api_key", "This API key's owner is deactivated.")
+    owner.is_active = True
+    owner.save()
+    assert call(gateway_url, api_key).status_code == 200
+
+
+def test_the_hash_secret_is_its_own_and_rotates_through_fallbacks(gateway_url, routes, settings) -> None:  # type: ignore[no-untyped-def]
+    settings.GATEWAY_KEY_HASH_SECRET = "secret-one"
+    plaintext = make_key("rotated")
+    assert call(gateway_url, plaintext).status_code == 200
+    settings.SECRET_KEY = "a-rotated-django-secret-key-of-enough-length-for-checks-0123456789"
+    assert call(gateway_url, plaintext).status_code == 200  # DJANGO_SECRET_KEY no longer matters
+
+    settings.GATEWAY_KEY_HASH_SECRET = "secret-two"
+    assert error_of(call(gateway_url, plaintext), 401)["code"] == "invalid_api_key"  # unknown under two alone
+    settings.GATEWAY_KEY_HASH_SECRET_FALLBACKS = ["secret-one"]
+    assert call(gateway_url, plaintext).status_code == 200  # found under one, stored again under two
+    assert ApiKey.objects.get().key_hash == ApiKey.hash_key(plaintext)
+
+    settings.GATEWAY_KEY_HASH_SECRET_FALLBACKS = []
+    assert call(gateway_url, plaintext).status_code == 200
+    assert call(gateway_url, plaintext + "x").status_code == 401

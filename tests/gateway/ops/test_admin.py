@@ -68,13 +68,15 @@ def test_adding_a_key_shows_its_plaintext_once_and_stores_only_the_hash(operator
             "revoked_at_0": "",
             "revoked_at_1": "",
         },
-        follow=True,
     )
 
-    assert response.status_code == 200
+    assert response.status_code == 200  # the page itself, not a redirect to a page with a message
     shown = PLAINTEXT.findall(response.content.decode())
     assert len(set(shown)) == 1, response.content.decode()[:2000]
     plaintext = shown[0]
+    assert response["Cache-Control"] == "no-store"
+    assert not any(plaintext[6:] in morsel.OutputString() for morsel in response.cookies.values())
+    assert "messages" not in response.cookies  # no message carries it to the next page either
     key = ApiKey.objects.get()
     assert (key.name, key.owner, key.allowed_models, key.rpm_limit) == ("from-admin", owner, ["gpt-4"], 60)
     assert key.key_hash == ApiKey.hash_key(plaintext)
