@@ -258,6 +258,13 @@ GATEWAY_MAX_BODY_BYTES = env_int("GATEWAY_MAX_BODY_BYTES", 27_262_976, minimum=1
 GATEWAY_SSE_KEEPALIVE_SECONDS = env_float("GATEWAY_SSE_KEEPALIVE_SECONDS", 15.0)
 GATEWAY_MAX_N = env_int("GATEWAY_MAX_N", 8, minimum=1)
 GATEWAY_AUTH_CACHE_SECONDS = env_int("GATEWAY_AUTH_CACHE_SECONDS", 300, minimum=0)
+# Failed authentications allowed per client address and minute before they answer 429 (0: no
+# limit), and the header a proxy in front sets to the client's address (gateway/access/failures.py).
+GATEWAY_AUTH_FAILURES_PER_MINUTE = env_int("GATEWAY_AUTH_FAILURES_PER_MINUTE", 30, minimum=0)
+GATEWAY_CLIENT_IP_HEADER = env_str("GATEWAY_CLIENT_IP_HEADER")
+RATELIMIT_IP_META_KEY = "gateway.access.failures.client_ip"
+# Sign-in attempts to the admin per client address and minute (0: no limit; gateway/ops/login_throttle.py).
+GATEWAY_ADMIN_LOGINS_PER_MINUTE = env_int("GATEWAY_ADMIN_LOGINS_PER_MINUTE", 10, minimum=0)
 # Images are fetched one after another while the request waits: cap how many one request may carry.
 GATEWAY_MAX_IMAGES_PER_REQUEST = env_int("GATEWAY_MAX_IMAGES_PER_REQUEST", 4, minimum=1)
 # Images given by http(s) URL are fetched by the gateway behind an SSRF guard (gateway/chat/image_fetch.py);

@@ -35,3 +35,7 @@ GATEWAY_SSE_KEEPALIVE_SECONDS = 0.5
 
 # Outermost, so it sees what the client sees (tests/conftest.py fails a test that got a 500 or HTML).
 MIDDLEWARE = ["gateway.testing.response_audit.ResponseAuditMiddleware", *MIDDLEWARE]
+# Every test client is 127.0.0.1: the suite's many deliberate 401s and sign-ins would trip the
+# per-address limits of one another. Their own tests turn them on (tests/gateway/access/test_auth_failures.py).
+GATEWAY_AUTH_FAILURES_PER_MINUTE = 0
+GATEWAY_ADMIN_LOGINS_PER_MINUTE = 0

@@ -11,6 +11,7 @@ from gateway.completions.views import CompletionsView
 from gateway.embeddings.views import EmbeddingsView
 from gateway.http.views import ModelDetailView, ModelListView, UsageView, healthz, metrics_view, readyz
 from gateway.moderations.views import ModerationsView
+from gateway.ops.login_throttle import throttled_login
 from gateway.ops.playground import playground, playground_key
 from gateway.ops.views import usage_csv, usage_dashboard
 from gateway.responses.views import ResponseDetailView, ResponseInputItemsView, ResponsesView
@@ -86,6 +87,7 @@ urlpatterns = [
     # The staff playground: a page calling /v1 from the browser, and its short-lived key.
     path("playground/", playground, name="playground"),
     path("playground/key", playground_key, name="playground-key"),
+    path("admin/login/", throttled_login),  # the admin's own login view, behind a per-address limit
     path("admin/", admin.site.urls),
 ]
 

@@ -22,6 +22,7 @@ from rest_framework.authentication import BaseAuthentication
 from rest_framework.request import Request
 
 from gateway import plain_data, stamps
+from gateway.access import failures
 from gateway.errors import GatewayError
 from gateway.models import ApiKey, snapshot_shape
 
@@ -145,6 +146,14 @@ def _stored(principal: KeyPrincipal | None) -> object:
 
 class ApiKeyAuthentication(BaseAuthentication):
     def authenticate(self, request: Request) -> tuple[KeyPrincipal, KeyPrincipal] | None:
+        """`resolve`, a failure counted against the client's address (gateway/access/failures.py)."""
+        try:
+            return self.resolve(request)
+        except GatewayError as refusal:
+            raise failures.after_failure(request, refusal) from None
+
+    def resolve(self, request: Request) -> tuple[KeyPrincipal, KeyPrincipal]:
+        """The request's key as (user, auth); GatewayError 401 when it has none that is good."""
         header = request.META.get("HTTP_AUTHORIZATION", "")
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():

@@ -16,6 +16,7 @@ from typing import Any
 from django.core.cache import cache
 from django.utils import timezone
 
+from gateway.access import failures
 from gateway.accounting import ledger_store, metrics, request_log, spool
 from gateway.accounting.entry import UsageEntry
 from gateway.models import ApiKey
@@ -69,7 +70,7 @@ def settle(entry: UsageEntry) -> None:
     entry.completion_tokens += entry.failed_completion_tokens
     entry.failed_prompt_tokens = entry.failed_completion_tokens = 0
     try:
-        due = _record(entry)
+        due = _record(entry) if not refused_for_its_key(entry) else _release(entry)
     finally:
         spool.KEEPER.forget(entry.request_id)
     for step in ((_touch_key,) if due else ()) + (metrics.observe, request_log.write):
@@ -77,6 +78,20 @@ def settle(entry: UsageEntry) -> None:
             step(entry)
         except Exception:
             log.exception("usage step %s failed for %s", step.__name__, entry.request_id)
+
+
+def refused_for_its_key(entry: UsageEntry) -> bool:
+    """A request refused for its key (none, unknown, revoked, expired, too many failures): counted
+    in the metrics and the request log, but no row in the ledger. No key owns it, and a database row
+    for each would let anyone without a key fill the table (README "Usage ledger")."""
+    return entry.principal is None and (entry.status == 401 or entry.error_code == failures.CODE)
+
+
+def _release(entry: UsageEntry) -> bool:
+    """Close a refused request's lease, if one was opened (non-model endpoints open it on arrival)."""
+    if spool.KEEPER.holds(entry.request_id):
+        spool.commit(entry.request_id, None, [])
+    return False
 
 
 def _record(entry: UsageEntry) -> bool:

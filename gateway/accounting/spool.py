@@ -82,7 +82,9 @@ for i = 6, #KEYS do
     redis.call('INCRBY', KEYS[i], ARGV[i - 2])
   end
 end
-redis.call('XADD', KEYS[4], '*', 'row', ARGV[2])
+if ARGV[2] ~= '' then
+  redis.call('XADD', KEYS[4], '*', 'row', ARGV[2])
+end
 if ARGV[3] ~= '0' and redis.call('SET', KEYS[5], 1, 'NX', 'EX', ARGV[3]) then
   return 2
 end
@@ -94,12 +96,12 @@ SPOOLED, TOUCH_DUE = 1, 2
 
 def commit(
     request_id: str,
-    row: dict[str, Any],
+    row: dict[str, Any] | None,
     deltas: Sequence[tuple[Counter, int]],
     touch: tuple[str, int] | None = None,
 ) -> int:
-    """Close the lease, correct the reservations by `deltas`, spool the record: one step. `touch`:
-    the key's last-used marker and its lifetime, set in the same step when absent.
+    """Close the lease, correct the reservations by `deltas`, spool the record (None: no record):
+    one step. `touch`: the key's last-used marker and its lifetime, set in the same step when absent.
 
     0 when the request had been reaped as interrupted (its record is that one), else SPOOLED, or
     TOUCH_DUE when the marker was set. Raises the Redis client's error when Redis cannot be
@@ -109,7 +111,7 @@ def commit(
     marker, lifetime = touch if touch is not None else (_key("lastused:none"), 0)
     keys = [_leases_key(), _lease_data_key(), _tombstone_key(request_id), stream_key(), marker]
     keys += [counter.redis_key for counter, _ in deltas]
-    args: list[Any] = [request_id, json.dumps(row, separators=(",", ":")), lifetime]
+    args: list[Any] = [request_id, json.dumps(row, separators=(",", ":")) if row is not None else "", lifetime]
     args += [delta for _, delta in deltas]
     return int(counters.run_script(_COMMIT, keys, args))
 
@@ -163,6 +165,9 @@ class LeaseKeeper:
                 self._live = {}
                 threading.Thread(target=self._renew_forever, name="ledger-lease-keeper", daemon=True).start()
             self._live[request_id] = None
+
+    def holds(self, request_id: str) -> bool:
+        return request_id in self._live
 
     def forget(self, request_id: str) -> None:
         with self._lock:

@@ -120,19 +120,14 @@ def invalidate() -> None:
 def resolve_routes(public_name: str, task: str, principal_allows: bool) -> tuple[RouteTarget, ...]:
     """The enabled targets for a name on an endpoint's task, best first; errors as the envelope."""
     targets = route_table().by_name.get(public_name, ())
-    if not targets:
+    # A model the key may not use answers exactly as one that does not exist: a restricted key
+    # learns nothing of which other names are served (OpenAI answers so too).
+    if not targets or not principal_allows:
         raise GatewayError(
             404,
             f"The model `{public_name}` does not exist or you do not have access to it.",
             param="model",
             code="model_not_found",
-        )
-    if not principal_allows:
-        raise GatewayError(
-            403,
-            f"This API key is not allowed to use the model `{public_name}`.",
-            param="model",
-            code="model_not_allowed",
         )
     matching = tuple(target for target in targets if target.task == task)
     if not matching:

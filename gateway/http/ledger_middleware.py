@@ -1,6 +1,7 @@
-"""Exactly one usage record for every /v1/ request, including those no view settles.
+"""Exactly one usage record for every /v1/ request, including those no view settles; none for a
+request refused for its key (gateway/accounting/ledger.py refused_for_its_key).
 
-A request refused before its view runs (401, 404 unknown URL, 405, 413, a throttle) and an
+A request refused before its view runs (404 unknown URL, 405, 413, a throttle) and an
 endpoint that records nothing itself (model listing, /v1/usage) would otherwise leave no trace.
 This middleware gives each /v1/ request a UsageEntry; views that record usage take it over
 with `entry_for` and settle it as before. When the response is closed — after the body is on the
@@ -88,7 +89,8 @@ def _principal_of(request: HttpRequest) -> KeyPrincipal | None:
     # Refused before authentication (413, unknown URL): a valid key still owns its refusal. The
     # lookup is the cached one authentication makes, and this runs after the answer was sent.
     try:
-        authenticated = ApiKeyAuthentication().authenticate(request)  # type: ignore[arg-type]
+        # resolve(), not authenticate(): a bad key here is not a second failure to count.
+        authenticated = ApiKeyAuthentication().resolve(request)  # type: ignore[arg-type]
     except GatewayError:
         return None
     except Exception:  # Redis (or the database) away: the record is written without its key

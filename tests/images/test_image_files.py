@@ -187,7 +187,7 @@ def test_a_signed_link_serves_whatever_key_comes_with_it_but_a_bad_key_is_still_
     error = error_of(requests.get(url, headers=bearer("sk-gw-not-a-key")), 401)
     assert error["code"] == "invalid_api_key"
     assert error_of(requests.get(url, headers={"Authorization": ""}), 401)["code"] == "missing_api_key"
-    assert [r.status for r in usage_records(4, endpoint=ENDPOINT)] == [404, 200, 401, 401]
+    assert [r.status for r in usage_records(2, endpoint=ENDPOINT)] == [404, 200]  # the 401s leave none
 
 
 def test_expired_tampered_and_borrowed_links_all_get_the_same_404(gateway_url, image_dir, stored, png) -> None:  # type: ignore[no-untyped-def]

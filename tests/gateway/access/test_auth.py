@@ -87,19 +87,22 @@ def test_shortening_a_keys_expiry_takes_effect_at_once(gateway_url, api_key, rou
     assert "expired" in error_of(call(gateway_url, api_key), 401)["message"]
 
 
-def test_a_model_outside_allowed_models_is_403(gateway_url, routes) -> None:  # type: ignore[no-untyped-def]
+def test_a_model_outside_allowed_models_answers_as_an_unknown_one(gateway_url, routes) -> None:  # type: ignore[no-untyped-def]
     key = make_key("narrow", allowed_models=["gpt-3.5-turbo", "@cf/openai/gpt-oss-20b"])
 
-    error = error_of(call(gateway_url, key, model="gpt-4"), 403)
-    assert error["type"] == "permission_error"
-    assert error["code"] == "model_not_allowed"
-    assert error["param"] == "model"
+    refused = call(gateway_url, key, model="gpt-4")
+    unknown = call(gateway_url, key, model="gpt-nonexistent")
+    error = error_of(refused, 404)
+    assert (error["type"], error["code"], error["param"]) == ("invalid_request_error", "model_not_found", "model")
+    # Nothing tells a served name from one that does not exist: the same body, name aside.
+    assert refused.json() == {"error": {**unknown.json()["error"], "message": error["message"]}}
+    assert unknown.json()["error"]["message"].replace("gpt-nonexistent", "gpt-4") == error["message"]
     assert routes.requests == []
 
     assert call(gateway_url, key, model="gpt-3.5-turbo").status_code == 200
     assert routes.last_request.model == "@cf/meta/llama-3.1-8b-instruct-fp8"
     # The raw name of an allowed public name's upstream is a different model name: not allowed.
-    error_of(call(gateway_url, key, model="@cf/meta/llama-3.1-8b-instruct-fp8"), 403)
+    error_of(call(gateway_url, key, model="@cf/meta/llama-3.1-8b-instruct-fp8"), 404)
 
 
 def test_models_lists_only_a_keys_allowed_models(gateway_url, routes) -> None:  # type: ignore[no-untyped-def]

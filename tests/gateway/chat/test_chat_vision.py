@@ -316,10 +316,10 @@ def test_a_model_the_key_may_not_use_fetches_nothing(gateway_url, vision, origin
     settings.GATEWAY_IMAGE_FETCH_ALLOW_HOSTS = ["127.0.0.1"]
     key = make_key("narrow", allowed_models=["gpt-3.5-turbo"])
 
-    error = error_of(ask(gateway_url, key, origin.url("/cat.png?refused")), 403)
+    error = error_of(ask(gateway_url, key, origin.url("/cat.png?refused")), 404)
 
-    assert error["code"] == "model_not_allowed"
-    usage_records(1, status=403)
+    assert error["code"] == "model_not_found"
+    usage_records(1, status=404)
     assert_only_the_control_was_fetched(gateway_url, origin)
 
 

@@ -210,7 +210,7 @@ def test_create_api_key_honours_its_options(gateway_url, routes) -> None:  # typ
     assert (key.rpm_limit, key.tpm_limit, key.allowed_models) == (5, 1000, ["gpt-4", "gpt-3.5-turbo"])
     assert abs(key.expires_at - (timezone.now() + timedelta(days=2))) < timedelta(minutes=1)
     assert chat(gateway_url, plaintext, "gpt-4").status_code == 200
-    assert chat(gateway_url, plaintext, "gpt-4o-mini").status_code == 403
+    assert chat(gateway_url, plaintext, "gpt-4o-mini").status_code == 404
 
 
 @pytest.mark.parametrize("option", ["--rpm", "--tpm", "--expires-days"])

@@ -80,7 +80,7 @@ def test_a_key_added_with_choices_stores_what_the_json_held_and_works(operator, 
     assert key.model_limits == {"gpt-4": {"rpm": 10, "tpm": 10000}}
     (plaintext,) = shown
     assert chat(gateway_url, plaintext, "gpt-4").status_code == 200
-    assert error_of(chat(gateway_url, plaintext, "gpt-3.5-turbo"), 403)["code"] == "model_not_allowed"
+    assert error_of(chat(gateway_url, plaintext, "gpt-3.5-turbo"), 404)["code"] == "model_not_found"
 
 
 def test_a_limit_left_blank_is_left_out(operator, routes) -> None:  # type: ignore[no-untyped-def]
