@@ -65,6 +65,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "corsheaders",
     "gateway",
     "rag",
     "audio",
@@ -73,6 +74,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "gateway.http.middleware.RequestIdMiddleware",
+    # Before the ledger: a CORS preflight is answered here and is no request to record.
+    "corsheaders.middleware.CorsMiddleware",
     "gateway.http.ledger_middleware.UsageLedgerMiddleware",  # after the id, before any early refusal
     "gateway.http.middleware.BodySizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -333,6 +336,28 @@ REST_FRAMEWORK = {
 }
 
 # --- Security -----------------------------------------------------------------------------------
+
+# CORS for /v1/ (django-cors-headers), off unless origins are listed: browsers may then call the API
+# from those origins (a key in the page is the page's to protect). "*" allows any origin. Keys are
+# bearer tokens, never cookies, so no credentials mode.
+GATEWAY_CORS_ALLOWED_ORIGINS = env_list("GATEWAY_CORS_ALLOWED_ORIGINS", "")
+CORS_ALLOW_ALL_ORIGINS = GATEWAY_CORS_ALLOWED_ORIGINS == ["*"]
+CORS_ALLOWED_ORIGINS = [] if CORS_ALLOW_ALL_ORIGINS else GATEWAY_CORS_ALLOWED_ORIGINS
+CORS_URLS_REGEX = r"^/v1/" if GATEWAY_CORS_ALLOWED_ORIGINS else r"(?!)"  # off: never matches, adds nothing
+CORS_ALLOW_HEADERS = (
+    *("accept", "authorization", "content-type", "user-agent", "cache-control", "idempotency-key"),
+    *("openai-organization", "openai-project", "openai-beta"),
+    # What the official SDKs send from a browser (dangerouslyAllowBrowser): their x-stainless-* headers.
+    *(f"x-stainless-{name}" for name in ("arch", "lang", "os", "package-version", "retry-count", "runtime")),
+    *(f"x-stainless-{name}" for name in ("runtime-version", "timeout", "helper-method", "poll-helper", "async")),
+)
+CORS_EXPOSE_HEADERS = (
+    "x-request-id",
+    "x-cache",
+    "retry-after",
+    *(f"x-ratelimit-{what}-{unit}" for what in ("limit", "remaining", "reset") for unit in ("requests", "tokens")),
+)
+CORS_PREFLIGHT_MAX_AGE = 600
 
 # TLS ends at a proxy; DJANGO_SECURE=1 turns on redirects, HSTS and secure cookies behind it.
 DJANGO_SECURE = env_bool("DJANGO_SECURE", False)
