@@ -75,7 +75,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "gateway.http.middleware.RequestIdMiddleware",
     # Before the ledger: a CORS preflight is answered here and is no request to record.
-    "corsheaders.middleware.CorsMiddleware",
+    "gateway.http.cors.CorsMiddleware",
     "gateway.http.ledger_middleware.UsageLedgerMiddleware",  # after the id, before any early refusal
     "gateway.http.middleware.BodySizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",

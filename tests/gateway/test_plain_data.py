@@ -38,7 +38,7 @@ PROVIDER = ProviderRecord(
     account_id="acc",
     api_token_env="CLOUDFLARE_API_TOKEN",
     connect_timeout=5.0,
-    read_timeout=60,
+    read_timeout=60.0,
     extra_headers=(("X-Team", "search"),),
     updated_at=1795750000.25,
 )

@@ -44,7 +44,7 @@ def test_every_cached_value_is_json_or_an_integer(gateway_url: str, api_key: str
     client = cache._cache.get_client(write=True)
     names = [name for name in client.scan_iter(match=cache.make_key("") + "*") if client.type(name) == b"string"]
     kinds = {name.decode().split(":")[2] for name in names}
-    assert {"apikey", "routes", "prices"} <= kinds  # the key states and both snapshots were stored
+    assert {"apikey", "routes"} <= kinds  # the key states and the route snapshot were stored
     for name in names:
         value = client.get(name)
         assert not value.startswith(b"\x80"), name  # pickle's protocol marker
