@@ -412,7 +412,9 @@ def test_the_sdk_raises_the_exception_class_of_each_status(gateway_url, openai_c
     assert raised(openai.BadRequestError, create, temperature=3).status_code == 400
     assert raised(openai.AuthenticationError, create, client=client_with("sk-gw-nope")).status_code == 401
     narrow = client_with(make_key("narrow", allowed_models=["gpt-3.5-turbo"]))
-    assert raised(openai.PermissionDeniedError, create, client=narrow).status_code == 403
+    assert raised(openai.NotFoundError, create, client=narrow).status_code == 404  # as an unknown model
+    routes.inject_error(403, 5018, "This account is not allowed to use this model")
+    assert raised(openai.PermissionDeniedError, create).status_code == 403
     assert raised(openai.NotFoundError, create, model="gpt-17").status_code == 404
     assert raised(openai.NotFoundError, openai_client.models.retrieve, model="gpt-17").status_code == 404
 

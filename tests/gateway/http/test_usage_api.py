@@ -135,12 +135,13 @@ def test_the_access_token_sees_the_keyless_records_made_under_it(gateway_url, ap
     settings.ACCESS_TOKEN = "static-access-token-0123456789"
     chat(gateway_url, settings.ACCESS_TOKEN)
     chat(gateway_url, api_key)
-    chat(gateway_url, "sk-gw-not-a-key")  # key-less too, but not the access token's
+    chat(gateway_url, "sk-gw-not-a-key")  # refused for its key: no record at all
+    chat(gateway_url, settings.ACCESS_TOKEN)  # the marker that the refused one's record would be in
     usage_records(3, endpoint="chat.completions")
 
     totals = usage(gateway_url, settings.ACCESS_TOKEN).json()["totals"]
 
-    assert (totals["requests"], totals["errors"]) == (1, 0)
+    assert (totals["requests"], totals["errors"]) == (2, 0)
 
 
 @pytest.mark.parametrize(
