@@ -6,7 +6,7 @@ import time
 from typing import Any
 
 from django.http import HttpResponseBase, StreamingHttpResponse
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 
 from audio import service
@@ -15,6 +15,7 @@ from audio.render import render
 from audio.request import SpeechBody, TranscriptionBody, parse_speech, parse_transcription
 from gateway.accounting.entry import UsageEntry
 from gateway.catalog.routes import RouteTarget
+from gateway.http.input_limits import LimitedJSONParser
 from gateway.http.metered_view import MeteredView
 from gateway.http.responses import SettledResponse, SettledTextResponse
 from gateway.models import Task
@@ -27,7 +28,7 @@ class TranscriptionsView(MeteredView):
     task = Task.TRANSCRIPTION
     speech_task = "transcribe"
     # JSON is parsed only to refuse it with a clear message (request.py): the upload is multipart.
-    parser_classes = [MultiPartParser, FormParser, JSONParser]
+    parser_classes = [MultiPartParser, FormParser, LimitedJSONParser]
 
     def parse(self, data: Any) -> TranscriptionBody:
         return parse_transcription(data, task=self.speech_task)

@@ -297,6 +297,20 @@ GATEWAY_CACHE_TTL_SECONDS = env_int("GATEWAY_CACHE_TTL_SECONDS", 3600, minimum=0
 # until deleted.
 GATEWAY_RESPONSE_RETENTION_DAYS = env_int("GATEWAY_RESPONSE_RETENTION_DAYS", 30, minimum=0)
 DATA_UPLOAD_MAX_MEMORY_SIZE = GATEWAY_MAX_BODY_BYTES
+# Input limits (gateway/http/input_limits.py, README "Input limits"): a JSON body's nesting depth,
+# any array's and any string's length in it (OpenAI's own bounds for messages, input arrays and
+# strings), tools per request (OpenAI's 128) and each one's schema, all request headers together,
+# and a multipart body's fields and files (Django's settings behind the last two).
+GATEWAY_MAX_JSON_DEPTH = env_int("GATEWAY_MAX_JSON_DEPTH", 64, minimum=4)
+GATEWAY_MAX_ARRAY_ITEMS = env_int("GATEWAY_MAX_ARRAY_ITEMS", 2048, minimum=1)
+GATEWAY_MAX_STRING_CHARS = env_int("GATEWAY_MAX_STRING_CHARS", 10_485_760, minimum=1)
+GATEWAY_MAX_TOOLS = env_int("GATEWAY_MAX_TOOLS", 128, minimum=1)
+GATEWAY_MAX_TOOL_SCHEMA_BYTES = env_int("GATEWAY_MAX_TOOL_SCHEMA_BYTES", 65_536, minimum=64)
+GATEWAY_MAX_HEADER_BYTES = env_int("GATEWAY_MAX_HEADER_BYTES", 16_384, minimum=1024)
+GATEWAY_MAX_MULTIPART_FIELDS = env_int("GATEWAY_MAX_MULTIPART_FIELDS", 100, minimum=1)
+GATEWAY_MAX_MULTIPART_FILES = env_int("GATEWAY_MAX_MULTIPART_FILES", 10, minimum=1)
+DATA_UPLOAD_MAX_NUMBER_FIELDS = GATEWAY_MAX_MULTIPART_FIELDS
+DATA_UPLOAD_MAX_NUMBER_FILES = GATEWAY_MAX_MULTIPART_FILES
 # GET /metrics asks for this bearer token when set, and is open when unset (scraped on a private
 # network; set it whenever the gateway's port is reachable from beyond that network).
 GATEWAY_METRICS_TOKEN = env_str("GATEWAY_METRICS_TOKEN")
@@ -329,7 +343,7 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["gateway.access.auth.ApiKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["gateway.http.input_limits.LimitedJSONParser"],
     "DEFAULT_CONTENT_NEGOTIATION_CLASS": "gateway.http.negotiation.AlwaysJSON",
     "EXCEPTION_HANDLER": "gateway.http.envelope.exception_handler",
     "UNAUTHENTICATED_USER": None,

@@ -12,7 +12,7 @@ from typing import Any
 
 from django.conf import settings
 from django.http import HttpResponseBase
-from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -21,6 +21,7 @@ from gateway.accounting.entry import UsageEntry
 from gateway.catalog.routes import RouteTarget
 from gateway.errors import GatewayError, invalid
 from gateway.http.generation_view import GenerationView
+from gateway.http.input_limits import LimitedJSONParser
 from gateway.http.metered_view import MeteredView
 from gateway.http.responses import SettledResponse
 from gateway.models import Task
@@ -45,7 +46,7 @@ class DocumentsView(MeteredView):
     endpoint = "rag.documents"
     task = Task.EMBEDDING
     # JSON bodies, and files as multipart uploads (rag/request.py parse_upload).
-    parser_classes = [JSONParser, MultiPartParser]
+    parser_classes = [LimitedJSONParser, MultiPartParser]
 
     def parse(self, data: Any) -> DocumentRequest:
         return parse_document_request(data)

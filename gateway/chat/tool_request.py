@@ -12,7 +12,10 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
+
 from gateway.errors import invalid
+from gateway.http.input_limits import array_too_long, check_tool_schema
 from gateway.providers.base import ResponseFormat, ToolCall, ToolSpec
 
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -46,6 +49,8 @@ def _tool(raw: Any, param: str) -> ToolSpec:
     parameters = function.get("parameters")
     if parameters is not None and not isinstance(parameters, dict):
         raise invalid("'parameters' must be a JSON Schema object.", param=f"{param}.function.parameters")
+    if parameters:
+        check_tool_schema(parameters, f"{param}.function.parameters")
     description = function.get("description") or ""
     if not isinstance(description, str):
         raise invalid("'description' must be a string.", param=f"{param}.function.description")
@@ -61,6 +66,8 @@ def parse_tools(data: dict[str, Any]) -> tuple[tuple[ToolSpec, ...], ToolChoice,
         raw_tools = []
     if not isinstance(raw_tools, list):
         raise invalid(f"'{field}' must be an array.", param=field)
+    if len(raw_tools) > settings.GATEWAY_MAX_TOOLS:
+        raise array_too_long(field, len(raw_tools), settings.GATEWAY_MAX_TOOLS, "GATEWAY_MAX_TOOLS")
     tools = tuple(_tool(raw, f"{field}[{index}]") for index, raw in enumerate(raw_tools))
     names = [tool.name for tool in tools]
     if len(set(names)) != len(names):

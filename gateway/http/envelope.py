@@ -11,13 +11,14 @@ import sys
 from typing import Any
 
 import redis.exceptions
-from django.core.exceptions import RequestDataTooBig
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.http import Http404, HttpRequest, JsonResponse
 from psycopg_pool import PoolTimeout
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
 
-from gateway.errors import GatewayError, body_too_large, from_provider_error
+from gateway.errors import GatewayError, body_too_large, from_provider_error, invalid
 from gateway.providers.base import ProviderError
 
 log = logging.getLogger(__name__)
@@ -98,6 +99,18 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         exc = from_provider_error(exc)
     elif isinstance(exc, RequestDataTooBig):
         exc = body_too_large()
+    elif isinstance(exc, TooManyFieldsSent):
+        exc = invalid(
+            f"The multipart body has more than {settings.DATA_UPLOAD_MAX_NUMBER_FIELDS} fields "
+            "(GATEWAY_MAX_MULTIPART_FIELDS).",
+            code="too_many_fields",
+        )
+    elif isinstance(exc, TooManyFilesSent):
+        exc = invalid(
+            f"The multipart body has more than {settings.DATA_UPLOAD_MAX_NUMBER_FILES} files "
+            "(GATEWAY_MAX_MULTIPART_FILES).",
+            code="too_many_files",
+        )
     elif isinstance(exc, Http404):
         exc = GatewayError(404, "Not found.", code="not_found")
     elif isinstance(exc, drf.APIException):

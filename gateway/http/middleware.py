@@ -1,4 +1,4 @@
-"""Request ids on every response, and the body size limit enforced before a body is read."""
+"""Request ids on every response, and the body and header size limits enforced before a body is read."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from django.http import HttpRequest, HttpResponseBase
 
 from gateway.errors import body_too_large
 from gateway.http.envelope import error_response
+from gateway.http.input_limits import check_headers
 
 
 class RequestIdMiddleware:
@@ -27,7 +28,8 @@ class RequestIdMiddleware:
 
 
 class BodySizeLimitMiddleware:
-    """413 from the declared Content-Length, without reading a byte of the body."""
+    """413 from the declared Content-Length, without reading a byte of the body; 431 for headers
+    past GATEWAY_MAX_HEADER_BYTES (gateway/http/input_limits.py)."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
         self.get_response = get_response
@@ -39,4 +41,7 @@ class BodySizeLimitMiddleware:
             length = 0
         if length > settings.GATEWAY_MAX_BODY_BYTES:
             return error_response(body_too_large())
+        too_many = check_headers(request.META)
+        if too_many is not None:
+            return error_response(too_many)
         return self.get_response(request)

@@ -8,13 +8,14 @@ ACCESS_TOKEN is a 403); another owner's file is the same 404 as one that never e
 from __future__ import annotations
 
 from django.http import FileResponse
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from gateway.errors import GatewayError
 from gateway.http.envelope import UNAVAILABLE_RETRY_AFTER_SECONDS
+from gateway.http.input_limits import LimitedJSONParser
 from rag.files import render, service, storage
 from rag.files.request import DEFAULT_MEDIA_TYPE, parse_list, parse_upload
 from rag.service import owner_of
@@ -44,7 +45,7 @@ def _owned(request: Request, file_id: str) -> StoredFile:
 
 class FilesView(APIView):
     # Multipart is the upload; JSON and plain forms are parsed only to be refused with a clear 400.
-    parser_classes = [MultiPartParser, FormParser, JSONParser]
+    parser_classes = [MultiPartParser, FormParser, LimitedJSONParser]
 
     def post(self, request: Request) -> Response:
         owner_id = owner_of(request.user)
