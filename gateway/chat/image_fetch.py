@@ -9,8 +9,9 @@ and a gateway that fetches URLs for its callers must not become their way into i
 - only http and https, no credentials in the URL (checked_url, also run when the request is parsed);
 - the host is resolved once, and every address it resolves to must be public (not loopback,
   private, link-local, CGNAT, multicast, reserved or unspecified, also when embedded in an IPv6
-  address), unless GATEWAY_IMAGE_FETCH_ALLOW_HOSTS names the host or a network holding the address;
-  cloud metadata addresses are refused even then;
+  address, and whatever the spelling: octal, hex, one number), and the port 80 or 443, unless
+  GATEWAY_IMAGE_FETCH_ALLOW_HOSTS names the host or a network holding the address; cloud metadata
+  addresses are refused even then;
 - the connection goes to that checked address, never to the name again, so a DNS answer that
   changes between check and connect (rebinding) cannot redirect it. The Host header carries the
   name, and for https so do SNI and the certificate check (urllib3's server_hostname and
@@ -61,9 +62,12 @@ _METADATA = {
 }
 _CGNAT = ipaddress.ip_network("100.64.0.0/10")
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
-# One message for "private" and "does not resolve": telling them apart would let a client map which
-# names exist on the gateway's internal DNS.
-NOT_PUBLIC = "refused: the host does not resolve to a public address"
+# A public address is fetched on the web's ports only: a client must not make the gateway knock on
+# arbitrary ports of hosts it can reach (an allowlisted host may use any port).
+_PUBLIC_PORTS = {80, 443}
+# One message for every refusal — private, not resolving, or a port other than 80 and 443: telling
+# them apart would let a client map which names exist on the gateway's internal DNS, or which ports.
+NOT_PUBLIC = "refused: images are fetched only from public addresses, on ports 80 and 443"
 
 
 @dataclass(frozen=True)
@@ -175,7 +179,7 @@ def _checked_addresses(host: str, port: int, deadline: float, param: str) -> tup
             raise _refused(param)
         if host in allowed_host or any(_within(address, network) for network in allowed_networks):
             continue
-        if not _is_public(address):
+        if not _is_public(address) or port not in _PUBLIC_PORTS:
             raise _refused(param)
     return tuple(dict.fromkeys(str(address).split("%")[0] for address in addresses))
 

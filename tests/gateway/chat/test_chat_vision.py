@@ -19,6 +19,7 @@ import requests
 from conftest import error_of, make_key, usage_records
 from image_origin import PNG, ImageOrigin
 
+from gateway.chat.image_fetch import NOT_PUBLIC
 from gateway.testing.emulator import WorkersAIEmulator
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -208,10 +209,7 @@ def test_an_image_url_that_is_not_public_is_refused(openai_client, vision, origi
     error = bad_request(lambda: openai_client.chat.completions.create(model="gpt-4o", messages=looking_at(url)))
 
     assert (error["param"], error["code"]) == (URL_PARAM, "image_url_refused")
-    assert (
-        error["message"]
-        == f"Could not fetch the image at {URL_PARAM}: refused: the host does not resolve to a public address."
-    )
+    assert error["message"] == f"Could not fetch the image at {URL_PARAM}: refused: {NOT_PUBLIC}."
     assert origin.hits == []
     assert vision.requests == []
 

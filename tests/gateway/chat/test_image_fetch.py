@@ -19,11 +19,11 @@ import pytest
 import trustme
 from image_origin import PNG, ImageOrigin
 
-from gateway.chat.image_fetch import fetch_image
+from gateway.chat.image_fetch import NOT_PUBLIC, fetch_image
 from gateway.errors import GatewayError
 
 PARAM = "messages[0].content[1].image_url.url"
-REFUSED = f"Could not fetch the image at {PARAM}: refused: the host does not resolve to a public address."
+REFUSED = f"Could not fetch the image at {PARAM}: refused: {NOT_PUBLIC}."
 
 
 @pytest.fixture
@@ -78,6 +78,13 @@ def resolve_as(monkeypatch: pytest.MonkeyPatch, name: str, *answers: list[str]) 
         "0.0.0.0",
         "224.0.0.1",
         "2130706433",  # 127.0.0.1 written as one number
+        "0177.0.0.1",  # octal
+        "0x7f.0.0.1",  # hex
+        "0x7f000001",
+        "017700000001",  # octal, one number
+        "127.1",  # the short form
+        "0177.1",
+        "10.1",  # 10.0.0.1
         "[::1]",
         "[::ffff:127.0.0.1]",
         "[::ffff:169.254.169.254]",
@@ -302,3 +309,18 @@ def test_a_name_that_does_not_resolve_reads_like_a_private_one() -> None:
 
     assert caught.value.message == REFUSED
     assert caught.value.code == "image_url_refused"
+
+
+@pytest.mark.parametrize("port", [22, 6379, 8080, 8443])
+def test_a_public_address_on_another_port_is_refused_as_a_private_one(monkeypatch, port) -> None:  # type: ignore[no-untyped-def]
+    resolve_as(monkeypatch, "public.test", ["93.184.215.14"])  # a public address: never connected to here
+
+    error = fetch_error(f"http://public.test:{port}/cat.png")
+
+    assert (error.code, error.message) == ("image_url_refused", REFUSED)  # the same words for every refusal
+
+
+def test_a_redirect_to_another_port_of_a_public_host_is_refused(origin, allow_origin, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    resolve_as(monkeypatch, "public.test", ["93.184.215.14"])
+    assert fetch_error(origin.url("/redirect?to=http://public.test:8080/cat.png")).message == REFUSED
+    assert len(origin.hits) == 1  # the redirect itself, and no further
