@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 NODE_DIR := tests/node
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install install-dev node-sdk browser run demo test stop lint bench bench-rag bench-compare bench-wrk
+.PHONY: install install-dev node-sdk browser run demo test stop lint bench bench-rag bench-compare bench-wrk soak
 
 install: $(VENV)/.installed
 
@@ -76,6 +76,11 @@ bench-wrk:
 	@command -v wrk >/dev/null || { \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk; \
 	  else echo "wrk is missing and this is not root: install Debian's wrk (apt-get install wrk) for make bench"; exit 1; fi; }
+
+# A bounded soak: mixed traffic, clients leaving streams, injected upstream faults; memory and
+# connections before and after, the result appended to bench/results.md (bench/soak.py, SOAK_SECONDS).
+soak: install-dev
+	$(BIN)/python -m bench.soak
 
 # RAG search: latency and recall@10 at 10k and 100k chunks on a database of its own (bench/rag_search.py).
 bench-rag: install-dev
