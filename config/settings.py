@@ -195,6 +195,7 @@ REDIS_URL = env_str("REDIS_URL") or embedded.redis_url(DATA_DIR)
 # through this client (XREADGROUP BLOCK, say) must block for less than the socket timeout.
 REDIS_CONNECT_TIMEOUT_SECONDS = _positive_seconds("REDIS_CONNECT_TIMEOUT_SECONDS", 1.0)
 REDIS_SOCKET_TIMEOUT_SECONDS = _positive_seconds("REDIS_SOCKET_TIMEOUT_SECONDS", 2.0)
+REDIS_POOL_SIZE = env_int("GATEWAY_REDIS_POOL_SIZE", 64, minimum=1)
 CACHES = {
     "default": {
         "BACKEND": "gateway.cache.backend.GatewayRedisCache",
@@ -204,6 +205,12 @@ CACHES = {
             "socket_connect_timeout": REDIS_CONNECT_TIMEOUT_SECONDS,
             "socket_timeout": REDIS_SOCKET_TIMEOUT_SECONDS,
             "serializer": "gateway.cache.backend.JSONSerializer",  # data, never pickles
+            # One pool a process (gateway/cache/backend.py); a request holds a connection only for one
+            # command, so a burst of requests past the pool's size waits its turn, up to the socket
+            # timeout, rather than opening a connection each (redis-py's own pool refuses past 100).
+            "pool_class": "redis.BlockingConnectionPool",
+            "max_connections": REDIS_POOL_SIZE,
+            "timeout": REDIS_SOCKET_TIMEOUT_SECONDS,
         },
     }
 }

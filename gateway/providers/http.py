@@ -153,7 +153,15 @@ def abort(response: requests.Response) -> None:
         response.raw.shutdown()
     except (AttributeError, NotImplementedError, ValueError, RuntimeError, OSError):
         pass  # no socket left to shut (already released or closed): close() below is enough
-    response.close()
+    try:
+        response.close()
+    except RuntimeError:
+        # Under gevent the reader is a greenlet of this same OS thread, parked inside the buffered
+        # reader's lock, which then refuses a close as a reentrant call: close the socket itself.
+        # The parked read fails at once, and the reader lets the response go.
+        sock = getattr(getattr(response.raw, "connection", None), "sock", None)
+        if sock is not None:
+            sock.close()
 
 
 def transport_error(exc: requests.RequestException, upstream: str) -> ProviderError:

@@ -209,7 +209,7 @@ def test_an_image_url_that_is_not_public_is_refused(openai_client, vision, origi
     error = bad_request(lambda: openai_client.chat.completions.create(model="gpt-4o", messages=looking_at(url)))
 
     assert (error["param"], error["code"]) == (URL_PARAM, "image_url_refused")
-    assert error["message"] == f"Could not fetch the image at {URL_PARAM}: refused: {NOT_PUBLIC}."
+    assert error["message"] == f"Could not fetch the image at {URL_PARAM}: {NOT_PUBLIC}."
     assert origin.hits == []
     assert vision.requests == []
 

@@ -23,7 +23,7 @@ from gateway.chat.image_fetch import NOT_PUBLIC, fetch_image
 from gateway.errors import GatewayError
 
 PARAM = "messages[0].content[1].image_url.url"
-REFUSED = f"Could not fetch the image at {PARAM}: refused: {NOT_PUBLIC}."
+REFUSED = f"Could not fetch the image at {PARAM}: {NOT_PUBLIC}."
 
 
 @pytest.fixture

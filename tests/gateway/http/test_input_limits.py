@@ -12,10 +12,11 @@ pytestmark = pytest.mark.django_db(transaction=True)
 HI = [{"role": "user", "content": "hi"}]
 
 
-def post(gateway_url: str, key: str, path: str, body: object = None, **kwargs: object) -> requests.Response:
-    return requests.post(
-        f"{gateway_url}{path}", json=body, headers={"Authorization": f"Bearer {key}"}, timeout=30, **kwargs
-    )  # type: ignore[arg-type]
+def post(
+    gateway_url: str, key: str, path: str, body: object = None, headers: dict[str, str] | None = None
+) -> requests.Response:
+    headers = {"Authorization": f"Bearer {key}", **(headers or {})}
+    return requests.post(f"{gateway_url}{path}", json=body, headers=headers, timeout=30)
 
 
 def nested(levels: int) -> str:
