@@ -5,13 +5,14 @@ Workers AI emulator, on the bench database, for SOAK_SECONDS (180) of mixed traf
 SOAK_CLIENTS (16) client threads: chat whole and streamed, streams the client leaves at a random
 point, legacy completions, embeddings, moderations, the Responses API, the model list, and requests
 that must be refused (a wrong key, a bad body, an unknown model). Every 10 s an upstream fault is
-injected through the emulator: a burst of 5xx or 429 answers, or a pause longer than a stream's
-keep-alive interval.
+injected through the emulator, in turn: a burst of 5xx answers, of 429s, or a pause longer than a
+stream's keep-alive interval.
 
 It passes when nothing failed beyond the injected faults (an upstream error the gateway reports as
 such, `upstream_*`), every answer was the OpenAI envelope or a stream, the workers' memory is stable
-(RSS before and after, each worker), and no connection leaked (Postgres backends and Redis clients,
-before and after, once the ledger writer has drained). The result is appended to bench/results.md.
+(RSS after each half, each worker), and no connection leaked (Postgres backends and Redis clients
+after each half, once the ledger writer has drained: the first half fills the pools). The result is
+appended to bench/results.md.
 """
 
 from __future__ import annotations
@@ -128,10 +129,26 @@ def _one(session: requests.Session, base: str, key: str, rng: random.Random, tal
         tally.note(kind, type(exc).__name__, f"{type(exc).__name__}: {exc}")
 
 
+def _load(base: str, key: str, seconds: float, tally: Tally) -> None:
+    """CLIENTS threads of mixed requests for `seconds`, each on a keep-alive session of its own."""
+    started = time.monotonic()
+
+    def client(index: int) -> None:
+        rng, session = random.Random(index), requests.Session()
+        while time.monotonic() - started < seconds:
+            _one(session, base, key, rng, tally)
+
+    threads = [threading.Thread(target=client, args=(index,)) for index in range(CLIENTS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
 def _faults(emulator: WorkersAIEmulator, stop: threading.Event, log: list[str]) -> None:
-    rng = random.Random(16)
+    kinds = ["5xx", "429", "pause"]  # in turn: each half of the soak gets each kind three times
     while not stop.wait(10):
-        fault = rng.choice(["5xx", "429", "pause"])
+        fault = kinds[len(log) % len(kinds)]
         if fault == "5xx":
             emulator.inject_error(status=500, code=3043, message="Internal server error", times=5)
         elif fault == "429":
@@ -193,30 +210,21 @@ def main() -> None:
     try:
         _wait_until_up(f"{base}/healthz")
         records = _wait_for_records(database_url, 0)
-        warm = requests.Session()
-        for _ in range(50):  # pools, caches and both workers' imports settle before the "before"
-            _one(warm, base, key, random.Random(0), Tally())
-        time.sleep(2)
-        before = _footprint(server, database_url, redis_client)
-        started = time.monotonic()
-
-        def client(index: int) -> None:
-            rng, session = random.Random(index), requests.Session()
-            while time.monotonic() - started < SECONDS:
-                _one(session, base, key, rng, tally)
-
-        threads = [threading.Thread(target=client, args=(index,)) for index in range(CLIENTS)]
         fault_thread = threading.Thread(target=_faults, args=(emulator, stop, faults))
-        for thread in (*threads, fault_thread):
-            thread.start()
-        for thread in threads:
-            thread.join()
+        fault_thread.start()
+        # Two halves of the same load and faults: the first fills the pools (Redis, Postgres, the
+        # upstream's) to what this concurrency and these faults need, so growth in the second is a
+        # leak, not a pool filling.
+        _load(base, key, SECONDS / 2, tally)
+        time.sleep(5)  # the writer's batch, idle connections back in their pools
+        before = _footprint(server, database_url, redis_client)
+        _load(base, key, SECONDS / 2, tally)
         stop.set()
         fault_thread.join()
         emulator.set_latency()
         served = sum(tally.outcomes.values())
         _wait_for_records(database_url, records + 1)
-        time.sleep(5)  # the writer's last batch, idle connections back in their pools
+        time.sleep(5)
         after = _footprint(server, database_url, redis_client)
     finally:
         for process in (server, writer):
@@ -234,7 +242,8 @@ def main() -> None:
     outcomes = ", ".join(f"{name} {count}" for name, count in sorted(tally.outcomes.items()))
     text = (
         f"\n## {datetime.now(UTC):%Y-%m-%d %H:%M} UTC — soak (`make soak`, bench/soak.py), {os.cpu_count()} cores\n\n"
-        f"{SECONDS} s, {CLIENTS} client threads, {served} requests; faults injected: {', '.join(faults) or 'none'}.\n\n"
+        f'{SECONDS} s in two halves ("before" is after the first, which fills the pools), {CLIENTS} client threads, '
+        f"{served} requests; faults injected: {', '.join(faults) or 'none'}.\n\n"
         "| measure | before | after |\n|---|---|---|\n"
         f"| RSS per web worker | {' / '.join(map(str, before['rss']))} MB | {' / '.join(map(str, after['rss']))} MB |\n"
         f"| Postgres backends on the bench database | {before['postgres']} | {after['postgres']} |\n"
