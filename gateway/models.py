@@ -116,8 +116,14 @@ def _hash_key(plaintext: str, secret: str) -> str:
 keys_bulk_changed = Signal()
 
 
+# Fields no cached key state holds: an update of these alone is no change to announce.
+_NOT_IN_KEY_STATE = frozenset({"last_used_at"})
+
+
 class ApiKeyQuerySet(models.QuerySet["ApiKey"]):
     def update(self, **kwargs: Any) -> int:
+        if kwargs.keys() <= _NOT_IN_KEY_STATE:  # the ledger's once-a-minute last-used touch
+            return super().update(**kwargs)
         hashes = list(self.values_list("key_hash", flat=True))
         if "key_hash" in kwargs:
             hashes.append(kwargs["key_hash"])

@@ -7,9 +7,11 @@ from datetime import timedelta
 import pytest
 import requests
 from conftest import error_of, make_key, usage_records
+from django.core.cache import cache
 from django.db import connection
 from django.utils import timezone
 
+from gateway import stamps
 from gateway.models import ApiKey, UsageRecord
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -195,3 +197,16 @@ def test_the_hash_secret_is_its_own_and_rotates_through_fallbacks(gateway_url, r
     settings.GATEWAY_KEY_HASH_SECRET_FALLBACKS = []
     assert call(gateway_url, plaintext).status_code == 200
     assert call(gateway_url, plaintext + "x").status_code == 401
+
+
+def test_the_ledgers_last_used_touch_announces_no_key_change(api_key) -> None:  # type: ignore[no-untyped-def]
+    client = cache._cache.get_client(write=True)
+
+    def stamp() -> bytes | None:
+        return client.hget(stamps.stamps_key(), "keys")
+
+    before = stamp()
+    assert ApiKey.objects.update(last_used_at=timezone.now()) == 1  # as gateway/accounting/ledger.py does
+    assert stamp() == before  # no worker reloads its keys for it
+    assert ApiKey.objects.update(rpm_limit=5) == 1
+    assert stamp() != before
