@@ -268,13 +268,6 @@ GATEWAY_MAX_BODY_BYTES = env_int("GATEWAY_MAX_BODY_BYTES", 27_262_976, minimum=1
 GATEWAY_SSE_KEEPALIVE_SECONDS = env_float("GATEWAY_SSE_KEEPALIVE_SECONDS", 15.0)
 GATEWAY_MAX_N = env_int("GATEWAY_MAX_N", 8, minimum=1)
 GATEWAY_AUTH_CACHE_SECONDS = env_int("GATEWAY_AUTH_CACHE_SECONDS", 300, minimum=0)
-# Failed authentications allowed per client address and minute before they answer 429 (0: no
-# limit), and the header a proxy in front sets to the client's address (gateway/access/failures.py).
-GATEWAY_AUTH_FAILURES_PER_MINUTE = env_int("GATEWAY_AUTH_FAILURES_PER_MINUTE", 30, minimum=0)
-GATEWAY_CLIENT_IP_HEADER = env_str("GATEWAY_CLIENT_IP_HEADER")
-RATELIMIT_IP_META_KEY = "gateway.access.failures.client_ip"
-# Sign-in attempts to the admin per client address and minute (0: no limit; gateway/ops/login_throttle.py).
-GATEWAY_ADMIN_LOGINS_PER_MINUTE = env_int("GATEWAY_ADMIN_LOGINS_PER_MINUTE", 10, minimum=0)
 # Images are fetched one after another while the request waits: cap how many one request may carry.
 GATEWAY_MAX_IMAGES_PER_REQUEST = env_int("GATEWAY_MAX_IMAGES_PER_REQUEST", 4, minimum=1)
 # Images given by http(s) URL are fetched by the gateway behind an SSRF guard (gateway/chat/image_fetch.py);
@@ -304,20 +297,6 @@ GATEWAY_CACHE_TTL_SECONDS = env_int("GATEWAY_CACHE_TTL_SECONDS", 3600, minimum=0
 # until deleted.
 GATEWAY_RESPONSE_RETENTION_DAYS = env_int("GATEWAY_RESPONSE_RETENTION_DAYS", 30, minimum=0)
 DATA_UPLOAD_MAX_MEMORY_SIZE = GATEWAY_MAX_BODY_BYTES
-# Input limits (gateway/http/input_limits.py, README "Input limits"): a JSON body's nesting depth,
-# any array's and any string's length in it (OpenAI's own bounds for messages, input arrays and
-# strings), tools per request (OpenAI's 128) and each one's schema, all request headers together,
-# and a multipart body's fields and files (Django's settings behind the last two).
-GATEWAY_MAX_JSON_DEPTH = env_int("GATEWAY_MAX_JSON_DEPTH", 64, minimum=4)
-GATEWAY_MAX_ARRAY_ITEMS = env_int("GATEWAY_MAX_ARRAY_ITEMS", 2048, minimum=1)
-GATEWAY_MAX_STRING_CHARS = env_int("GATEWAY_MAX_STRING_CHARS", 10_485_760, minimum=1)
-GATEWAY_MAX_TOOLS = env_int("GATEWAY_MAX_TOOLS", 128, minimum=1)
-GATEWAY_MAX_TOOL_SCHEMA_BYTES = env_int("GATEWAY_MAX_TOOL_SCHEMA_BYTES", 65_536, minimum=64)
-GATEWAY_MAX_HEADER_BYTES = env_int("GATEWAY_MAX_HEADER_BYTES", 16_384, minimum=1024)
-GATEWAY_MAX_MULTIPART_FIELDS = env_int("GATEWAY_MAX_MULTIPART_FIELDS", 100, minimum=1)
-GATEWAY_MAX_MULTIPART_FILES = env_int("GATEWAY_MAX_MULTIPART_FILES", 10, minimum=1)
-DATA_UPLOAD_MAX_NUMBER_FIELDS = GATEWAY_MAX_MULTIPART_FIELDS
-DATA_UPLOAD_MAX_NUMBER_FILES = GATEWAY_MAX_MULTIPART_FILES
 # GET /metrics asks for this bearer token when set, and is open when unset (scraped on a private
 # network; set it whenever the gateway's port is reachable from beyond that network).
 GATEWAY_METRICS_TOKEN = env_str("GATEWAY_METRICS_TOKEN")
@@ -356,42 +335,8 @@ REST_FRAMEWORK = {
     "UNAUTHENTICATED_USER": None,
 }
 
-# --- Security -----------------------------------------------------------------------------------
-
-# CORS for /v1/ (django-cors-headers), off unless origins are listed: browsers may then call the API
-# from those origins (a key in the page is the page's to protect). "*" allows any origin. Keys are
-# bearer tokens, never cookies, so no credentials mode.
-GATEWAY_CORS_ALLOWED_ORIGINS = env_list("GATEWAY_CORS_ALLOWED_ORIGINS", "")
-CORS_ALLOW_ALL_ORIGINS = GATEWAY_CORS_ALLOWED_ORIGINS == ["*"]
-CORS_ALLOWED_ORIGINS = [] if CORS_ALLOW_ALL_ORIGINS else GATEWAY_CORS_ALLOWED_ORIGINS
-CORS_URLS_REGEX = r"^/v1/" if GATEWAY_CORS_ALLOWED_ORIGINS else r"(?!)"  # off: never matches, adds nothing
-CORS_ALLOW_HEADERS = (
-    *("accept", "authorization", "content-type", "user-agent", "cache-control", "idempotency-key"),
-    *("openai-organization", "openai-project", "openai-beta"),
-    # What the official SDKs send from a browser (dangerouslyAllowBrowser): their x-stainless-* headers.
-    *(f"x-stainless-{name}" for name in ("arch", "lang", "os", "package-version", "retry-count", "runtime")),
-    *(f"x-stainless-{name}" for name in ("runtime-version", "timeout", "helper-method", "poll-helper", "async")),
-)
-CORS_EXPOSE_HEADERS = (
-    "x-request-id",
-    "x-cache",
-    "retry-after",
-    *(f"x-ratelimit-{what}-{unit}" for what in ("limit", "remaining", "reset") for unit in ("requests", "tokens")),
-)
-CORS_PREFLIGHT_MAX_AGE = 600
-
-# TLS ends at a proxy; DJANGO_SECURE=1 turns on redirects, HSTS and secure cookies behind it.
-DJANGO_SECURE = env_bool("DJANGO_SECURE", False)
-SECURE_SSL_REDIRECT = DJANGO_SECURE
-SESSION_COOKIE_SECURE = DJANGO_SECURE
-CSRF_COOKIE_SECURE = DJANGO_SECURE
-SECURE_HSTS_SECONDS = 31_536_000 if DJANGO_SECURE else 0
-SECURE_HSTS_INCLUDE_SUBDOMAINS = DJANGO_SECURE
-SECURE_HSTS_PRELOAD = DJANGO_SECURE
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if DJANGO_SECURE else None
-SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]  # probed and scraped on the private side
-CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", "")
-X_FRAME_OPTIONS = "DENY"
+# --- Security: CORS, TLS behind a proxy, throttles, input limits (config/security.py) ------------
+from config.security import *  # noqa: E402, F403
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
