@@ -17,6 +17,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -177,3 +178,18 @@ class GatewayStack:
             timeout=30,
             stream=bool(body.get("stream")),
         )
+
+    def chats_on_new_connections(self, key: str, count: int = 16) -> list[requests.Response]:
+        """`count` chats, 8 at a time, each on a connection of its own (Connection: close), so they
+        spread over every worker's accept loop."""
+
+        def ask(_: int) -> requests.Response:
+            return requests.post(
+                f"{self.url}/v1/chat/completions",
+                json={"model": "gpt-4", "messages": [{"role": "user", "content": "hi"}]},
+                headers={"Authorization": f"Bearer {key}", "Connection": "close"},
+                timeout=30,
+            )
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            return list(pool.map(ask, range(count)))

@@ -5,11 +5,9 @@ update made by `manage.py shell`, a process of its own, as a script of an operat
 from __future__ import annotations
 
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-import requests
 from django.conf import settings
 from fault_stack import GatewayStack
 
@@ -33,24 +31,13 @@ def test_a_bulk_revocation_applies_on_the_next_request_of_every_worker(
 ) -> None:
     key = stack.issue_key()
 
-    def ask(_: int) -> requests.Response:
-        # A connection each: the requests spread over both workers' accept loops.
-        return requests.post(
-            f"{stack.url}/v1/chat/completions",
-            json={"model": "gpt-4", "messages": [{"role": "user", "content": "hi"}]},
-            headers={"Authorization": f"Bearer {key}", "Connection": "close"},
-            timeout=30,
-        )
-
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        before = list(pool.map(ask, range(16)))
+    before = stack.chats_on_new_connections(key)
     assert [answer.status_code for answer in before] == [200] * 16  # each worker holds the key as good
     assert len(stack.worker_pids()) == 2
 
     assert stack.manage("shell", "-c", BULK_REVOKE).strip().splitlines()[-1] == "1"
     served = len(upstream.requests)
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        after = list(pool.map(ask, range(16)))
+    after = stack.chats_on_new_connections(key)
 
     assert [answer.status_code for answer in after] == [401] * 16
     assert {answer.json()["error"]["message"] for answer in after} == {"This API key has been revoked."}

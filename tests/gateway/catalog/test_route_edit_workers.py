@@ -7,11 +7,9 @@ workers, go to the new upstream model, though each worker still held the old tab
 from __future__ import annotations
 
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-import requests
 from django.conf import settings
 from fault_stack import GatewayStack
 
@@ -35,25 +33,14 @@ def stack(fresh_database: str, upstream: WorkersAIEmulator, tmp_path: Path) -> I
 def test_a_remap_applies_on_the_next_request_of_every_worker(stack: GatewayStack, upstream: WorkersAIEmulator) -> None:
     key = stack.issue_key()
 
-    def ask(_: int) -> requests.Response:
-        # A connection each: the requests spread over both workers' accept loops.
-        return requests.post(
-            f"{stack.url}/v1/chat/completions",
-            json={"model": "gpt-4", "messages": [{"role": "user", "content": "hi"}]},
-            headers={"Authorization": f"Bearer {key}", "Connection": "close"},
-            timeout=30,
-        )
-
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        before = list(pool.map(ask, range(16)))
+    before = stack.chats_on_new_connections(key)
     assert [answer.status_code for answer in before] == [200] * 16
     assert {request.model for request in upstream.requests} == {LLAMA_70B}
     assert len(stack.worker_pids()) == 2
 
     stack.manage("shell", "-c", REMAP)
     served = len(upstream.requests)
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        after = list(pool.map(ask, range(16)))
+    after = stack.chats_on_new_connections(key)
 
     assert [answer.status_code for answer in after] == [200] * 16
     assert [request.model for request in upstream.requests[served:]] == [LLAMA_8B] * 16
