@@ -83,7 +83,7 @@ def settle(entry: UsageEntry) -> None:
 def refused_for_its_key(entry: UsageEntry) -> bool:
     """A request refused for its key (none, unknown, revoked, expired, too many failures): counted
     in the metrics and the request log, but no row in the ledger. No key owns it, and a database row
-    for each would let anyone without a key fill the table (README "Usage ledger")."""
+    for each would let anyone without a key fill the table (README "The ledger")."""
     return entry.principal is None and (entry.status == 401 or entry.error_code == failures.CODE)
 
 
