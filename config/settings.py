@@ -65,6 +65,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI's files, so /docs/ needs no CDN
     "corsheaders",
     "gateway",
     "rag",
@@ -333,7 +335,11 @@ REST_FRAMEWORK = {
     "DEFAULT_CONTENT_NEGOTIATION_CLASS": "gateway.http.negotiation.AlwaysJSON",
     "EXCEPTION_HANDLER": "gateway.http.envelope.exception_handler",
     "UNAUTHENTICATED_USER": None,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
+
+# --- The OpenAPI document and /docs/ (config/api_docs.py) ---------------------------------------
+from config.api_docs import *  # noqa: E402, F403
 
 # --- Security: CORS, TLS behind a proxy, throttles, input limits (config/security.py) ------------
 from config.security import *  # noqa: E402, F403

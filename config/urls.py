@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.urls import path, re_path
+from drf_spectacular.views import SpectacularSwaggerView
 
 from audio.views import SpeechView, TranscriptionsView, TranslationsView
 from gateway.chat.views import ChatCompletionsView
 from gateway.completions.views import CompletionsView
 from gateway.embeddings.views import EmbeddingsView
+from gateway.http.openapi import SchemaView
 from gateway.http.views import ModelDetailView, ModelListView, UsageView, healthz, metrics_view, readyz
 from gateway.moderations.views import ModerationsView
 from gateway.ops.login_throttle import throttled_login
@@ -34,6 +36,9 @@ urlpatterns = [
     path("healthz", healthz),
     path("readyz", readyz),
     path("metrics", metrics_view),
+    # The OpenAPI document of /v1 and Swagger UI over it: public, no key (README "OpenAPI schema and docs").
+    path("openapi.json", SchemaView.as_view(), name="openapi-schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="openapi-schema"), name="docs"),
     re_path(r"^v1/chat/completions/?$", ChatCompletionsView.as_view()),
     re_path(r"^v1/completions/?$", CompletionsView.as_view()),
     re_path(r"^v1/embeddings/?$", EmbeddingsView.as_view()),

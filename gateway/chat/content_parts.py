@@ -78,7 +78,7 @@ def _image(part: dict[str, Any], part_param: str) -> ImageRef:
     elif isinstance(image, dict) and isinstance(image.get("url"), str):
         url, url_param = image["url"], f"{part_param}.image_url.url"
         detail = image.get("detail")
-        if detail is not None and detail not in _DETAILS:
+        if detail is not None and (not isinstance(detail, str) or detail not in _DETAILS):
             raise invalid("'detail' must be auto, low or high.", param=f"{part_param}.image_url.detail")
     else:
         raise invalid(

@@ -93,7 +93,7 @@ def parse_message(raw: Any, param: str) -> ChatMessage:
     if not isinstance(raw, dict):
         raise invalid("Each message must be an object.", param=param)
     role = raw.get("role")
-    if role not in _ROLES:
+    if not isinstance(role, str) or role not in _ROLES:
         raise invalid(
             f"'{role}' is not a valid role: use system, developer, user, assistant or tool.",
             param=f"{param}.role",

@@ -135,7 +135,7 @@ def parse_response_format(data: dict[str, Any]) -> ResponseFormat | None:
     if raw is None:
         return None
     kind = raw.get("type") if isinstance(raw, dict) else None
-    if kind not in {"text", "json_object", "json_schema"}:
+    if not isinstance(kind, str) or kind not in {"text", "json_object", "json_schema"}:
         raise invalid("'response_format.type' must be text, json_object or json_schema.", param="response_format")
     if kind == "text":
         return None

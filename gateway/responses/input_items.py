@@ -54,7 +54,7 @@ def _part(raw: Any, param: str, role: str) -> dict[str, Any]:
         if raw.get("file_id") is not None and raw.get("image_url") is None:
             raise invalid("Images by file_id are not supported: send image_url.", param=f"{param}.file_id")
         detail = raw.get("detail") or "auto"
-        if detail not in {"auto", "low", "high"}:
+        if not isinstance(detail, str) or detail not in {"auto", "low", "high"}:
             raise invalid("'detail' must be auto, low or high.", param=f"{param}.detail")
         return {"type": "input_image", "image_url": _text(raw.get("image_url"), f"{param}.image_url"), "detail": detail}
     if kind == "input_file":
@@ -64,7 +64,7 @@ def _part(raw: Any, param: str, role: str) -> dict[str, Any]:
 
 def _message_item(raw: dict[str, Any], param: str) -> dict[str, Any]:
     role = raw.get("role")
-    if role not in _MESSAGE_ROLES:
+    if not isinstance(role, str) or role not in _MESSAGE_ROLES:
         raise invalid(f"'{role}' is not a valid role: use user, system, developer or assistant.", param=f"{param}.role")
     content = raw.get("content")
     if isinstance(content, str):
