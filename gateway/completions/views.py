@@ -5,14 +5,17 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_view
+
 from gateway.accounting.entry import UsageEntry
 from gateway.catalog.routes import RouteTarget
-from gateway.completions import service
+from gateway.completions import openapi, service
 from gateway.completions.request import CompletionRequest, parse_completion_request
 from gateway.http.generation_view import GenerationView
 from gateway.models import Task
 
 
+@extend_schema_view(post=openapi.CREATE)
 class CompletionsView(GenerationView):
     endpoint = "completions"
     task = Task.COMPLETION

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_view
+
 from gateway.accounting.entry import UsageEntry
 from gateway.catalog.routes import RouteTarget
-from gateway.embeddings import service
+from gateway.embeddings import openapi, service
 from gateway.embeddings.render import embeddings_body
 from gateway.embeddings.request import EmbeddingsRequest, parse_embeddings_request
 from gateway.http.generation_view import CachedView
 from gateway.models import Task
 
 
+@extend_schema_view(post=openapi.CREATE)
 class EmbeddingsView(CachedView):
     endpoint = "embeddings"
     task = Task.EMBEDDING

@@ -22,6 +22,7 @@ from django.core.cache import cache
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
+from drf_spectacular.utils import extend_schema_view
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -34,6 +35,7 @@ from gateway.accounting.report import usage_report
 from gateway.catalog import cooldown
 from gateway.catalog.routes import RouteTarget, route_table
 from gateway.errors import GatewayError, invalid
+from gateway.http import views_openapi
 from gateway.http.envelope import error_response
 
 
@@ -80,6 +82,7 @@ def _model_body(name: str, targets: tuple[RouteTarget, ...]) -> dict[str, Any]:
     }
 
 
+@extend_schema_view(get=views_openapi.LIST_MODELS)
 class ModelListView(APIView):
     def get(self, request: Request) -> Response:
         principal = request.user
@@ -88,6 +91,7 @@ class ModelListView(APIView):
         return Response({"object": "list", "data": data})
 
 
+@extend_schema_view(get=views_openapi.RETRIEVE_MODEL)
 class ModelDetailView(APIView):
     def get(self, request: Request, model_id: str) -> Response:
         # Path converters see the decoded path, so "@cf%2Fmeta%2F…" arrives as "@cf/meta/…".
@@ -155,6 +159,7 @@ def _quota(principal: KeyPrincipal) -> dict[str, Any] | None:
     }
 
 
+@extend_schema_view(get=views_openapi.USAGE)
 class UsageView(APIView):
     def get(self, request: Request) -> Response:
         principal: KeyPrincipal = request.user

@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 from django.http import HttpResponseBase
+from drf_spectacular.utils import extend_schema_view
 from rest_framework.request import Request
 
 from gateway.accounting.entry import UsageEntry
@@ -13,11 +14,13 @@ from gateway.catalog.routes import RouteTarget
 from gateway.http.metered_view import MeteredView
 from gateway.http.responses import SettledResponse
 from gateway.models import Task
+from gateway.moderations import openapi
 from gateway.moderations.render import moderation_body
 from gateway.moderations.request import ModerationRequest, parse_moderation_request
 from gateway.moderations.service import moderate
 
 
+@extend_schema_view(post=openapi.CREATE)
 class ModerationsView(MeteredView):
     endpoint = "moderations"
     task = Task.MODERATION
