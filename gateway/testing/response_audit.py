@@ -64,7 +64,7 @@ class ResponseAuditMiddleware:
         html = response.get("Content-Type", "").startswith("text/html")
         if response.status_code >= 500 and response.status_code not in {502, 503, 504}:
             self._note(f"{response.status_code} for {request.method} {request.path}")
-        elif html and not request.path.startswith(("/admin/", "/playground/")):  # the staff pages
+        elif html and not request.path.startswith(("/admin/", "/playground/", "/docs/")):  # staff pages, API docs
             self._note(f"an HTML body for {request.method} {request.path}")
         return response
 
