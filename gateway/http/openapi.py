@@ -28,6 +28,7 @@ from rest_framework.response import Response
 Schema = dict[str, Any]
 
 _components: dict[str, Schema] = {}
+_links: dict[str, dict[str, Schema]] = {}  # source operationId → link name → OpenAPI link object
 
 
 def component(name: str, schema: Schema) -> Schema:
@@ -38,6 +39,12 @@ def component(name: str, schema: Schema) -> Schema:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
+def link(source: str, target: str, **parameters: str) -> None:
+    """Declare that `target` can follow a success of `source`, its parameters taken from that answer
+    (runtime expressions such as `$response.body#/id`): schemathesis's stateful test chains them."""
+    _links.setdefault(source, {})[target] = {"operationId": target, "parameters": parameters}
+
+
 def only_v1(endpoints: list[tuple[str, str, str, Any]]) -> list[tuple[str, str, str, Any]]:
     """drf-spectacular preprocessing hook: the API is /v1 (the schema view itself is not in it)."""
     return [endpoint for endpoint in endpoints if endpoint[0].startswith("/v1/")]
@@ -45,12 +52,16 @@ def only_v1(endpoints: list[tuple[str, str, str, Any]]) -> list[tuple[str, str, 
 
 def finish_document(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
     """drf-spectacular postprocessing hook: paths spelled as OpenAI spells them (the routes' optional
-    trailing slash dropped), bodies required, and the named components in name order."""
+    trailing slash dropped), bodies required, links attached, and the named components in name order."""
     result["paths"] = {path.rstrip("/"): item for path, item in result["paths"].items()}
     for item in result["paths"].values():
         for operation in item.values():
             if "requestBody" in operation:  # a raw schema's body is not marked required by drf-spectacular
                 operation["requestBody"]["required"] = True
+            follows = _links.get(operation["operationId"])
+            if follows:
+                success = next(status for status in sorted(operation["responses"]) if status.startswith("2"))
+                operation["responses"][success]["links"] = follows
     schemas = result.setdefault("components", {}).setdefault("schemas", {})
     for name in sorted(_components):
         schemas.setdefault(name, _components[name])

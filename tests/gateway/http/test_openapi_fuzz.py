@@ -82,3 +82,32 @@ def map_body(context: Any, body: Any) -> Any:
 @settings(suppress_health_check=[HealthCheck.function_scoped_fixture])  # the server and key serve every input
 def test_every_operation_answers_as_documented(case, live_server, api_key: str) -> None:  # type: ignore[no-untyped-def]
     case.call_and_validate(base_url=live_server.url, headers={"Authorization": f"Bearer {api_key}"}, checks=CHECKS)
+
+
+STATEFUL_SCENARIOS = 40  # chains of calls, each up to STATEFUL_STEPS long
+STATEFUL_STEPS = 6
+
+
+def test_chained_operations_answer_as_documented(live_server, api_key: str) -> None:  # type: ignore[no-untyped-def]
+    """The document's links chain operations (create a file, then fetch, attach or delete it …):
+    schemathesis's state machine walks them with the ids the gateway answered, holding every
+    answer to the same checks."""
+    headers = {"Authorization": f"Bearer {api_key}"}
+
+    class Workflow(schema.as_state_machine()):  # type: ignore[misc]
+        def get_call_kwargs(self, case):  # type: ignore[no-untyped-def]
+            return {"base_url": live_server.url, "headers": headers}
+
+        def validate_response(self, response, case, additional_checks=None, **kwargs):  # type: ignore[no-untyped-def]
+            case.validate_response(response, checks=CHECKS)
+
+    Workflow.run(
+        settings=settings(
+            max_examples=STATEFUL_SCENARIOS,
+            stateful_step_count=STATEFUL_STEPS,
+            derandomize=True,  # the same chains every run
+            deadline=None,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
+    )
