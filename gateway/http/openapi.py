@@ -1,11 +1,12 @@
 """The OpenAPI 3.1 description of /v1 (drf-spectacular), served at /openapi.json with /docs/.
 
 The views parse bodies with their families' own typed parsers, not DRF serializers, so each family
-describes its operations with raw JSON Schema in its `openapi.py` (`@extend_schema` on the view's
-method). Shared pieces live here:
+describes its operations with raw JSON Schema in its `openapi.py` (`@extend_schema_view` on the view
+class). Shared pieces live here:
 
 - `component(name, schema)` names a schema once; the document's components are filled from these
-  by `finish_document`, a drf-spectacular postprocessing hook (config/settings.py SPECTACULAR_SETTINGS).
+  by `finish_document`, a drf-spectacular postprocessing hook (config/api_docs.py); `link()` chains
+  operations for schemathesis's stateful test.
 - `ERROR` is the OpenAI error envelope every refusal carries; `refusals()` maps statuses to it.
 - The bearer key scheme is declared for the gateway's own authentication class.
 
