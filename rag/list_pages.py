@@ -31,7 +31,8 @@ def parse_list_query(params: Any, *, default_limit: int = 20, max_limit: int = 1
     raw_limit = params.get("limit")
     limit = default_limit
     if raw_limit is not None:
-        if not str(raw_limit).isdigit() or not 1 <= int(raw_limit) <= max_limit:
+        # ASCII digits only: str.isdigit() is also true of "²", which int() refuses.
+        if not (raw_limit.isascii() and raw_limit.isdigit()) or not 1 <= int(raw_limit) <= max_limit:
             raise invalid(f"'limit' must be a whole number from 1 to {max_limit}.", param="limit")
         limit = int(raw_limit)
     order = params.get("order", "desc")
@@ -47,7 +48,8 @@ def page(rows: QuerySet[M], query: ListQuery, key: str = "pk") -> tuple[list[M],
     for name, cursor in (("after", query.after), ("before", query.before)):
         if cursor is None:
             continue
-        anchor = rows.filter(**{key: cursor}).values("created_at", key).first()
+        # A NUL cannot be in an id (nor sent to Postgres): it names nothing.
+        anchor = None if "\x00" in cursor else rows.filter(**{key: cursor}).values("created_at", key).first()
         if anchor is None:
             raise invalid(f"'{name}' names no object of this list: '{cursor}'.", param=name)
         later = (name == "after") != descending  # rows that come after the anchor in time

@@ -45,8 +45,8 @@ def _string(data: dict[str, Any], name: str, default: str, limit: int) -> str:
     value = data.get(name)
     if value is None:
         return default
-    if not isinstance(value, str) or not value.strip() or len(value) > limit:
-        raise invalid(f"'{name}' must be a non-empty string of at most {limit} characters.", param=name)
+    if not isinstance(value, str) or not value.strip() or len(value) > limit or "\x00" in value:
+        raise invalid(f"'{name}' must be a non-empty string of at most {limit} characters, without NUL.", param=name)
     return value
 
 
@@ -60,7 +60,14 @@ def _filter(data: dict[str, Any]) -> dict[str, Any] | None:
         return None
     if not isinstance(value, dict) or not all(isinstance(item, str | int | float | bool) for item in value.values()):
         raise invalid("'filter' must be an object of metadata keys and the values they must equal.", param="filter")
+    if _has_nul(value):
+        raise invalid("'filter' may not contain the NUL character.", param="filter")
     return value
+
+
+def _has_nul(value: Any) -> bool:
+    """Whether JSON holds a NUL, which Postgres' text and jsonb cannot store or compare."""
+    return "\\u0000" in json.dumps(value)
 
 
 def _threshold(data: dict[str, Any], name: str) -> float:
@@ -70,8 +77,8 @@ def _threshold(data: dict[str, Any], name: str) -> float:
 
 def _title(data: dict[str, Any]) -> str:
     title = data.get("title") or ""
-    if not isinstance(title, str):
-        raise invalid("'title' must be a string.", param="title")
+    if not isinstance(title, str) or "\x00" in title:
+        raise invalid("'title' must be a string without NUL.", param="title")
     return title[:500]
 
 
@@ -135,7 +142,8 @@ def parse_upload(data: Any) -> DocumentRequest:
         except ValueError as exc:
             raise invalid("'metadata' must be a JSON object.", param="metadata") from exc
     for name in ("chunk_size", "chunk_overlap"):
-        if isinstance(fields.get(name), str) and fields[name].strip().isdigit():
+        # ASCII digits: str.isdigit() is also true of "²", which int() refuses.
+        if isinstance(fields.get(name), str) and fields[name].strip().isascii() and fields[name].strip().isdigit():
             fields[name] = int(fields[name])
     fields["text"] = extracted.text
     fields.setdefault("document_id", upload.name or None)
@@ -158,10 +166,12 @@ def parse_document_request(data: Any) -> DocumentRequest:
         raise invalid("'text' contains NUL characters, which cannot be stored.", param="text")
     metadata = data.get("metadata")
     metadata = {} if metadata is None else metadata
-    if not isinstance(metadata, dict):
-        raise invalid("'metadata' must be a JSON object.", param="metadata")
+    if not isinstance(metadata, dict) or _has_nul(metadata):
+        raise invalid("'metadata' must be a JSON object without NUL characters.", param="metadata")
     given = data.get("document_id", metadata.get("docId"))
-    if given is not None and (not isinstance(given, str | int) or isinstance(given, bool) or not str(given).strip()):
+    if given is not None and (
+        not isinstance(given, str | int) or isinstance(given, bool) or not str(given).strip() or "\x00" in str(given)
+    ):
         raise invalid("'document_id' (or metadata.docId) must be a non-empty string.", param="document_id")
     size = parse_integer(data, "chunk_size", 100, 8000) or 1000
     overlap = parse_integer(data, "chunk_overlap", 0, 4000)

@@ -12,6 +12,7 @@ from typing import Any
 
 from django.conf import settings
 from django.http import HttpResponseBase
+from drf_spectacular.utils import extend_schema_view
 from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -25,7 +26,7 @@ from gateway.http.input_limits import LimitedJSONParser
 from gateway.http.metered_view import MeteredView
 from gateway.http.responses import SettledResponse
 from gateway.models import Task
-from rag import render, service, store
+from rag import openapi, render, service, store
 from rag.models import DEFAULT_NAMESPACE
 from rag.request import (
     DocumentRequest,
@@ -42,6 +43,14 @@ def _not_found(document_id: str) -> GatewayError:
     return GatewayError(404, f"No document `{document_id}` in this namespace.", code="document_not_found")
 
 
+def _queried_namespace(request: Request) -> str | None:
+    namespace = request.query_params.get("namespace")
+    if namespace is not None and "\x00" in namespace:
+        raise invalid("'namespace' may not contain the NUL character.", param="namespace")
+    return namespace
+
+
+@extend_schema_view(post=openapi.CREATE_DOCUMENT, get=openapi.LIST_DOCUMENTS)
 class DocumentsView(MeteredView):
     endpoint = "rag.documents"
     task = Task.EMBEDDING
@@ -72,12 +81,12 @@ class DocumentsView(MeteredView):
     def get(self, request: Request) -> Response:
         owner_id = service.owner_of(request.user)
         limit = request.query_params.get("limit", "20")
-        if not limit.isdigit() or not 1 <= int(limit) <= store.MAX_LIST_LIMIT:
+        if not (limit.isascii() and limit.isdigit()) or not 1 <= int(limit) <= store.MAX_LIST_LIMIT:
             raise invalid(f"'limit' must be a whole number from 1 to {store.MAX_LIST_LIMIT}.", param="limit")
         try:
             page = store.list_documents(
                 owner_id,
-                namespace=request.query_params.get("namespace"),
+                namespace=_queried_namespace(request),
                 limit=int(limit),
                 cursor=request.query_params.get("cursor"),
             )
@@ -86,12 +95,12 @@ class DocumentsView(MeteredView):
         return Response(render.page_body(page))
 
 
+@extend_schema_view(get=openapi.RETRIEVE_DOCUMENT, delete=openapi.DELETE_DOCUMENT)
 class DocumentDetailView(APIView):
     def _where(self, request: Request, document_id: str) -> dict[str, Any]:
-        return {
-            "namespace": request.query_params.get("namespace") or DEFAULT_NAMESPACE,
-            "external_id": document_id,
-        }
+        if "\x00" in document_id:  # no document has it (and Postgres cannot compare it)
+            raise _not_found(document_id)
+        return {"namespace": _queried_namespace(request) or DEFAULT_NAMESPACE, "external_id": document_id}
 
     def get(self, request: Request, document_id: str) -> Response:
         owner_id = service.owner_of(request.user)
@@ -109,6 +118,7 @@ class DocumentDetailView(APIView):
         return Response({"object": "rag.document.deleted", "document_id": document_id, "deleted": True})
 
 
+@extend_schema_view(post=openapi.SEARCH)
 class SearchView(MeteredView):
     endpoint = "rag.search"
     task = Task.EMBEDDING
@@ -124,6 +134,7 @@ class SearchView(MeteredView):
         return SettledResponse(render.search_body(body.query, hits), entry, headers=entry.admission.headers)
 
 
+@extend_schema_view(post=openapi.CHAT)
 class RagChatView(GenerationView):
     endpoint = "rag.chat"
     task = Task.CHAT

@@ -8,6 +8,7 @@ ACCESS_TOKEN is a 403); another owner's file is the same 404 as one that never e
 from __future__ import annotations
 
 from django.http import FileResponse
+from drf_spectacular.utils import extend_schema_view
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -16,7 +17,7 @@ from rest_framework.views import APIView
 from gateway.errors import GatewayError
 from gateway.http.envelope import UNAVAILABLE_RETRY_AFTER_SECONDS
 from gateway.http.input_limits import LimitedJSONParser
-from rag.files import render, service, storage
+from rag.files import openapi, render, service, storage
 from rag.files.request import DEFAULT_MEDIA_TYPE, parse_list, parse_upload
 from rag.service import owner_of
 from rag.vector_store_models import StoredFile
@@ -43,6 +44,7 @@ def _owned(request: Request, file_id: str) -> StoredFile:
     return found
 
 
+@extend_schema_view(post=openapi.CREATE, get=openapi.LIST)
 class FilesView(APIView):
     # Multipart is the upload; JSON and plain forms are parsed only to be refused with a clear 400.
     parser_classes = [MultiPartParser, FormParser, LimitedJSONParser]
@@ -61,6 +63,7 @@ class FilesView(APIView):
         return Response(render.list_of(service.list_page(owner_id, parse_list(request.query_params))))
 
 
+@extend_schema_view(get=openapi.RETRIEVE, delete=openapi.DELETE)
 class FileDetailView(APIView):
     def get(self, request: Request, file_id: str) -> Response:
         return Response(render.file_body(_owned(request, file_id)))
@@ -71,6 +74,7 @@ class FileDetailView(APIView):
         return Response(render.deleted_body(file_id))
 
 
+@extend_schema_view(get=openapi.CONTENT)
 class FileContentView(APIView):
     def get(self, request: Request, file_id: str) -> FileResponse:
         found = _owned(request, file_id)

@@ -44,10 +44,13 @@ def _pairs(value: Any, param: str, *, typed: bool) -> dict[str, Any]:
     if not isinstance(value, dict) or len(value) > _MAX_PAIRS:
         raise invalid(f"'{param}' must be an object of at most {_MAX_PAIRS} pairs.", param=param)
     for key, item in value.items():
-        if not key or len(key) > _MAX_KEY:
-            raise invalid(f"'{param}' keys must be 1 to {_MAX_KEY} characters.", param=param)
-        if not isinstance(item, kinds) or (isinstance(item, str) and len(item) > _MAX_VALUE):
-            raise invalid(f"'{param}.{key}' must be one of {what} (strings of at most {_MAX_VALUE}).", param=param)
+        # jsonb cannot hold the NUL character: refused here, not a database error.
+        if not key or len(key) > _MAX_KEY or "\x00" in key:
+            raise invalid(f"'{param}' keys must be 1 to {_MAX_KEY} characters, without NUL.", param=param)
+        if not isinstance(item, kinds) or (isinstance(item, str) and (len(item) > _MAX_VALUE or "\x00" in item)):
+            raise invalid(
+                f"'{param}.{key}' must be one of {what} (strings of at most {_MAX_VALUE}, without NUL).", param=param
+            )
     return dict(value)
 
 
@@ -94,8 +97,8 @@ def parse_expires_after(data: dict[str, Any]) -> tuple[bool, dict[str, Any] | No
 
 def _name(data: dict[str, Any]) -> str | None:
     name = data.get("name")
-    if name is not None and (not isinstance(name, str) or len(name) > 256):
-        raise invalid("'name' must be a string of at most 256 characters.", param="name")
+    if name is not None and (not isinstance(name, str) or len(name) > 256 or "\x00" in name):
+        raise invalid("'name' must be a string of at most 256 characters, without NUL.", param="name")
     return name
 
 
@@ -126,7 +129,7 @@ class AddFiles:
 
 
 def _file_id(value: Any, param: str) -> str:
-    if not isinstance(value, str) or not value or len(value) > 64:
+    if not isinstance(value, str) or not value or len(value) > 64 or "\x00" in value:
         raise invalid(f"'{param}' must be a file id.", param=param)
     return value
 

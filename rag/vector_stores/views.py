@@ -13,6 +13,7 @@ from typing import Any
 
 from django.conf import settings
 from django.http import HttpResponseBase
+from drf_spectacular.utils import extend_schema_view
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -26,7 +27,7 @@ from gateway.models import Task
 from rag.list_pages import list_body, page, parse_list_query
 from rag.models import VectorStore, VectorStoreFile
 from rag.service import owner_of
-from rag.vector_stores import render, service
+from rag.vector_stores import openapi, render, service
 from rag.vector_stores.request import (
     AddFiles,
     CreateWithFiles,
@@ -79,6 +80,7 @@ class _StoreMetered(MeteredView):
         return store
 
 
+@extend_schema_view(get=openapi.LIST_STORES, post=openapi.CREATE_STORE)
 class VectorStoresView(_StoreMetered):
     endpoint = "vector_stores"
 
@@ -112,6 +114,7 @@ class VectorStoresView(_StoreMetered):
         return Response(_store_body(store), headers=entry.admission.headers)
 
 
+@extend_schema_view(get=openapi.RETRIEVE_STORE, post=openapi.MODIFY_STORE, delete=openapi.DELETE_STORE)
 class VectorStoreDetailView(APIView):
     def get(self, request: Request, vector_store_id: str) -> Response:
         return Response(_store_body(service.get_store(owner_of(request.user), vector_store_id)))
@@ -125,6 +128,7 @@ class VectorStoreDetailView(APIView):
         return Response(render.deleted_body(vector_store_id, "vector_store"))
 
 
+@extend_schema_view(get=openapi.LIST_FILES, post=openapi.ADD_FILE)
 class VectorStoreFilesView(_StoreMetered):
     endpoint = "vector_stores.files"
 
@@ -148,6 +152,7 @@ class VectorStoreFilesView(_StoreMetered):
         return Response(render.store_file_body(row), headers=entry.admission.headers)
 
 
+@extend_schema_view(get=openapi.RETRIEVE_FILE, post=openapi.UPDATE_FILE, delete=openapi.DELETE_FILE)
 class VectorStoreFileDetailView(APIView):
     def get(self, request: Request, vector_store_id: str, file_id: str) -> Response:
         store = service.get_store(owner_of(request.user), vector_store_id)
@@ -164,6 +169,7 @@ class VectorStoreFileDetailView(APIView):
         return Response(render.deleted_body(file_id, "vector_store.file"))
 
 
+@extend_schema_view(post=openapi.CREATE_BATCH)
 class FileBatchesView(_StoreMetered):
     endpoint = "vector_stores.file_batches"
 
@@ -181,6 +187,7 @@ class FileBatchesView(_StoreMetered):
         return Response(render.batch_body(batch, service.batch_counts(batch)), headers=entry.admission.headers)
 
 
+@extend_schema_view(get=openapi.RETRIEVE_BATCH)
 class FileBatchDetailView(APIView):
     def get(self, request: Request, vector_store_id: str, batch_id: str) -> Response:
         store = service.get_store(owner_of(request.user), vector_store_id)
@@ -189,6 +196,7 @@ class FileBatchDetailView(APIView):
         return Response(body, headers=POLL_AFTER if body["status"] in ("in_progress", "cancelling") else None)
 
 
+@extend_schema_view(post=openapi.CANCEL_BATCH)
 class FileBatchCancelView(APIView):
     def post(self, request: Request, vector_store_id: str, batch_id: str) -> Response:
         store = service.get_store(owner_of(request.user), vector_store_id)
@@ -196,6 +204,7 @@ class FileBatchCancelView(APIView):
         return Response(render.batch_body(batch, service.batch_counts(batch)))
 
 
+@extend_schema_view(get=openapi.LIST_BATCH_FILES)
 class FileBatchFilesView(APIView):
     def get(self, request: Request, vector_store_id: str, batch_id: str) -> Response:
         store = service.get_store(owner_of(request.user), vector_store_id)
@@ -203,6 +212,7 @@ class FileBatchFilesView(APIView):
         return _file_list(request, service.store_files(store).filter(batch=batch))
 
 
+@extend_schema_view(post=openapi.SEARCH_STORE)
 class VectorStoreSearchView(_StoreMetered):
     endpoint = "vector_stores.search"
 
