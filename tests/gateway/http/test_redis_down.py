@@ -101,8 +101,9 @@ def test_a_gone_or_hung_redis_answers_503_with_retry_after(
     started = time.monotonic()
     refused = [chat()]
     unavailable(refused[0])
-    # A few Redis calls in a row may each wait out the timeout; never the OS's TCP timeouts.
-    assert time.monotonic() - started < 10 * SOCKET_TIMEOUT
+    # One Redis call waits out the socket timeout and the request is answered (0.51 s measured):
+    # no retry, no backoff (config/settings.py CACHES "retry"), never the OS's TCP timeouts.
+    assert time.monotonic() - started < 4 * SOCKET_TIMEOUT
 
     redis_process.send_signal(signal.SIGCONT)
     redis_process.terminate()  # gone: connections are refused
@@ -114,9 +115,11 @@ def test_a_gone_or_hung_redis_answers_503_with_retry_after(
     ]
     for answer in refused:
         unavailable(answer)
+    # A refused connection is answered at once (about 15 ms measured), not after redis-py backoffs.
+    assert all(answer.elapsed.total_seconds() < 1 for answer in refused[1:])
     # Each refusal is in the ledger once: with the spool out of reach, settle writes it directly.
-    # Not a timing test: under a loaded run one of these records has taken over 15 s (redis-py's
-    # retries against the gone server come first), so the deadline only bounds a hang.
+    # Not a timing test: under a loaded run one of these records once took over 15 s, so the
+    # deadline only bounds a hang (measured: all four within 0.1 s, also with the CPUs saturated).
     wanted = {answer.headers["x-request-id"] for answer in refused}
     deadline = time.monotonic() + 60
     while True:
