@@ -123,8 +123,10 @@ def test_an_answer_that_is_not_json_is_a_502_not_a_500(gateway_url, routes) -> N
 
     error = error_of(response, 502)
     assert (error["type"], error["code"]) == ("upstream_error", "upstream_error")
+    assert "not JSON" in error["message"]
+    assert len(routes.requests) == 2  # an upstream error: retried once, as a 5xx is
     (record,) = usage_records(1)
-    assert (record.status, record.error_code) == (502, "upstream_error")
+    assert (record.status, record.error_code, record.attempts) == (502, "upstream_error", 2)
 
 
 def test_a_stream_event_that_is_not_json_ends_the_stream_with_an_error_event(gateway_url, routes) -> None:  # type: ignore[no-untyped-def]
