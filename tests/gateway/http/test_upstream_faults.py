@@ -41,9 +41,9 @@ def stream_blocks(response: requests.Response) -> list[str]:
     return [block for block in text.split("\n\n") if block and not block.startswith(":")]
 
 
-def charged() -> dict[str, int]:
-    """The budgeted key's TPM and token-budget counters in Redis (what admission reserved, settled
-    to what was used)."""
+def charged() -> int:
+    """The budgeted key's token budget counter in Redis: what admission reserved, settled to what
+    was used. (Its TPM counter settles in the same script; a minute's window could split it.)"""
     from django.core.cache import cache
 
     from gateway.accounting.counters import redis
@@ -51,11 +51,8 @@ def charged() -> dict[str, int]:
 
     key_id = ApiKey.objects.get(name=BUDGETED).id
     client = redis()
-    names = [
-        *client.scan_iter(match=cache.make_key(f"tpm:{key_id}:*")),
-        *client.scan_iter(match=cache.make_key(f"quota:{key_id}:tokens:*")),
-    ]
-    return {name.decode(): int(client.get(name) or 0) for name in names}
+    (name,) = client.scan_iter(match=cache.make_key(f"quota:{key_id}:tokens:*"))
+    return int(client.get(name) or 0)
 
 
 def budgeted_key() -> str:
@@ -78,7 +75,7 @@ def test_a_connection_dropped_before_the_answer_is_a_502_after_one_retry(gateway
     assert len(routes.requests) == 2  # the first attempt and GATEWAY_UPSTREAM_RETRIES' one
     (record,) = usage_records(1)
     assert (record.status, record.error_code, record.attempts) == (502, "upstream_unavailable", 2)
-    assert set(charged().values()) == {0}  # the reservation handed back
+    assert charged() == 0  # the reservation handed back
 
 
 def test_a_stream_cut_mid_way_ends_with_an_error_event_and_one_settled_record(gateway_url, routes) -> None:  # type: ignore[no-untyped-def]
@@ -99,7 +96,7 @@ def test_a_stream_cut_mid_way_ends_with_an_error_event_and_one_settled_record(ga
     assert (record.status, record.error_code, record.streamed) == (502, "upstream_error", True)
     assert record.usage_estimated and record.completion_tokens > 0  # what was sent is counted
     used = record.prompt_tokens + record.completion_tokens
-    assert set(charged().values()) == {used}  # reserved max_tokens, settled to what was used
+    assert charged() == used  # reserved max_tokens, settled to what was used
 
 
 def test_a_whole_answer_cut_mid_way_is_a_502(gateway_url, routes) -> None:  # type: ignore[no-untyped-def]
@@ -141,7 +138,7 @@ def test_a_stream_event_that_is_not_json_ends_the_stream_with_an_error_event(gat
     assert "unreadable stream event" in error["message"]
     (record,) = usage_records(1)
     assert (record.status, record.streamed) == (502, True)
-    assert set(charged().values()) == {record.prompt_tokens + record.completion_tokens}
+    assert charged() == record.prompt_tokens + record.completion_tokens
 
 
 def test_a_first_stream_event_that_is_not_json_is_not_retried_once_the_headers_are_in(gateway_url, routes) -> None:  # type: ignore[no-untyped-def]
@@ -189,7 +186,7 @@ def test_a_5xx_storm_answers_502_envelopes_cools_the_route_then_serves_again(gat
     records = usage_records(len(answers) + 1)
     assert sorted(record.status for record in records) == [200] + [502] * len(answers)
     used = sum(record.prompt_tokens + record.completion_tokens for record in records)
-    assert set(charged().values()) == {used}
+    assert charged() == used
 
 
 def test_a_429_storm_answers_429_with_retry_after_at_once_then_serves_again(gateway_url, routes) -> None:  # type: ignore[no-untyped-def]
@@ -209,4 +206,4 @@ def test_a_429_storm_answers_429_with_retry_after_at_once_then_serves_again(gate
     assert chat(gateway_url, key).status_code == 200
     records = usage_records(len(answers) + 1)
     assert sorted(record.status for record in records) == [200] + [429] * len(answers)
-    assert set(charged().values()) == {sum(r.prompt_tokens + r.completion_tokens for r in records)}
+    assert charged() == sum(r.prompt_tokens + r.completion_tokens for r in records)
