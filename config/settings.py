@@ -11,6 +11,8 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from config import embedded
 from config.env import env_bool, env_float, env_int, env_list, env_str
@@ -213,6 +215,11 @@ CACHES = {
             "pool_class": "redis.BlockingConnectionPool",
             "max_connections": REDIS_POOL_SIZE,
             "timeout": REDIS_SOCKET_TIMEOUT_SECONDS,
+            # A failed command is not sent again: one socket timeout is the longest a request waits
+            # on a hung Redis before its 503. redis-py's default depends on how the client is built
+            # (a redis.Redis of its own retries 3 times with backoff since redis-py 6), so it is
+            # stated here rather than left to the pool's.
+            "retry": Retry(NoBackoff(), 0),
         },
     }
 }

@@ -10,6 +10,7 @@ import logging
 import sys
 from typing import Any
 
+import psycopg
 import redis.exceptions
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
@@ -34,7 +35,8 @@ def unavailable(exc: BaseException | None) -> GatewayError | None:
     """The 503 for an error saying a backing service is out of reach, else None.
 
     Redis refused, or slower than its socket timeouts (config/settings.py CACHES); the database pool
-    had no connection free within its timeout. Followed through `raise … from`, because Django
+    had no connection free within its timeout, or the database was gone (shut down, restarting: its
+    connection refused or closed; a statement it cancelled is not that). Followed through `raise … from`, because Django
     wraps database errors that way (DatabaseErrorWrapper) and callers may wrap cache errors.
     """
     seen: set[int] = set()
@@ -44,6 +46,8 @@ def unavailable(exc: BaseException | None) -> GatewayError | None:
             return _service_unavailable("The gateway cannot reach its cache right now; retry in a few seconds.")
         if isinstance(exc, PoolTimeout):
             return _service_unavailable("The gateway's database is busy right now; retry in a few seconds.")
+        if isinstance(exc, psycopg.OperationalError) and not isinstance(exc, psycopg.errors.QueryCanceled):
+            return _service_unavailable("The gateway cannot reach its database right now; retry in a few seconds.")
         exc = exc.__cause__
     return None
 

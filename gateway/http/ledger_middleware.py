@@ -34,6 +34,7 @@ from gateway.access.auth import ApiKeyAuthentication, KeyPrincipal
 from gateway.accounting.entry import UsageEntry
 from gateway.accounting.ledger import open_lease, settle
 from gateway.errors import GatewayError
+from gateway.http.envelope import error_response, unavailable
 
 log = logging.getLogger(__name__)
 
@@ -137,9 +138,20 @@ class UsageLedgerMiddleware:
         endpoint, admits = _path_facts(request.path_info)
         if not admits:
             open_lease(request.request_id, endpoint)
-        with stamps.checked_by_admission() if admits else stamps.request_scope() as vouched:
-            entry.stamps = vouched
-            response = self.get_response(request)
+        try:
+            with stamps.checked_by_admission() if admits else stamps.request_scope() as vouched:
+                entry.stamps = vouched
+                response = self.get_response(request)
+        except Exception as exc:
+            # The stamps could not be read (Redis away, a process's first request): answered here,
+            # not by handler500 above this middleware, so that the refusal is recorded like any other.
+            # Exceptions of the view and of the middleware below it never get here (Django turns
+            # them into responses at every middleware).
+            down = unavailable(exc)
+            if down is None:
+                raise
+            log.warning("%s refused before it began: %s", request.request_id, exc)
+            response = error_response(down)
         latency_ms = int((time.monotonic() - started) * 1000)
 
         def closer() -> None:

@@ -294,3 +294,47 @@ def test_a_job_whose_worker_stays_alive_is_run_once(
     directory = images_dir(stack)
     assert sorted(path.name for path in directory.iterdir()) == sorted(row["file_name"] for row in jobs)
     assert len(records_of(stack, request_id)) == 1
+
+
+def test_with_the_broker_down_a_generation_is_a_503_with_retry_after_and_makes_no_job(
+    stack: GatewayStack, own_redis: DedicatedRedis
+) -> None:
+    key = stack.issue_key()
+    own_redis.stop()  # the broker is the gateway's Redis: admission needs it before any job exists
+
+    answer = generate(stack, key, respond_async=True)
+
+    assert answer.status_code == 503, answer.text
+    assert answer.headers["Retry-After"] == "5"
+    assert answer.json()["error"]["code"] == "service_unavailable"
+    request_id = answer.headers["x-request-id"]
+    # The gunicorn worker's first request: its stamps could not be read either (gateway/stamps.py).
+    (record,) = eventually(lambda: records_of(stack, request_id), 15, "the refusal's record, straight to Postgres")
+    assert (record["status"], record["error_code"]) == (503, "service_unavailable")
+    assert query(stack, "SELECT id FROM images_imagejob") == []
+
+
+def test_a_job_queued_before_the_broker_went_down_runs_once_it_is_back(
+    stack: GatewayStack, own_redis: DedicatedRedis, workers: Workers, upstream: WorkersAIEmulator
+) -> None:
+    key = stack.issue_key()
+    answer = generate(stack, key, respond_async=True)  # no worker yet: the task waits in the broker
+    assert answer.status_code == 202, answer.text
+    request_id = answer.headers["x-request-id"]
+    (job,) = answer.json()["data"]
+
+    own_redis.stop()  # the task's message is in the append-only file, fsynced at shutdown
+    polled = requests.get(f"{stack.url}/v1/images/jobs/{job['id']}", headers={"Authorization": f"Bearer {key}"})
+    assert (polled.status_code, polled.headers["Retry-After"]) == (503, "5")
+    own_redis.start()
+    workers.start("a")
+
+    (ended,) = eventually(
+        lambda: [row for row in jobs_of(stack, request_id) if row["status"] == "succeeded"], 40, "the job's run"
+    )
+    assert ended["attempts"] == 1
+    (record,) = eventually(lambda: records_of(stack, request_id), 15, "the request's usage record")
+    assert (record["status"], record["images"]) == (200, 1)
+    eventually(lambda: not unacked_since(stack, job["id"]), 10, "the task being acknowledged")
+    assert flux_calls(upstream) == 1
+    assert len(records_of(stack, request_id)) == 1

@@ -19,6 +19,7 @@ from workers_ai_helpers import (
 from gateway.providers.base import ProviderConfig
 from gateway.providers.event_stream import iter_event_data
 from gateway.providers.workers_ai import WorkersAIProvider, translate_stream
+from gateway.providers.workers_ai.results import parse_result
 from gateway.testing.emulator import WorkersAIEmulator
 
 # --- errors --------------------------------------------------------------------------------------
@@ -135,3 +136,15 @@ def test_a_bare_error_event_mid_stream_is_upstream() -> None:
     deltas = translate_stream(iter_event_data([b'data: {"error":"model crashed"}\n\n']), False)
     error = raised_by(lambda: next(deltas))
     assert error.kind == "upstream" and "model crashed" in error.message
+
+
+@pytest.mark.parametrize("choices", ['["x"]', '[{"delta":"x"}]', "[1]"])
+def test_a_stream_chunk_of_the_wrong_shape_is_an_empty_delta_not_a_crash(choices: str) -> None:
+    body = f'data: {{"choices":{choices}}}\n\ndata: {{"response":"Hi"}}\n\n'.encode()
+    assert [delta.content for delta in translate_stream(iter_event_data([body]), False)] == ["Hi"]
+
+
+@pytest.mark.parametrize("choices", [["x"], [{"message": "x"}], [None]])
+def test_an_answer_of_the_wrong_shape_is_empty_not_a_crash(choices: list) -> None:
+    result = parse_result({"choices": choices}, starts_in_reasoning=False)
+    assert (result.content, result.tool_calls) == ("", ())

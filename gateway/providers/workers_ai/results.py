@@ -39,8 +39,11 @@ def parse_result(result: Any, starts_in_reasoning: bool) -> ChatResult:
 
 
 def _parse_chat_completion(result: dict[str, Any]) -> ChatResult:
-    choice = result["choices"][0] if result["choices"] else {}
-    message = choice.get("message") or {}
+    # Read as the OpenAI-compatible adapter reads it: a choice or message that is not an object
+    # (an upstream's malformed answer) is an empty one, never a crash of the gateway.
+    first = result["choices"][0] if result["choices"] else {}
+    choice = first if isinstance(first, dict) else {}
+    message = choice.get("message") if isinstance(choice.get("message"), dict) else {}
     # This shape carries reasoning in its own field, so "starts in reasoning" does not apply to
     # its content; only a literal leading <think> block is split off.
     tagged, content = split_reasoning(message.get("content") or "", False)

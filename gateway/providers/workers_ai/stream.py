@@ -75,8 +75,10 @@ class _StreamTranslator:
         )
 
     def _chunk_delta(self, event: dict[str, Any]) -> ChatDelta:
-        choice = event["choices"][0] if event["choices"] else {}
-        delta = choice.get("delta") or {}
+        # A choice or delta that is not an object (malformed) is an empty one, as in results.py.
+        first = event["choices"][0] if event["choices"] else {}
+        choice = first if isinstance(first, dict) else {}
+        delta = choice.get("delta") if isinstance(choice.get("delta"), dict) else {}
         text = delta.get("content")
         reasoning, content = self._chunk_splitter.feed(text) if isinstance(text, str) else ("", "")
         separate = delta.get("reasoning_content")

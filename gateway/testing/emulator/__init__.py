@@ -9,12 +9,15 @@ benchmarks.
         emu.last_request.json  # what reached the "upstream"
 
 Control: reset(), inject_error(status, code, message, model=None, times=1),
+inject_fault(kind, model=None, times=1, after_events=1) (a broken upstream: "drop" closes the
+connection before answering, "cut" closes it part-way through the answer, "malformed" answers
+JSON that does not parse or a stream event that is not JSON; server.py FAULT_KINDS),
 set_latency(first_byte, per_chunk) (per_chunk also paces Aura's audio chunks),
 set_speech_container("mp3" | "wav") (what MeloTTS's base64 audio holds; reset() returns to
 "mp3"); open_streams and cut_streams count streamed answers (SSE and Aura's chunked audio) being
 written and those whose client left early. requests captures every body as received, binary too
 (CapturedRequest.body). The same over HTTP under /__emulator/ (requests, with body_base64 for a
-body that is not JSON; streams; reset; error; latency; speech {"container": "wav"}). The
+body that is not JSON; streams; reset; error; fault; latency; speech {"container": "wav"}). The
 deterministic reply rule and trigger phrases are documented in replies.py; the transcript rule
 and the synthesised audio in speech.py; the pictures in image_models.py.
 

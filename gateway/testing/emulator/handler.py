@@ -1,7 +1,8 @@
 """The emulator's HTTP handler: routing, auth, the Cloudflare envelope, request capture, error
-injection, first-byte latency (before every answer, images included), SSE writing, Aura's chunked
-audio and Stable Diffusion's bare PNG. The OpenAI-compatible mode's paths are dispatched to
-openai_mode.py and written by the same code. Facts come from the public Workers AI documentation
+and fault injection (server.py FAULT_KINDS), first-byte latency (before every answer, images
+included), SSE writing, Aura's chunked audio and Stable Diffusion's bare PNG. The
+OpenAI-compatible mode's paths are dispatched to openai_mode.py and written by the same code;
+the control API's to control.py. Facts come from the public Workers AI documentation
 (https://developers.cloudflare.com/workers-ai/; /ai/run:
 https://developers.cloudflare.com/api/resources/ai/methods/run/).
 
@@ -25,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import parse_qsl, urlsplit
 
 from .catalogue import DEFAULT_PER_PAGE, find_model, search_models
+from .control import control
 from .model_reply import ModelReply, StreamEvent
 from .openai_errors import OpenAIError
 from .openai_mode import OpenAIRoute, match_route, requested_model
@@ -34,7 +36,7 @@ from .speech_audio import UnreadableAudio
 from .validation import BadInput, validate_input
 
 if TYPE_CHECKING:
-    from .server import WorkersAIEmulator
+    from .server import WorkersAIEmulator, _InjectedFault
 
 BASE_PATH = "/client/v4"
 CONTROL_PATH = "/__emulator/"
@@ -51,6 +53,8 @@ LICENCE_MESSAGE = (
 # Whisper given bytes that hold no audio: a model-layer 400 (reference, Errors: 3010 "Invalid or
 # incomplete input for the model").
 UNREADABLE_AUDIO = (3010, "Invalid or incomplete input for the model: could not decode the audio")
+# The data line a "malformed" stream fault sends: an event cut off inside its JSON.
+MALFORMED_EVENT = b'data: {"response":"Hel\n\n'
 # Aura's audio leaves in about this many chunks (none under 1 KiB), so a client can read it as it
 # arrives and the per-chunk latency has gaps to widen.
 AUDIO_CHUNKS = 8
@@ -123,6 +127,7 @@ class _HasEmulator(Protocol):
 class EmulatorHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: _HasEmulator
+    _fault: _InjectedFault | None = None  # the fault this request meets (inject_fault)
 
     def setup(self) -> None:
         super().setup()
@@ -166,26 +171,33 @@ class EmulatorHandler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(length) if length > 0 else b""
 
-    def _send(self, status: int, data: bytes, content_type: str, *headers: tuple[str, str]) -> None:
+    def _send(self, status: int, data: bytes, content_type: str, *headers: tuple[str, str], cut: bool = False) -> None:
+        """The answer; `cut`: only the first half of its body, then the connection closes."""
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
         for name, value in headers:
             self.send_header(name, value)
         self.end_headers()
-        self.wfile.write(data)
+        self.wfile.write(data[: len(data) // 2] if cut else data)
+        if cut:
+            self.close_connection = True
 
     def _send_json(self, status: int, payload: Any, *headers: tuple[str, str]) -> None:
         # Compact and raw UTF-8, as Cloudflare sends it.
         data = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
-        self._send(status, data, "application/json", *headers)
+        fault = self._fault.kind if self._fault is not None and status == 200 else None
+        if fault == "malformed":  # complete as HTTP goes (its Content-Length), not as JSON
+            data = data[: len(data) // 2]
+        self._send(status, data, "application/json", *headers, cut=fault == "cut")
 
     def _handle(self) -> None:
         emulator = self.server.emulator
+        self._fault = None
         body = self._read_body()
         url = urlsplit(self.path)
         if url.path.startswith(CONTROL_PATH):
-            self._send_json(*self._control(url.path, body))
+            self._send_json(*control(emulator, self.command, url.path[len(CONTROL_PATH) :], parse_json(body)))
             return
         under_base = url.path.startswith(BASE_PATH + "/")
         path = url.path[len(BASE_PATH) :] if under_base else url.path
@@ -199,6 +211,11 @@ class EmulatorHandler(BaseHTTPRequestHandler):
             model = requested_model(openai_route, headers.get("content-type", ""), body)
         emulator._capture(CapturedRequest(self.command, path, model, headers, body, parse_json(body), query))
         emulator._sleep(emulator._latency()[0])
+        if run is not None or openai_route is not None:
+            self._fault = emulator._take_fault(model)
+            if self._fault is not None and self._fault.kind == "drop":
+                self.close_connection = True  # closed once this returns, with nothing sent
+                return
         if openai_route is not None:
             self._serve_openai(openai_route, headers, body, url.path)
             return
@@ -247,42 +264,6 @@ class EmulatorHandler(BaseHTTPRequestHandler):
             self._send(200, reply.image, reply.content_type)
             return
         self._send_json(200, success_envelope(reply.result) if enveloped else reply.result)
-
-    def _control(self, path: str, body: bytes) -> tuple[int, Any]:
-        """The HTTP twin of the Python control API, for an emulator run as a separate process."""
-        emulator = self.server.emulator
-        name, data = path[len(CONTROL_PATH) :], parse_json(body) or {}
-        try:
-            if name == "requests" and self.command == "GET":
-                return 200, [r.to_dict() for r in emulator.requests]
-            if name == "streams" and self.command == "GET":
-                return 200, {"open": emulator.open_streams, "cut": emulator.cut_streams}
-            if self.command != "POST" or not isinstance(data, dict):
-                raise ValueError(f"unknown control request {self.command} {path}")
-            if name == "reset":
-                emulator.reset()
-            elif name == "error":
-                emulator.inject_error(
-                    status=int(data["status"]),
-                    code=int(data["code"]),
-                    message=str(data["message"]),
-                    model=data.get("model"),
-                    times=int(data.get("times", 1)),
-                    retry_after=None if data.get("retry_after") is None else int(data["retry_after"]),
-                )
-            elif name == "latency":
-                emulator.set_latency(
-                    first_byte=float(data.get("first_byte", 0.0)), per_chunk=float(data.get("per_chunk", 0.0))
-                )
-            elif name == "speech":
-                emulator.set_speech_container(str(data["container"]))
-            elif name == "openai_stream_usage":
-                emulator.set_openai_stream_usage(bool(data.get("enabled", True)))
-            else:
-                raise ValueError(f"unknown control request {self.command} {path}")
-        except (KeyError, TypeError, ValueError) as exc:
-            return 400, {"ok": False, "error": str(exc)}
-        return 200, {"ok": True}
 
     def _authenticate(self, account: str, full_path: str) -> None:
         emulator = self.server.emulator
@@ -376,6 +357,9 @@ class EmulatorHandler(BaseHTTPRequestHandler):
         left_early = False
         try:
             yield
+            if self._fault is not None and self._fault.kind == "cut":
+                self.close_connection = True  # closed once this returns, without the last chunk
+                return
             self.wfile.write(b"0\r\n\r\n")
             self.wfile.flush()
         except OSError:
@@ -397,9 +381,14 @@ class EmulatorHandler(BaseHTTPRequestHandler):
     def _write_stream(self, events: tuple[StreamEvent, ...]) -> None:
         emulator = self.server.emulator
         per_chunk = emulator._latency()[1]
+        fault = self._fault
         with self._chunked("text/event-stream", ("Cache-Control", "no-cache")):
             for i, event in enumerate(events):
                 self._pause(event.pause_before + (per_chunk if i else 0.0))
+                if fault is not None and i == fault.after_events:
+                    if fault.kind == "cut":
+                        return
+                    self._write_chunk(MALFORMED_EVENT)  # then the rest, as a buggy upstream goes on
                 text = (
                     event.data
                     if isinstance(event.data, str)

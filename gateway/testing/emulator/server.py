@@ -1,4 +1,4 @@
-"""The emulator's lifecycle and state: start/stop, captured requests, injected errors and
+"""The emulator's lifecycle and state: start/stop, captured requests, injected errors, faults and
 latency, the vision licence flag, MeloTTS's container, the OpenAI mode's stream-usage switch and
 the images it answers as links. The HTTP side (routing, auth, envelope,
 SSE, chunked audio) is handler.py.
@@ -41,6 +41,23 @@ class _InjectedError:
     after: int = 0  # matching requests answered normally before the error starts
 
 
+# What a broken upstream or the network between does to an answer (inject_fault):
+# "drop": the connection closes once the request is read, before any byte of an answer;
+# "cut": the answer's headers and its first `after_events` stream events (a whole answer: half
+# its body) are sent, then the connection closes without the body's end;
+# "malformed": the answer is not what it says it is: a JSON answer whose body does not parse, or
+# a stream whose event after the first `after_events` carries a data line that is not JSON.
+FAULT_KINDS = ("drop", "cut", "malformed")
+
+
+@dataclass
+class _InjectedFault:
+    kind: str
+    model: str | None
+    remaining: int
+    after_events: int
+
+
 class WorkersAIEmulator:
     """A Workers AI REST API on a local port; see the package docstring for the public API."""
 
@@ -60,6 +77,7 @@ class WorkersAIEmulator:
         self._lock = threading.Lock()
         self._captured: list[CapturedRequest] = []
         self._errors: list[_InjectedError] = []
+        self._faults: list[_InjectedFault] = []
         self._first_byte = 0.0
         self._per_chunk = 0.0
         self._vision_agreed = vision_licence_agreed
@@ -160,6 +178,7 @@ class WorkersAIEmulator:
         with self._lock:
             self._captured.clear()
             self._errors.clear()
+            self._faults.clear()
             self._first_byte = self._per_chunk = 0.0
             self._streams_cut = 0
             self._speech_container = "mp3"
@@ -182,6 +201,14 @@ class WorkersAIEmulator:
         requests are answered normally first (a failure part-way through n > 1 or several batches)."""
         with self._lock:
             self._errors.append(_InjectedError(status, code, message, model, times, retry_after, after))
+
+    def inject_fault(self, kind: str, model: str | None = None, times: int = 1, after_events: int = 1) -> None:
+        """The next `times` model requests (of `model`, or any) meet a broken upstream instead of
+        an answer; `kind` is one of FAULT_KINDS (above). Taken before injected errors."""
+        if kind not in FAULT_KINDS:
+            raise ValueError(f"fault kind must be one of {', '.join(FAULT_KINDS)}, got {kind!r}")
+        with self._lock:
+            self._faults.append(_InjectedFault(kind, model, times, max(0, after_events)))
 
     def set_latency(self, first_byte: float = 0.0, per_chunk: float = 0.0) -> None:
         with self._lock:
@@ -217,6 +244,16 @@ class WorkersAIEmulator:
                     injected.remaining -= 1
                     if injected.remaining <= 0:
                         self._errors.remove(injected)
+                    return injected
+        return None
+
+    def _take_fault(self, model: str | None) -> _InjectedFault | None:
+        with self._lock:
+            for injected in self._faults:
+                if injected.model is None or injected.model == model:
+                    injected.remaining -= 1
+                    if injected.remaining <= 0:
+                        self._faults.remove(injected)
                     return injected
         return None
 
