@@ -23,6 +23,7 @@ from gateway.http.openapi import (
     event_stream,
     example,
     json_body,
+    link,
     nullable,
 )
 from rag.request import MAX_TEXT_CHARS, MAX_TOP_K, MODES
@@ -323,3 +324,7 @@ CHAT = extend_schema(
         )
     ],
 )
+
+# The stateful test's chains (gateway/http/openapi.py link): a stored document, then its read and delete.
+for _follow in ("retrieveRagDocument", "deleteRagDocument"):
+    link("createRagDocument", _follow, document_id="$response.body#/document_id")

@@ -15,6 +15,7 @@ from gateway.http.openapi import (
     Schema,
     answers,
     component,
+    link,
     list_object,
     nullable,
     refusals,
@@ -139,3 +140,7 @@ CONTENT = extend_schema(
         **refusals(403, 404),
     },
 )
+
+# The stateful test's chains (gateway/http/openapi.py link): an uploaded file, then its reads and delete.
+for _follow in ("retrieveFile", "downloadFile", "deleteFile"):
+    link("createFile", _follow, file_id="$response.body#/id")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 
-from gateway.http.openapi import answers, example, json_body
+from gateway.http.openapi import answers, example, json_body, link
 from rag.files.openapi import cursor_parameters, deleted, id_parameter, paged_list
 from rag.vector_stores import openapi_schemas as schemas
 
@@ -127,3 +127,31 @@ LIST_BATCH_FILES = extend_schema(
     parameters=[_STORE_ID, _BATCH_ID, _STATUS_FILTER, *_PAGING],
     responses=answers(paged_list(schemas.VECTOR_STORE_FILE), "A page of the batch's files.", 403, 404),
 )
+
+# The stateful test's chains (gateway/http/openapi.py link): a store, then what works on it; a
+# store's file or batch, then what works on that.
+_STORE = "$response.body#/id"
+for _follow in (
+    "getVectorStore",
+    "modifyVectorStore",
+    "deleteVectorStore",
+    "searchVectorStore",
+    "listVectorStoreFiles",
+    "createVectorStoreFile",
+    "createVectorStoreFileBatch",
+):
+    link("createVectorStore", _follow, vector_store_id=_STORE)
+for _follow in ("getVectorStoreFile", "updateVectorStoreFileAttributes", "deleteVectorStoreFile"):
+    link(
+        "createVectorStoreFile",
+        _follow,
+        vector_store_id="$response.body#/vector_store_id",
+        file_id="$response.body#/id",
+    )
+for _follow in ("getVectorStoreFileBatch", "cancelVectorStoreFileBatch", "listFilesInVectorStoreBatch"):
+    link(
+        "createVectorStoreFileBatch",
+        _follow,
+        vector_store_id="$response.body#/vector_store_id",
+        batch_id="$response.body#/id",
+    )

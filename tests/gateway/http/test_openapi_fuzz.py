@@ -59,7 +59,13 @@ schema = schemathesis.openapi.from_dict(
             "seed": SEED,
             "request-timeout": 30,
             "generation": {"mode": "all", "max-examples": MAX_EXAMPLES, "database": "none"},
-            "phases": {"examples": {"enabled": True}, "coverage": {"enabled": True}, "fuzzing": {"enabled": True}},
+            "phases": {
+                "examples": {"enabled": True},
+                "coverage": {"enabled": True},
+                "fuzzing": {"enabled": True},
+                # Chains walk valid calls, so each step can reach the object the one before made.
+                "stateful": {"generation": {"mode": "positive"}},
+            },
         }
     ),
 )
