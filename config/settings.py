@@ -230,7 +230,9 @@ def _celery_broker(url: str) -> str:
     return "redis+socket://" + url[len("unix://") :] if url.startswith("unix://") else url
 
 
-CELERY_BROKER_URL = _celery_broker(REDIS_URL)
+# The cache's Redis unless the broker is a server of its own (an outage of either is its own fault:
+# README "Failure policy").
+CELERY_BROKER_URL = _celery_broker(env_str("GATEWAY_CELERY_BROKER_URL") or REDIS_URL)
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True

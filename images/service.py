@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 
+import kombu.exceptions
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F
@@ -28,6 +29,8 @@ from gateway.accounting.entry import UsageEntry
 from gateway.accounting.handoff import hand_off, settle_handed
 from gateway.catalog.fallbacks import with_fallbacks
 from gateway.catalog.routes import RouteTarget, resolve_routes
+from gateway.errors import GatewayError
+from gateway.http.envelope import UNAVAILABLE_RETRY_AFTER_SECONDS
 from gateway.models import Task
 from gateway.providers.images import GeneratedImage, ImageGenerationRequest
 from gateway.providers.registry import image_provider_for
@@ -43,8 +46,6 @@ _ENDED = (ImageJob.Status.SUCCEEDED, ImageJob.Status.FAILED)
 def create_jobs(
     body: GenerationRequest, targets: tuple[RouteTarget, ...], entry: UsageEntry, principal: KeyPrincipal
 ) -> list[ImageJob]:
-    from images.tasks import generate_image  # the task module imports this one
-
     entry.upstream_model, entry.provider = targets[0].upstream_model, targets[0].provider.name
     with transaction.atomic():
         group = ImageRequest.objects.create(
@@ -76,8 +77,38 @@ def create_jobs(
         group.ticket = hand_off(entry, seconds=settings.GATEWAY_IMAGE_JOB_DEADLINE_SECONDS)
         group.save(update_fields=["ticket"])
         ids = [job.id for job in jobs]
-        transaction.on_commit(lambda: [generate_image.delay(job_id) for job_id in ids])
+        transaction.on_commit(lambda: _enqueue(ids))
     return jobs
+
+
+def _enqueue(job_ids: list[str]) -> None:
+    """One task per job, once the jobs are committed. A broker out of reach (celery has already
+    retried the publish) would leave the jobs not yet queued waiting for ever: they end failed at
+    once, which settles the request's record, and the client is told to retry (README "Failure policy")."""
+    from images.tasks import generate_image  # the task module imports this one
+
+    for index, job_id in enumerate(job_ids):
+        try:
+            generate_image.delay(job_id)
+        except kombu.exceptions.OperationalError as exc:
+            log.warning("image jobs %s not queued: the broker is out of reach (%s)", job_ids[index:], exc)
+            message = "The gateway cannot reach its job queue right now; retry in a few seconds."
+            for unqueued in ImageJob.objects.filter(id__in=job_ids[index:]):
+                end_job(
+                    unqueued,
+                    status=ImageJob.Status.FAILED,
+                    error=message,
+                    error_code="service_unavailable",
+                    error_status=503,
+                    retry_after=UNAVAILABLE_RETRY_AFTER_SECONDS,
+                )
+            raise GatewayError(
+                503,
+                message,
+                type="server_error",
+                code="service_unavailable",
+                headers={"Retry-After": str(UNAVAILABLE_RETRY_AFTER_SECONDS)},
+            ) from exc
 
 
 def claim(job_id: str) -> ImageJob | None:

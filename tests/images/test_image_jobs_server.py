@@ -138,7 +138,7 @@ def query(stack: GatewayStack, sql: str, *params: Any) -> list[dict[str, Any]]:
 def jobs_of(stack: GatewayStack, request_id: str) -> list[dict[str, Any]]:
     return query(
         stack,
-        "SELECT j.id, j.index, j.status, j.attempts, j.file_name, j.file_bytes FROM images_imagejob j "
+        "SELECT j.id, j.index, j.status, j.error_code, j.attempts, j.file_name, j.file_bytes FROM images_imagejob j "
         "JOIN images_imagerequest r ON r.id = j.request_id WHERE r.request_id = %s ORDER BY j.index",
         request_id,
     )
@@ -337,4 +337,58 @@ def test_a_job_queued_before_the_broker_went_down_runs_once_it_is_back(
     assert (record["status"], record["images"]) == (200, 1)
     eventually(lambda: not unacked_since(stack, job["id"]), 10, "the task being acknowledged")
     assert flux_calls(upstream) == 1
+    assert len(records_of(stack, request_id)) == 1
+
+
+@pytest.fixture
+def broker() -> Iterator[DedicatedRedis]:
+    """A broker apart from the gateway's Redis (GATEWAY_CELERY_BROKER_URL), to be stopped alone."""
+    server = DedicatedRedis()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.destroy()
+
+
+@pytest.fixture
+def stack_with_own_broker(
+    fresh_database: str, own_redis: DedicatedRedis, broker: DedicatedRedis, upstream: WorkersAIEmulator, tmp_path: Path
+) -> Iterator[GatewayStack]:
+    gateway = GatewayStack(
+        fresh_database,
+        own_redis.url,
+        upstream.base_url,
+        tmp_path,
+        GATEWAY_CELERY_BROKER_URL=broker.url,
+        GATEWAY_CELERY_QUEUE=f"images-server-{uuid.uuid4().hex}",
+        DATA_DIR=str(tmp_path / "data"),
+    )
+    try:
+        yield gateway.start()
+    finally:
+        gateway.stop()
+
+
+def test_a_broker_of_its_own_down_ends_the_new_jobs_failed_answers_503_and_bills_none(
+    stack_with_own_broker: GatewayStack, broker: DedicatedRedis
+) -> None:
+    stack = stack_with_own_broker
+    key = stack.issue_key()
+    broker.stop()  # the gateway's own Redis still answers: the request is admitted and its jobs made
+
+    answer = generate(stack, key, respond_async=True, n=2)
+
+    assert answer.status_code == 503, answer.text
+    assert answer.headers["Retry-After"] == "5"
+    assert answer.json()["error"]["code"] == "service_unavailable"
+    request_id = answer.headers["x-request-id"]
+    jobs = jobs_of(stack, request_id)
+    assert [(job["status"], job["error_code"]) for job in jobs] == [("failed", "service_unavailable")] * 2
+    (record,) = eventually(lambda: records_of(stack, request_id), 15, "the request's usage record")
+    assert (record["status"], record["error_code"], record["images"]) == (503, "service_unavailable", 0)
+
+    broker.start()
+    again = generate(stack, key, respond_async=True)
+    assert again.status_code == 202, again.text
     assert len(records_of(stack, request_id)) == 1
