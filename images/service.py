@@ -18,19 +18,17 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 
-import kombu.exceptions
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from gateway import job_queue
 from gateway.access.auth import KeyPrincipal
 from gateway.accounting.entry import UsageEntry
 from gateway.accounting.handoff import hand_off, settle_handed
 from gateway.catalog.fallbacks import with_fallbacks
 from gateway.catalog.routes import RouteTarget, resolve_routes
-from gateway.errors import GatewayError
-from gateway.http.envelope import UNAVAILABLE_RETRY_AFTER_SECONDS
 from gateway.models import Task
 from gateway.providers.images import GeneratedImage, ImageGenerationRequest
 from gateway.providers.registry import image_provider_for
@@ -82,33 +80,23 @@ def create_jobs(
 
 
 def _enqueue(job_ids: list[str]) -> None:
-    """One task per job, once the jobs are committed. A broker out of reach (celery has already
-    retried the publish) would leave the jobs not yet queued waiting for ever: they end failed at
-    once, which settles the request's record, and the client is told to retry (README "Failure policy")."""
+    """One task per job, once the jobs are committed; jobs that cannot be queued end failed at once,
+    which settles the request's record (gateway/job_queue.py)."""
     from images.tasks import generate_image  # the task module imports this one
 
-    for index, job_id in enumerate(job_ids):
-        try:
-            generate_image.delay(job_id)
-        except kombu.exceptions.OperationalError as exc:
-            log.warning("image jobs %s not queued: the broker is out of reach (%s)", job_ids[index:], exc)
-            message = "The gateway cannot reach its job queue right now; retry in a few seconds."
-            for unqueued in ImageJob.objects.filter(id__in=job_ids[index:]):
-                end_job(
-                    unqueued,
-                    status=ImageJob.Status.FAILED,
-                    error=message,
-                    error_code="service_unavailable",
-                    error_status=503,
-                    retry_after=UNAVAILABLE_RETRY_AFTER_SECONDS,
-                )
-            raise GatewayError(
-                503,
-                message,
-                type="server_error",
-                code="service_unavailable",
-                headers={"Retry-After": str(UNAVAILABLE_RETRY_AFTER_SECONDS)},
-            ) from exc
+    def fail(unqueued: list[str]) -> None:
+        for job in ImageJob.objects.filter(id__in=unqueued):
+            end_job(
+                job,
+                status=ImageJob.Status.FAILED,
+                error=job_queue.UNQUEUED,
+                error_code="service_unavailable",
+                error_status=503,
+                retry_after=job_queue.RETRY_AFTER_SECONDS,
+            )
+
+    if not job_queue.queue_or_fail(job_ids, generate_image.delay, fail):
+        raise job_queue.unavailable()
 
 
 def claim(job_id: str) -> ImageJob | None:

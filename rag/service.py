@@ -16,6 +16,7 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
 
+from gateway import job_queue
 from gateway.access.auth import KeyPrincipal
 from gateway.accounting.entry import UsageEntry
 from gateway.catalog.routes import RouteTarget, resolve_routes
@@ -78,7 +79,6 @@ def ingest_later(body: DocumentRequest, targets: tuple[RouteTarget, ...], entry:
     The request's record carries what the task will embed: the same chunks, estimated the same way
     the embeddings service estimates them.
     """
-    from rag.tasks import ingest_document  # the task module imports this one
 
     pieces = chunk_text(body.text, body.chunk_size, body.chunk_overlap)
     entry.prompt_tokens = EmbeddingsRequest(model=body.model, inputs=tuple(pieces)).prompt_tokens
@@ -94,8 +94,21 @@ def ingest_later(body: DocumentRequest, targets: tuple[RouteTarget, ...], entry:
     )
     source = default_storage.save(f"rag/pending/{uuid.uuid4().hex}.txt", ContentFile(body.text.encode("utf-8")))
     fields = {name: value for name, value in asdict(body).items() if name != "text"}
-    transaction.on_commit(lambda: ingest_document.delay(document.pk, owner_id, source, fields))
+    transaction.on_commit(lambda: _enqueue(document.pk, owner_id, source, fields))
     return document
+
+
+def _enqueue(pk: int, owner_id: int, source: str, fields: dict[str, object]) -> None:
+    """The document's task, once it is committed; a document that cannot be queued is failed at
+    once, not left `processing`, and the client told to retry (gateway/job_queue.py)."""
+    from rag.tasks import ingest_document  # the task module imports this one
+
+    def fail(unqueued: list[int]) -> None:
+        store.fail_document(pk, job_queue.UNQUEUED)
+        default_storage.delete(source)
+
+    if not job_queue.queue_or_fail([pk], lambda _: ingest_document.delay(pk, owner_id, source, fields), fail):
+        raise job_queue.unavailable()
 
 
 def retrieve(body: SearchRequest, targets: tuple[RouteTarget, ...], entry: UsageEntry, owner_id: int) -> list[Hit]:

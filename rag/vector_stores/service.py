@@ -18,6 +18,7 @@ from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from gateway import job_queue
 from gateway.accounting.entry import UsageEntry
 from gateway.accounting.handoff import hand_off
 from gateway.catalog.routes import RouteTarget
@@ -157,7 +158,6 @@ def files_to_add(owner_id: int, model: str, specs: tuple[FileSpec, ...], *, para
 def begin_ingestion(store: VectorStore, body: AddFiles, entry: UsageEntry, *, visible: bool) -> FileBatch:
     """The batch and its files `in_progress`, one task per file queued once committed. The
     request's usage is handed to the batch: its last file to end writes the one record."""
-    from rag.tasks import ingest_store_file  # the task module imports the ingestion module
 
     entry.upstream_model = entry.upstream_model or store.embedding_model
     with transaction.atomic():
@@ -181,9 +181,24 @@ def begin_ingestion(store: VectorStore, body: AddFiles, entry: UsageEntry, *, vi
         batch.ticket = hand_off(entry, seconds=settings.GATEWAY_VECTOR_STORE_INGEST_DEADLINE_SECONDS)
         batch.save(update_fields=["ticket"])
         pks, batch_id = [row.pk for row in rows], batch.pk
-        transaction.on_commit(lambda: [ingest_store_file.delay(pk, batch_id) for pk in pks])
+        transaction.on_commit(lambda: _enqueue(pks, batch_id))
     touch(store)
     return batch
+
+
+def _enqueue(pks: list[int], batch_id: str) -> None:
+    """One task per file, once the rows are committed. Files that cannot be queued end failed at
+    once with OpenAI's `server_error`, counting down their batch; the request is answered as usual,
+    its files showing why (gateway/job_queue.py)."""
+    from rag.tasks import ingest_store_file  # the task module imports the ingestion module
+    from rag.vector_stores import ingestion
+
+    def fail(unqueued: list[int]) -> None:
+        failed = ingestion.FileFailed("server_error", job_queue.UNQUEUED)
+        for row in VectorStoreFile.objects.select_related("vector_store").filter(pk__in=unqueued):
+            ingestion.finish(row, batch_id, error=failed, outcome=ingestion.Outcome())
+
+    job_queue.queue_or_fail(pks, lambda pk: ingest_store_file.delay(pk, batch_id), fail)
 
 
 def store_files(store: VectorStore) -> QuerySet[VectorStoreFile]:
