@@ -55,7 +55,8 @@ class ResponseDetailView(APIView):
 class ResponseInputItemsView(APIView):
     def get(self, request: Request, response_id: str) -> Response:
         limit = request.query_params.get("limit", "20")
-        if not limit.isdigit() or not 1 <= int(limit) <= MAX_LIST_LIMIT:
+        # isdigit() alone passes digits int() refuses ("²"): ASCII digits only.
+        if not (limit.isascii() and limit.isdigit()) or not 1 <= int(limit) <= MAX_LIST_LIMIT:
             raise invalid(f"'limit' must be a whole number from 1 to {MAX_LIST_LIMIT}.", param="limit")
         order = request.query_params.get("order", "desc")
         if order not in {"asc", "desc"}:
