@@ -6,10 +6,11 @@ import time
 from typing import Any
 
 from django.http import HttpResponseBase, StreamingHttpResponse
+from drf_spectacular.utils import extend_schema_view
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 
-from audio import service
+from audio import openapi, service
 from audio.lazy_codec import codec
 from audio.render import render
 from audio.request import SpeechBody, TranscriptionBody, parse_speech, parse_transcription
@@ -23,6 +24,7 @@ from gateway.streams.keepalive import ClosingStream
 from gateway.streams.settled import settled_body
 
 
+@extend_schema_view(post=openapi.CREATE_TRANSCRIPTION)
 class TranscriptionsView(MeteredView):
     endpoint = "audio.transcriptions"
     task = Task.TRANSCRIPTION
@@ -56,12 +58,14 @@ class TranscriptionsView(MeteredView):
         return SettledTextResponse(rendered.content, entry, content_type=rendered.content_type, headers=headers)
 
 
+@extend_schema_view(post=openapi.CREATE_TRANSLATION)
 class TranslationsView(TranscriptionsView):
     endpoint = "audio.translations"
     task = Task.TRANSLATION
     speech_task = "translate"
 
 
+@extend_schema_view(post=openapi.CREATE_SPEECH)
 class SpeechView(MeteredView):
     endpoint = "audio.speech"
     task = Task.SPEECH

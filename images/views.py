@@ -36,6 +36,7 @@ from typing import Any
 from django.conf import settings
 from django.http import HttpResponse, HttpResponseBase, HttpResponseNotModified
 from django.utils.http import parse_etags
+from drf_spectacular.utils import extend_schema_view
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -49,7 +50,7 @@ from gateway.errors import GatewayError
 from gateway.http.envelope import UNAVAILABLE_RETRY_AFTER_SECONDS
 from gateway.http.metered_view import MeteredView
 from gateway.models import Task
-from images import notify, render, service, signing, storage
+from images import notify, openapi, render, service, signing, storage
 from images.models import ImageJob
 from images.request import GenerationRequest, parse_generation
 
@@ -129,6 +130,7 @@ def _headers(response: HttpResponse, name: str, etag: str, size: int, cache_cont
     return response
 
 
+@extend_schema_view(get=openapi.RETRIEVE_FILE)
 class ImageFileView(APIView):
     authentication_classes = [KeyWhenSent]
     permission_classes = [AllowAny]  # decided in the view: a signed link needs no key
@@ -190,6 +192,7 @@ def _prefers_async(request: Request) -> bool:
     return any(part.split(";")[0].strip().lower() == "respond-async" for part in prefer.split(","))
 
 
+@extend_schema_view(post=openapi.CREATE)
 class ImageGenerationsView(MeteredView):
     endpoint = "images.generations"
     task = Task.IMAGE
@@ -254,6 +257,7 @@ class ImageGenerationsView(MeteredView):
         )
 
 
+@extend_schema_view(get=openapi.RETRIEVE_JOB)
 class ImageJobView(APIView):
     """GET /v1/images/jobs/{id}: one job of the calling key's owner, with its image once made."""
 

@@ -129,7 +129,7 @@ def parse_input(raw: Any) -> tuple[dict[str, Any], ...]:
             items.append(_function_call_item(item, param))
         elif kind == "function_call_output":
             items.append(_function_output_item(item, param))
-        elif kind in {"reasoning", "file_search_call"}:
+        elif isinstance(kind, str) and kind in {"reasoning", "file_search_call"}:  # a set: a str only
             continue  # a previous output replayed: the answer that followed it carries what it gave
         else:
             raise invalid(f"Input items of type '{kind}' are not supported on this gateway.", param=f"{param}.type")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_view
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -14,12 +15,13 @@ from gateway.catalog.routes import RouteTarget
 from gateway.errors import invalid
 from gateway.http.generation_view import GenerationView
 from gateway.models import Task
-from gateway.responses import render, service
+from gateway.responses import openapi, render, service
 from gateway.responses.request import ResponsesRequest, parse_responses_request
 
 MAX_LIST_LIMIT = 100
 
 
+@extend_schema_view(post=openapi.CREATE)
 class ResponsesView(GenerationView):
     endpoint = "responses"
     task = Task.CHAT
@@ -43,6 +45,7 @@ class ResponsesView(GenerationView):
         return service.open_stream(body, targets, entry, started, self.request.user)
 
 
+@extend_schema_view(get=openapi.RETRIEVE, delete=openapi.DELETE)
 class ResponseDetailView(APIView):
     def get(self, request: Request, response_id: str) -> Response:
         return Response(service.stored(response_id, request.user))
@@ -52,10 +55,12 @@ class ResponseDetailView(APIView):
         return Response({"id": response_id, "object": "response", "deleted": True})
 
 
+@extend_schema_view(get=openapi.LIST_INPUT_ITEMS)
 class ResponseInputItemsView(APIView):
     def get(self, request: Request, response_id: str) -> Response:
         limit = request.query_params.get("limit", "20")
-        if not limit.isdigit() or not 1 <= int(limit) <= MAX_LIST_LIMIT:
+        # isdigit() alone passes digits int() refuses ("²"): ASCII digits only.
+        if not (limit.isascii() and limit.isdigit()) or not 1 <= int(limit) <= MAX_LIST_LIMIT:
             raise invalid(f"'limit' must be a whole number from 1 to {MAX_LIST_LIMIT}.", param="limit")
         order = request.query_params.get("order", "desc")
         if order not in {"asc", "desc"}:
