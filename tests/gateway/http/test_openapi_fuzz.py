@@ -7,7 +7,8 @@ status the document lists, and a body that matches the document's schema for it.
 guard (tests/conftest.py no_500_or_html) watches the server side as well.
 
 Most bodies get a model the gateway serves for the operation (a map_body hook), so the fuzz
-reaches the families' parsers and the emulator, not only the unknown-model refusal.
+reaches the families' parsers and the emulator, not only the unknown-model refusal. A Celery
+worker runs (image generations, vector store files), as it does beside `make run`.
 """
 
 from __future__ import annotations
@@ -86,7 +87,7 @@ def map_body(context: Any, body: Any) -> Any:
 
 @schema.parametrize()
 @settings(suppress_health_check=[HealthCheck.function_scoped_fixture])  # the server and key serve every input
-def test_every_operation_answers_as_documented(case, live_server, api_key: str) -> None:  # type: ignore[no-untyped-def]
+def test_every_operation_answers_as_documented(case, live_server, api_key: str, celery_worker) -> None:  # type: ignore[no-untyped-def]
     case.call_and_validate(base_url=live_server.url, headers={"Authorization": f"Bearer {api_key}"}, checks=CHECKS)
 
 
@@ -94,7 +95,7 @@ STATEFUL_SCENARIOS = 40  # chains of calls, each up to STATEFUL_STEPS long
 STATEFUL_STEPS = 6
 
 
-def test_chained_operations_answer_as_documented(live_server, api_key: str) -> None:  # type: ignore[no-untyped-def]
+def test_chained_operations_answer_as_documented(live_server, api_key: str, celery_worker) -> None:  # type: ignore[no-untyped-def]
     """The document's links chain operations (create a file, then fetch, attach or delete it …):
     schemathesis's state machine walks them with the ids the gateway answered, holding every
     answer to the same checks."""
