@@ -25,7 +25,7 @@ STORAGE_RETRY_AFTER = 5
 
 
 def _seconds(value: str | None) -> int | None:
-    return int(value) if value and value.isdigit() else None
+    return int(value) if value and value.isascii() and value.isdigit() else None
 
 
 @shared_task(bind=True, acks_late=True, max_retries=MAX_RETRIES)

@@ -1,7 +1,8 @@
 """A tiny image server on 127.0.0.1 for the image-fetch tests: images, redirects and misbehaviour.
 
 Paths: /cat.png (a PNG), /page.html (text/html), /sized?bytes=N (an image of N bytes with its
-Content-Length), /unsized?bytes=N (the same without one, ended by closing), /slow?seconds=S (headers
+Content-Length), /odd-length (a PNG whose Content-Length is "²"),
+/unsized?bytes=N (the same without one, ended by closing), /slow?seconds=S (headers
 after S seconds), /drip?seconds=S (headers at once, then a byte every 0.1 s for S seconds),
 /redirect?to=URL (302), /hops?n=K (K redirects in all, the last to /cat.png), anything else 404. Every request
 is recorded with the Host header it carried; with an SSL context it serves https and records SNI.
@@ -77,6 +78,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, "text/html; charset=utf-8", b"<html>not an image</html>")
         elif url.path == "/sized":
             self._send(200, "image/jpeg", b"x" * int(query["bytes"]))
+        elif url.path == "/odd-length":  # a Content-Length of "²": a digit to str.isdigit(), not to int()
+            self._odd_length()
         elif url.path == "/unsized":
             self._unsized(int(query["bytes"]))
         elif url.path == "/slow":
@@ -107,6 +110,18 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Location", location)
         self.send_header("Content-Length", "0")
         self.end_headers()
+
+    def _odd_length(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "image/png")
+        self.send_header("Content-Length", "\u00b2")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.close_connection = True
+        try:
+            self.wfile.write(PNG)
+        except OSError:
+            pass
 
     def _unsized(self, size: int) -> None:
         self.send_response(200)

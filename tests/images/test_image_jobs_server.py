@@ -338,4 +338,3 @@ def test_a_job_queued_before_the_broker_went_down_runs_once_it_is_back(
     eventually(lambda: not unacked_since(stack, job["id"]), 10, "the task being acknowledged")
     assert flux_calls(upstream) == 1
     assert len(records_of(stack, request_id)) == 1
-

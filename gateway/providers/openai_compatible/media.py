@@ -173,7 +173,7 @@ def _capped_body(response: requests.Response) -> bytes:
     """The body, read until IMAGE_LINK_MAX_BYTES: a link may lead anywhere, and the whole answer
     is held in memory. Counted after decoding, so a small gzip body cannot unpack past the cap."""
     declared = response.headers.get("Content-Length", "")
-    if declared.isdigit() and int(declared) > IMAGE_LINK_MAX_BYTES:
+    if declared.isascii() and declared.isdigit() and int(declared) > IMAGE_LINK_MAX_BYTES:  # "²" is a digit
         raise _too_large()
     body = bytearray()
     try:

@@ -133,7 +133,7 @@ def _retry_after_seconds(header: str | None) -> int | None:
     if not header:
         return None
     header = header.strip()
-    if header.isdigit():
+    if header.isascii() and header.isdigit():  # "²" is a digit int() refuses
         return int(header)
     try:
         when = parsedate_to_datetime(header)
