@@ -282,7 +282,7 @@ CHUNK = component(
         },
     },
 )
-ANSWERS = answers(CHAT_COMPLETION, "A chat.completion.", 404, stream=event_stream(CHUNK))
+ANSWERS = answers(CHAT_COMPLETION, "A chat.completion.", 403, 404, stream=event_stream(CHUNK))
 CREATE = extend_schema(
     operation_id="createChatCompletion",
     summary="Create a chat completion",

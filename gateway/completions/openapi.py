@@ -91,6 +91,6 @@ CREATE = extend_schema(
     operation_id="createCompletion",
     summary="Create a completion (legacy)",
     request=json_body(REQUEST),
-    responses=answers(COMPLETION, "A text_completion.", 404, stream=event_stream(CHUNK)),
+    responses=answers(COMPLETION, "A text_completion.", 403, 404, stream=event_stream(CHUNK)),
     examples=[example("A prompt", {"model": "gpt-3.5-turbo-instruct", "prompt": "Once upon a time", "max_tokens": 16})],
 )

@@ -70,6 +70,6 @@ CREATE = extend_schema(
     operation_id="createEmbedding",
     summary="Create embeddings",
     request=json_body(REQUEST),
-    responses=answers(EMBEDDINGS, "The embeddings, in input order.", 404),
+    responses=answers(EMBEDDINGS, "The embeddings, in input order.", 403, 404),
     examples=[example("Two texts", {"model": "text-embedding-3-small", "input": ["first text", "second text"]})],
 )

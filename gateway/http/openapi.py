@@ -167,7 +167,7 @@ _ALWAYS = {
     504: "The upstream did not answer in time.",
 }
 _EXTRA = {
-    403: "The key may not use this.",
+    403: "Refused: the key may not do this, or the upstream refused the gateway's credentials.",
     404: "Not found: an unknown model, or an object this key cannot see.",
     409: "The object's state does not allow this.",
 }

@@ -71,6 +71,6 @@ CREATE = extend_schema(
     operation_id="createModeration",
     summary="Classify text as potentially harmful",
     request=json_body(REQUEST),
-    responses=answers(MODERATION, "One result per input.", 404),
+    responses=answers(MODERATION, "One result per input.", 403, 404),
     examples=[example("A text", {"model": "omni-moderation-latest", "input": "I want to bake a cake."})],
 )
