@@ -262,13 +262,8 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 
 SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 
-# --- Upstream -----------------------------------------------------------------------------------
-
-CLOUDFLARE_ACCOUNT_ID = env_str("CLOUDFLARE_ACCOUNT_ID")
-CLOUDFLARE_API_TOKEN = env_str("CLOUDFLARE_API_TOKEN")
-CLOUDFLARE_API_BASE_URL = env_str("CLOUDFLARE_API_BASE_URL", "https://api.cloudflare.com/client/v4").rstrip("/")
-# Set by `make demo` (manage.py serve --emulator): every page and response says so.
-GATEWAY_UPSTREAM_EMULATED = env_bool("GATEWAY_UPSTREAM_EMULATED", False)
+# --- Upstream: Cloudflare, retries, backoff and cooldowns (config/upstream.py) ----------------
+from config.upstream import *  # noqa: E402, F403
 
 # --- Gateway behaviour --------------------------------------------------------------------------
 
@@ -286,21 +281,6 @@ GATEWAY_MAX_IMAGES_PER_REQUEST = env_int("GATEWAY_MAX_IMAGES_PER_REQUEST", 4, mi
 GATEWAY_IMAGE_FETCH_MAX_BYTES = env_int("GATEWAY_IMAGE_FETCH_MAX_BYTES", 10_485_760, minimum=1)
 GATEWAY_IMAGE_FETCH_TIMEOUT_SECONDS = env_float("GATEWAY_IMAGE_FETCH_TIMEOUT_SECONDS", 10.0)
 GATEWAY_IMAGE_FETCH_ALLOW_HOSTS = env_list("GATEWAY_IMAGE_FETCH_ALLOW_HOSTS", "")
-# Upstream failures (gateway/catalog/fallbacks.py): a route's failure moves the request to its name's
-# next route; once every route was tried, up to RETRIES more attempts (timeouts, refused connections,
-# 429, 5xx) follow, each after a jittered exponential backoff (BACKOFF, doubling; at least the
-# upstream's Retry-After). No retry ends its wait past BUDGET seconds after the first attempt began.
-GATEWAY_UPSTREAM_RETRIES = env_int("GATEWAY_UPSTREAM_RETRIES", 1, minimum=0)
-GATEWAY_UPSTREAM_BACKOFF_SECONDS = env_float("GATEWAY_UPSTREAM_BACKOFF_SECONDS", 0.5)
-GATEWAY_UPSTREAM_BUDGET_SECONDS = env_float("GATEWAY_UPSTREAM_BUDGET_SECONDS", 20.0)
-# A retry that would have to wait longer than this (a long Retry-After) is not made: the failure is
-# answered at once, with its Retry-After, rather than hold a server thread asleep.
-GATEWAY_UPSTREAM_MAX_WAIT_SECONDS = env_float("GATEWAY_UPSTREAM_MAX_WAIT_SECONDS", 5.0)
-# A route failing this many times within the window is cooled down: skipped, in every worker, for
-# COOLDOWN_SECONDS while another route of its name is not (gateway/catalog/cooldown.py). 0 turns it off.
-GATEWAY_COOLDOWN_FAILURES = env_int("GATEWAY_COOLDOWN_FAILURES", 3, minimum=0)
-GATEWAY_COOLDOWN_WINDOW_SECONDS = env_int("GATEWAY_COOLDOWN_WINDOW_SECONDS", 60, minimum=1)
-GATEWAY_COOLDOWN_SECONDS = env_int("GATEWAY_COOLDOWN_SECONDS", 30, minimum=1)
 # Default lifetime of cached chat answers (gateway/cache/responses.py); 0 turns the cache off.
 GATEWAY_CACHE_TTL_SECONDS = env_int("GATEWAY_CACHE_TTL_SECONDS", 3600, minimum=0)
 # Stored responses of POST /v1/responses (`store`, on by default) are kept this many days, as on
