@@ -258,6 +258,10 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "unacked_restore_interval": min(60, max(1, GATEWAY_CELERY_VISIBILITY_TIMEOUT_SECONDS // 4)),
     "unacked_restore_throttle": 1,
     "global_keyprefix": f"{CACHES['default']['KEY_PREFIX']}:celery:",
+    # A hung broker fails a publish (gateway/job_queue.py) instead of holding the request until the
+    # OS gives up on the socket; longer than a worker's 1 s blocking pop, which would otherwise time out.
+    "socket_timeout": 5,
+    "socket_connect_timeout": 5,
 }
 
 SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"

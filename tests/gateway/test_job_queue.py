@@ -4,16 +4,19 @@ requests are admitted and their rows made, then the tasks cannot be queued (gate
 The rows must not wait for ever for a task that never comes. Image jobs end failed with
 `service_unavailable` and the client gets a 503 with Retry-After; a vector store's files end failed
 with OpenAI's `server_error` in an answer otherwise as usual. Each request keeps its one usage
-record. On the production server command (tests/fault_stack.py).
+record. A hung broker is given up on within its socket timeouts. On the production server command
+(tests/fault_stack.py).
 """
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psutil
 import psycopg
 import pytest
 import requests
@@ -129,3 +132,32 @@ def test_vector_store_files_that_cannot_be_queued_show_failed(stack: GatewayStac
     assert [(item["status"], item["last_error"]["code"]) for item in listed] == [("failed", "server_error")]
     (record,) = eventually(lambda: records_of(stack, answer.headers["x-request-id"]), 15, "the request's record")
     assert record == (200, "", 0)
+
+
+def test_a_hung_broker_is_given_up_on_and_the_jobs_end_failed(stack: GatewayStack, broker: DedicatedRedis) -> None:
+    key = stack.issue_key()
+    (server,) = [
+        process
+        for process in psutil.process_iter(["cmdline"])
+        if any(str(broker.directory) in part for part in process.info["cmdline"] or ())
+    ]
+    server.suspend()  # SIGSTOP: connections hang, only the broker's socket timeouts end a publish
+    try:
+        started = time.monotonic()
+        answer = post(stack, key, "/v1/images/generations", json=IMAGE, headers=ASYNC)
+        waited = time.monotonic() - started
+    finally:
+        server.resume()
+
+    assert answer.status_code == 503, answer.text
+    assert answer.headers["Retry-After"] == "5"
+    # Bounded by config/settings.py's broker socket timeouts and Celery's few publish retries,
+    # not by the operating system's TCP timeouts (minutes).
+    assert waited < 45, waited
+    jobs = query(
+        stack,
+        "SELECT j.status FROM images_imagejob j JOIN images_imagerequest r ON r.id = j.request_id "
+        "WHERE r.request_id = %s",
+        answer.headers["x-request-id"],
+    )
+    assert jobs == [("failed",)]
