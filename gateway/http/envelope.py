@@ -36,8 +36,9 @@ def unavailable(exc: BaseException | None) -> GatewayError | None:
 
     Redis refused, or slower than its socket timeouts (config/settings.py CACHES); the database pool
     had no connection free within its timeout, or the database was gone (shut down, restarting: its
-    connection refused or closed; a statement it cancelled is not that). Followed through `raise … from`, because Django
-    wraps database errors that way (DatabaseErrorWrapper) and callers may wrap cache errors.
+    connection refused or closed; a statement it cancelled is not that). Followed through
+    `raise … from`, because Django wraps database errors that way (DatabaseErrorWrapper) and callers
+    may wrap cache errors.
     """
     seen: set[int] = set()
     while exc is not None and id(exc) not in seen:

@@ -2,9 +2,9 @@
 setting, before any work is done on the input. README "Input limits" lists them.
 
 JSON bodies are parsed here (DRF's parser for every view, config/settings.py) and walked once:
-nesting depth, array lengths and string lengths, wherever they sit. Narrower limits (tools, their
-schemas) are checked where those fields are read; body size before a byte is read
-(gateway/http/middleware.py); multipart field and file counts by Django's own settings.
+nesting depth, array lengths, string lengths and NUL characters (in keys too), wherever they sit.
+Narrower limits (tools, their schemas) are checked where those fields are read; body size before a
+byte is read (gateway/http/middleware.py); multipart field and file counts by Django's own settings.
 """
 
 from __future__ import annotations
@@ -35,8 +35,18 @@ def array_too_long(param: str, length: int, limit: int, setting: str) -> Gateway
     )
 
 
+def _has_nul(param: str) -> GatewayError:
+    return invalid(
+        f"Invalid '{param}': the NUL character (U+0000) is not accepted: the gateway stores requests in "
+        "Postgres, whose text cannot hold it.",
+        param=param,
+        code="invalid_value",
+    )
+
+
 def check_body(data: Any) -> None:
-    """Depth, array lengths and string lengths of a parsed JSON body, one iterative walk."""
+    """Depth, array lengths, string lengths and NUL characters of a parsed JSON body, one
+    iterative walk."""
     max_depth = settings.GATEWAY_MAX_JSON_DEPTH
     max_items = settings.GATEWAY_MAX_ARRAY_ITEMS
     max_chars = settings.GATEWAY_MAX_STRING_CHARS
@@ -51,6 +61,8 @@ def check_body(data: Any) -> None:
                     param=_path(path),
                     code="string_above_max_length",
                 )
+            if "\x00" in value:
+                raise _has_nul(_path(path))
             continue
         if not isinstance(value, (list, dict)):
             continue
@@ -61,6 +73,9 @@ def check_body(data: Any) -> None:
                 raise array_too_long(_path(path), len(value), max_items, "GATEWAY_MAX_ARRAY_ITEMS")
             stack.extend((item, depth + 1, (*path, index)) for index, item in enumerate(value))
         else:
+            for key in value:
+                if "\x00" in key:
+                    raise _has_nul(_path(path) if path else "body")
             stack.extend((item, depth + 1, (*path, key)) for key, item in value.items())
 
 

@@ -59,6 +59,26 @@ def test_an_array_or_a_string_past_its_limit_is_refused_naming_where(gateway_url
     assert post(gateway_url, api_key, "/v1/chat/completions", {"model": "gpt-4", "messages": HI * 4}).status_code == 200
 
 
+@pytest.mark.parametrize(
+    ("path", "body", "param"),
+    [
+        ("/v1/responses", {"model": "gpt-4o-mini", "input": "a\u0000b"}, "input"),  # stored: was a 500
+        ("/v1/responses", {"model": "gpt-4o-mini", "input": "hi", "metadata": {"k\u0000": "v"}}, "metadata"),
+        ("/v1/images/generations", {"model": "dall-e-2", "prompt": "a\u0000b"}, "prompt"),  # stored: was a 500
+        (
+            "/v1/chat/completions",
+            {"model": "gpt-4", "messages": [{"role": "user", "content": "\u0000"}]},
+            "messages[0].content",
+        ),
+    ],
+)
+def test_a_nul_character_anywhere_in_a_json_body_is_refused(gateway_url, api_key, routes, path, body, param) -> None:  # type: ignore[no-untyped-def]
+    error = error_of(post(gateway_url, api_key, path, body), 400)
+    assert (error["code"], error["param"]) == ("invalid_value", param)
+    assert "NUL" in error["message"]
+    assert routes.requests == []
+
+
 def tool(name: str, properties: int = 1) -> dict:
     schema = {"type": "object", "properties": {f"p{i}": {"type": "string"} for i in range(properties)}}
     return {"type": "function", "function": {"name": name, "parameters": schema}}
