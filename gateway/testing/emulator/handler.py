@@ -347,15 +347,15 @@ class EmulatorHandler(BaseHTTPRequestHandler):
         """A chunked 200 answer, counted in open_streams while its body is written and in
         cut_streams when the client leaves before the last chunk."""
         emulator = self.server.emulator
-        self.send_response(200)
-        self.send_header("Content-Type", content_type)
-        for name, value in headers:
-            self.send_header(name, value)
-        self.send_header("Transfer-Encoding", "chunked")
-        self.end_headers()
-        emulator._stream_opened()
+        emulator._stream_opened()  # before the first byte: whoever has seen one finds it counted
         left_early = False
         try:
+            self.send_response(200)
+            self.send_header("Content-Type", content_type)
+            for name, value in headers:
+                self.send_header(name, value)
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
             yield
             if self._fault is not None and self._fault.kind == "cut":
                 self.close_connection = True  # closed once this returns, without the last chunk
