@@ -17,10 +17,12 @@ from typing import TypeVar
 import kombu.exceptions
 
 from gateway.errors import GatewayError
+from gateway.http.envelope import UNAVAILABLE_RETRY_AFTER_SECONDS, service_unavailable
 
 log = logging.getLogger(__name__)
 
-RETRY_AFTER_SECONDS = 5  # as for the cache or database out of reach (gateway/http/envelope.py)
+RETRY_AFTER_SECONDS = UNAVAILABLE_RETRY_AFTER_SECONDS  # what a failed job tells its poller
+
 UNQUEUED = "The gateway cannot reach its job queue right now; retry in a few seconds."
 
 Item = TypeVar("Item")
@@ -41,11 +43,5 @@ def queue_or_fail(items: Sequence[Item], send: Callable[[Item], object], fail: C
 
 
 def unavailable() -> GatewayError:
-    """The 503 for a request whose work could not be queued."""
-    return GatewayError(
-        503,
-        UNQUEUED,
-        type="server_error",
-        code="service_unavailable",
-        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
-    )
+    """The 503 for a request whose work could not be queued, as for any backing service away."""
+    return service_unavailable(UNQUEUED)

@@ -44,16 +44,16 @@ def unavailable(exc: BaseException | None) -> GatewayError | None:
     while exc is not None and id(exc) not in seen:
         seen.add(id(exc))
         if isinstance(exc, _REDIS_DOWN):
-            return _service_unavailable("The gateway cannot reach its cache right now; retry in a few seconds.")
+            return service_unavailable("The gateway cannot reach its cache right now; retry in a few seconds.")
         if isinstance(exc, PoolTimeout):
-            return _service_unavailable("The gateway's database is busy right now; retry in a few seconds.")
+            return service_unavailable("The gateway's database is busy right now; retry in a few seconds.")
         if isinstance(exc, psycopg.OperationalError) and not isinstance(exc, psycopg.errors.QueryCanceled):
-            return _service_unavailable("The gateway cannot reach its database right now; retry in a few seconds.")
+            return service_unavailable("The gateway cannot reach its database right now; retry in a few seconds.")
         exc = exc.__cause__
     return None
 
 
-def _service_unavailable(message: str) -> GatewayError:
+def service_unavailable(message: str) -> GatewayError:
     return GatewayError(
         503,
         message,

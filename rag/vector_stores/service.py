@@ -158,7 +158,6 @@ def files_to_add(owner_id: int, model: str, specs: tuple[FileSpec, ...], *, para
 def begin_ingestion(store: VectorStore, body: AddFiles, entry: UsageEntry, *, visible: bool) -> FileBatch:
     """The batch and its files `in_progress`, one task per file queued once committed. The
     request's usage is handed to the batch: its last file to end writes the one record."""
-
     entry.upstream_model = entry.upstream_model or store.embedding_model
     with transaction.atomic():
         batch = FileBatch.objects.create(vector_store=store, visible=visible, pending=len(body.files))
