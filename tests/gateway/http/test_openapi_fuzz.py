@@ -1,4 +1,5 @@
-"""schemathesis drives every /v1 operation from the served /openapi.json against the live gateway.
+"""schemathesis drives every /v1 operation of the OpenAPI document against the live gateway (the
+document built in-process, which tests/gateway/http/test_openapi.py checks is the one served).
 
 For each operation: the document's examples, then its coverage cases (boundaries, missing and
 wrong-typed fields), then bounded random bodies, valid and invalid, from a fixed seed. Every answer
