@@ -27,6 +27,7 @@ from gateway.http.openapi import (
     event_stream,
     example,
     json_body,
+    link,
     list_object,
     nullable,
 )
@@ -391,3 +392,7 @@ LIST_INPUT_ITEMS = extend_schema(
         list_object(component("ResponseInputItem", _INPUT_ITEM_ANSWER), paged=True), "A page of the items.", 404
     ),
 )
+
+# The stateful test's chains (gateway/http/openapi.py link): a stored response, then its reads and delete.
+for _follow in ("getResponse", "listInputItems", "deleteResponse"):
+    link("createResponse", _follow, response_id="$response.body#/id")
