@@ -16,8 +16,9 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +62,17 @@ class DedicatedRedis:
     def destroy(self) -> None:
         embedded.stop_redis(self.directory)
         shutil.rmtree(self.directory, ignore_errors=True)
+
+    @classmethod
+    @contextmanager
+    def running(cls) -> Iterator[DedicatedRedis]:
+        """A started server, destroyed (data and all) afterwards: a test's own Redis as a fixture."""
+        server = cls()
+        try:
+            server.start()
+            yield server
+        finally:
+            server.destroy()
 
     def client(self) -> redis_client.Redis:
         return redis_client.Redis.from_url(self.url)

@@ -27,23 +27,15 @@ from gateway.testing.emulator import WorkersAIEmulator
 
 @pytest.fixture
 def own_redis() -> Iterator[DedicatedRedis]:
-    server = DedicatedRedis()
-    try:
-        server.start()
+    with DedicatedRedis.running() as server:
         yield server
-    finally:
-        server.destroy()
 
 
 @pytest.fixture
 def broker() -> Iterator[DedicatedRedis]:
     """The broker apart from the gateway's Redis, to be stopped alone."""
-    server = DedicatedRedis()
-    try:
-        server.start()
+    with DedicatedRedis.running() as server:
         yield server
-    finally:
-        server.destroy()
 
 
 @pytest.fixture

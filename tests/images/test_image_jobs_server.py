@@ -84,12 +84,8 @@ def own_redis() -> Iterator[DedicatedRedis]:
     """A Redis of the test's own: the broker's keys are under each stack's prefix already
     (config/settings.py global_keyprefix), and this also keeps the workers killed here from
     leaving anything behind on the suite's Redis."""
-    server = DedicatedRedis()
-    try:
-        server.start()
+    with DedicatedRedis.running() as server:
         yield server
-    finally:
-        server.destroy()
 
 
 @pytest.fixture

@@ -26,10 +26,8 @@ LEASE = "2"  # seconds: how long a dead worker's requests stay unrecorded
 
 @pytest.fixture
 def own_redis() -> Iterator[DedicatedRedis]:
-    server = DedicatedRedis()
-    server.start()
-    yield server
-    server.destroy()
+    with DedicatedRedis.running() as server:
+        yield server
 
 
 @pytest.fixture
